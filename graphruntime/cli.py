@@ -4,14 +4,16 @@
     $ ember ops conv2d       # one operator
     $ ember ops --json       # machine-readable
 
-Subcommands live in their own modules and are listed in `SUBCOMMANDS`; a module is imported
-only when its subcommand runs (or its `--help` is asked for), so `ember ops` never pays for
-gRPC or ONNX imports. To add a subcommand, add one entry
+Subcommands live in their own modules, listed in `SUBCOMMANDS` as (name, module, help). A module
+is imported only when one of its subcommands runs (or asks for `--help`), so `ember ops` never
+pays for gRPC or ONNX imports. Each module defines `register(subparsers)`, which adds its
+subcommands with `parser.set_defaults(func=handler)`, `handler(args) -> int` (the exit code);
+one module may register several subcommands (list each here). Adding one is one line:
 
-    "run": ("graphruntime.run_cli:register", "Run a model on inputs from .npy files."),
+    ("run", "graphruntime.cli_model", "Run a model on inputs from .npy files."),
 
-where `register(parser)` adds the subcommand's arguments to its `argparse` parser and returns
-the function that runs it, `handler(args) -> int` (the exit code).
+Errors from the library (graphruntime.errors.EmberError) are printed without a traceback and
+give exit code 1.
 """
 import argparse
 import importlib
@@ -20,31 +22,29 @@ import math
 import os
 import sys
 
-# name -> ("module:function", one-line help). Kept sorted by name.
-SUBCOMMANDS = {
-    "ops": ("graphruntime.cli:register_ops", "Print operator schemas: inputs, outputs, attributes, kernels."),
-}
-
-
-def _load_registrar(target):
-    module_name, _, function = target.partition(":")
-    return getattr(importlib.import_module(module_name), function)
+# (subcommand, module defining register(subparsers), one-line help), sorted by name.
+SUBCOMMANDS = [
+    ("ops", "graphruntime.cli", "Print operator schemas: inputs, outputs, attributes, kernels."),
+]
 
 
 def build_parser(selected=None):
-    """The top-level parser; only the `selected` subcommand's module is imported.
+    """The `ember` parser. Only the module that owns `selected` is imported; the other
+    subcommands appear in the help from the table.
 
-    >>> build_parser().prog
-    'ember'
+    >>> "ops" in build_parser().format_help()
+    True
     """
     parser = argparse.ArgumentParser(
         prog="ember", description="Ember: eager research front end, graph-mode production runtime."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (target, help_text) in sorted(SUBCOMMANDS.items()):
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        if name == selected:
-            sub.set_defaults(handler=_load_registrar(target)(sub))
+    owner = next((module for name, module, _ in SUBCOMMANDS if name == selected), None)
+    if owner is not None:
+        importlib.import_module(owner).register(subparsers)
+    for name, _, help_text in SUBCOMMANDS:
+        if name not in subparsers.choices:
+            subparsers.add_parser(name, help=help_text, description=help_text)
     return parser
 
 
@@ -56,15 +56,20 @@ def main(argv=None):
     ...
     0
     """
+    from graphruntime import errors
+
     argv = list(sys.argv[1:] if argv is None else argv)
     selected = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(selected if selected in SUBCOMMANDS else None)
+    parser = build_parser(selected)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 1
     try:
-        return int(args.handler(args) or 0)
+        return int(args.func(args) or 0)
+    except errors.EmberError as e:
+        print(f"ember {args.command}: {e}", file=sys.stderr)
+        return 1
     except BrokenPipeError:
         # The reader went away (`ember ops | head`): not an error. Silence the final flush.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -74,13 +79,15 @@ def main(argv=None):
 # ---------------------------------------------------------------- ember ops
 
 
-def register_ops(parser):
-    """Adds the arguments of `ember ops` and returns its handler."""
+def register(subparsers):
+    """Adds `ember ops` to the `ember` parser."""
+    help_text = next(h for name, _, h in SUBCOMMANDS if name == "ops")
+    parser = subparsers.add_parser("ops", help=help_text, description=help_text)
     parser.add_argument("names", nargs="*", metavar="NAME", help="ops to show (default: all)")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print the schemas as JSON")
     output.add_argument("--names", dest="names_only", action="store_true", help="print op names only")
-    return run_ops
+    parser.set_defaults(func=run_ops)
 
 
 def _format_value(value):
@@ -142,13 +149,9 @@ def format_schema(schema):
 
 def run_ops(args):
     """Prints the requested schemas; exit code 1 when a name is not a registered op."""
-    from graphruntime import _C, errors
+    from graphruntime import _C
 
-    try:
-        schemas = [_C.op_schema(n) for n in args.names] if args.names else list(_C.op_schemas())
-    except errors.UnsupportedError as e:
-        print(f"ember ops: {e}", file=sys.stderr)
-        return 1
+    schemas = [_C.op_schema(n) for n in args.names] if args.names else list(_C.op_schemas())
     if args.json:
         print(json.dumps(schemas, indent=2, default=str))
     elif args.names_only:
