@@ -189,3 +189,14 @@ def test_max_min_of_empty_tensor_over_all_dims_is_an_error():
     for op in ("max", "min"):
         with pytest.raises(errors.InvalidArgumentError, match=f"{op}: cannot reduce dim 0 of size 0"):
             run(op, [np.zeros((0,), np.float32)])
+
+
+def test_shape_inference_with_unknown_dims():
+    from graphruntime import _C
+
+    f32 = "float32"
+    assert _C.infer_types("sum", [(f32, [-1, 3, 4])], {"dim": [1]}) == [(f32, [-1, 4])]
+    assert _C.infer_types("sum", [("int8", [-1, 3])], {"dim": [-1], "keepdim": True}) == [("int64", [-1, 1])]
+    assert _C.infer_types("max", [(f32, [-1, 3])], {"dim": [0]}) == [(f32, [3])]  # size known only at run time
+    assert _C.infer_types("argmax", [(f32, [-1, 5])], {"dim": 1, "keepdim": True}) == [("int64", [-1, 1])]
+    assert _C.infer_types("var", [("float64", [2, -1])], {}) == [("float64", [])]
