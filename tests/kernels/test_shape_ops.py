@@ -402,7 +402,7 @@ def test_pad_matches_torch():
                 value = float(rng.choice([0.0, 1.0, -3.0, 2.5]))
                 if dtype == np.uint8:
                     value = abs(value)
-                (y,) = run("pad", [x, ], {"pads": pads, "value": value})
+                (y,) = run("pad", [x], {"pads": pads, "value": value})
                 # NOTE: torch turns a 0-d input into shape (1,); no padding keeps a scalar a scalar.
                 want = F.pad(as_torch(x), pads, value=value).numpy() if shape else x
                 assert_close(y, want, context=f"pad {dtype.__name__}{list(shape)} {pads} value={value}")

@@ -1,5 +1,6 @@
 """Unary element-wise ops against PyTorch (and numpy formulas) on seeded random shapes."""
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -69,7 +70,7 @@ def tolerance(dtype):
 @pytest.mark.parametrize("op", sorted(UNARY_CASES))
 def test_unary_matches_torch_on_random_shapes(op):
     fn, dtypes, attr_sets, (low, high) = UNARY_CASES[op]
-    rng = np.random.default_rng(abs(hash(op)) % 2**32)
+    rng = np.random.default_rng(zlib.crc32(op.encode()))  # seeded per op, stable across runs
     for dtype in dtypes:
         for shape in SHAPES:
             for attrs in attr_sets:
