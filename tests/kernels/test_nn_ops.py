@@ -437,3 +437,38 @@ def test_mixed_dtypes_are_rejected(op, shapes):
 def test_integer_inputs_are_rejected_by_the_schema():
     with pytest.raises(InvalidArgumentError, match="^softmax.*'x'.*int64"):
         run("softmax", [np.zeros([2, 3], np.int64)])
+
+
+# ---------------------------------------------------------------------------- shape inference
+
+DYNAMIC_CASES = [
+    # (op, input types, attrs, expected output shape); -1 = unknown until run time
+    ("linear", [[-1, 7, 5], [3, 5], [3]], {}, [-1, 7, 3]),
+    ("matmul", [[-1, 4, 5], [5, 2]], {}, [-1, 4, 2]),
+    ("matmul", [[-1, 5], [5]], {}, [-1]),
+    ("matmul", [[2, 1, 4, 5], [-1, 5, 3]], {}, [2, -1, 4, 3]),
+    ("conv2d", [[-1, 3, -1, 9], [6, 1, 3, 3]], {"groups": 3, "stride": [2, 2], "padding": [1, 1]},
+     [-1, 6, -1, 5]),
+    ("max_pool2d", [[-1, 3, 7, -1]], {"kernel_size": [3, 3], "stride": [2, 2], "ceil_mode": True},
+     [-1, 3, 3, -1]),
+    ("avg_pool2d", [[-1, 3, 8, 8]], {"kernel_size": [2, 2]}, [-1, 3, 4, 4]),
+    ("adaptive_avg_pool2d", [[-1, 3, -1, -1]], {"output_size": [1, 1]}, [-1, 3, 1, 1]),
+    ("batch_norm", [[-1, 4, -1], [4], [4], [4], [4]], {}, [-1, 4, -1]),
+    ("layer_norm", [[-1, -1, 6], [6], [6]], {"normalized_shape": [6]}, [-1, -1, 6]),
+    ("softmax", [[-1, 10]], {"dim": 1}, [-1, 10]),
+    ("log_softmax", [[-1, 10]], {}, [-1, 10]),
+]
+
+
+@pytest.mark.parametrize("op, shapes, attrs, expected", DYNAMIC_CASES,
+                         ids=[f"{c[0]}-{i}" for i, c in enumerate(DYNAMIC_CASES)])
+def test_shape_inference_keeps_unknown_dims(op, shapes, attrs, expected):
+    out = _C.infer_types(op, [("float32", s) for s in shapes], attrs)
+    assert out == [("float32", expected)]
+
+
+def test_shape_inference_still_checks_known_dims():
+    with pytest.raises(InvalidArgumentError, match="^conv2d.*channels"):
+        _C.infer_types("conv2d", [("float32", [-1, 4, -1, -1]), ("float32", [8, 3, 3, 3])], {})
+    with pytest.raises(InvalidArgumentError, match="^linear.*features"):
+        _C.infer_types("linear", [("float32", [-1, 4]), ("float32", [8, 3])], {})
