@@ -9,11 +9,11 @@
 namespace ember {
 namespace {
 
-// Equal where both dims are known.
-bool reference_shapes_equal(const Shape& a, const std::vector<int64_t>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i] >= 0 && a[i] != b[i]) return false;
+// `shape` equals `expected` in every dim it knows (-1 = unknown until run time).
+bool matches_where_known(const Shape& shape, const std::vector<int64_t>& expected) {
+  if (shape.size() != expected.size()) return false;
+  for (size_t i = 0; i < shape.size(); ++i)
+    if (shape[i] >= 0 && shape[i] != expected[i]) return false;
   return true;
 }
 
@@ -88,7 +88,7 @@ std::vector<TensorType> infer_layer_norm(const InferContext& ctx) {
   for (int64_t i = 1; i <= 2; ++i) {
     if (!ctx.has_input(i)) continue;
     check_same_dtype(ctx, i);
-    if (!reference_shapes_equal(ctx.input(i).shape, normalized))
+    if (!matches_where_known(ctx.input(i).shape, normalized))
       ctx.fail("input '", ctx.input_name(i), "' has shape ", shape_str(ctx.input(i).shape),
                ", expected normalized_shape ", shape_str(normalized));
   }
