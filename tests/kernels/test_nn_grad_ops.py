@@ -12,6 +12,9 @@ import pytest
 from graphruntime.errors import InvalidArgumentError
 from oracle import assert_close, random_array, run
 
+# Ops this module covers (tests/kernels/test_registry.py checks every op has a test).
+TESTED_OPS = {'conv2d_grad_input', 'conv2d_grad_weight', 'max_pool2d_grad', 'avg_pool2d_grad', 'adaptive_avg_pool2d_grad'}
+
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 

@@ -14,6 +14,9 @@ from graphruntime import _C
 from graphruntime.errors import InvalidArgumentError
 from oracle import assert_close, random_array, run
 
+# Ops this module covers (tests/kernels/test_registry.py checks every op has a test).
+TESTED_OPS = {'linear', 'matmul', 'conv2d', 'max_pool2d', 'avg_pool2d', 'adaptive_avg_pool2d', 'batch_norm', 'layer_norm', 'softmax', 'log_softmax'}
+
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
