@@ -82,6 +82,10 @@ Scratch& b_scratch() {
   thread_local Scratch s;
   return s;
 }
+Scratch& b_block_scratch() {
+  thread_local Scratch s;
+  return s;
+}
 
 // Packs rows [0, m) x depth [0, kc) of a strided A into micro-panels of MR rows, k stride MR.
 // Panel p starts at out + p * panel_stride.
@@ -107,15 +111,17 @@ void pack_a_block(int mr, int64_t m, int64_t kc, const float* A, int64_t rs, int
   }
 }
 
-// Packs columns [n0, n1) (multiples of NR apart from the end) of B[K, N] into full-depth panels.
-void pack_b_panels(int nr, int64_t K, int64_t N, const float* B, int64_t rs, int64_t cs,
-                   float* out, int64_t panel_begin, int64_t panel_end) {
+// Packs column panels [panel_begin, panel_end) of B[K, N], depth [k0, k0 + kc), into panels
+// of NR columns, k-major; panel p is written at out + (p - panel_begin) * kc * NR.
+void pack_b_panels(int nr, int64_t k0, int64_t kc, int64_t N, const float* B, int64_t rs,
+                   int64_t cs, float* out, int64_t panel_begin, int64_t panel_end) {
+  B += k0 * rs;
   for (int64_t p = panel_begin; p < panel_end; ++p) {
     const int64_t n0 = p * nr;
     const int64_t cols = std::min<int64_t>(nr, N - n0);
-    float* dst = out + p * K * nr;
+    float* dst = out + (p - panel_begin) * kc * nr;
     if (cs == 1) {
-      for (int64_t k = 0; k < K; ++k) {
+      for (int64_t k = 0; k < kc; ++k) {
         const float* src = B + k * rs + n0;
         float* d = dst + k * nr;
         std::memcpy(d, src, static_cast<size_t>(cols) * 4);
@@ -124,10 +130,10 @@ void pack_b_panels(int nr, int64_t K, int64_t N, const float* B, int64_t rs, int
     } else {
       for (int64_t j = 0; j < cols; ++j) {
         const float* src = B + (n0 + j) * cs;
-        for (int64_t k = 0; k < K; ++k) dst[k * nr + j] = src[k * rs];
+        for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = src[k * rs];
       }
       for (int64_t j = cols; j < nr; ++j)
-        for (int64_t k = 0; k < K; ++k) dst[k * nr + j] = 0.0f;
+        for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = 0.0f;
     }
   }
 }
@@ -173,7 +179,7 @@ void pack_b_into(const SgemmKernel& kernel, int64_t K, int64_t N, const float* B
                  int64_t row_stride, int64_t col_stride, float* out, ThreadPool* pool) {
   const int64_t panels = ceil_div(N, kernel.nr);
   auto body = [&](int64_t b, int64_t e) {
-    pack_b_panels(kernel.nr, K, N, B, row_stride, col_stride, out, b, e);
+    pack_b_panels(kernel.nr, 0, K, N, B, row_stride, col_stride, out + b * K * kernel.nr, b, e);
   };
   // Parallel only when there is enough to copy to pay for waking the workers.
   if (pool && pool->num_threads() > 1 && K * N >= (1 << 16))
@@ -203,14 +209,6 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   const int mr = kernel.mr, nr = kernel.nr;
   const int threads = pool ? pool->num_threads() : 1;
 
-  // B in packed panels: given, or packed now into this thread's scratch (in parallel).
-  const float* packed_b = B.packed;
-  if (!packed_b) {
-    float* buf = b_scratch().get(packed_b_floats(kernel, K, N));
-    pack_b_into(kernel, K, N, B.data, B.row_stride, B.col_stride, buf, pool);
-    packed_b = buf;
-  }
-
   // Blocking. Tasks are (MC x NC) tiles of C; make at least one per thread when the
   // problem allows, splitting N first (A blocks are the cheaper thing to re-pack).
   const int64_t kc_block = kernel.kc;
@@ -229,6 +227,36 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   const int64_t n_blocks = ceil_div(N, nc);
   const int64_t tasks = m_blocks * n_blocks;
 
+  // How B reaches the microkernel:
+  //  - pre-packed by the caller (constant weights);
+  //  - read in place when M is a couple of micro-panels (skinny M: packing B would cost as much
+  //    as the product) and B is row-major; only a partial last panel is copied (zero-padded);
+  //  - packed per (task, K block) into an L2-sized buffer when every B block belongs to one
+  //    task (a single block of rows), so the copy is read back from cache;
+  //  - else packed whole up front (in parallel) and shared by the tasks over M.
+  enum class BMode { Prepacked, InPlace, PerBlock, Whole };
+  BMode b_mode;
+  const float* packed_b = B.packed;
+  const float* b_tail = nullptr;
+  const int64_t full_panels = N / nr;
+  if (packed_b) {
+    b_mode = BMode::Prepacked;
+  } else if (B.col_stride == 1 && M <= 2 * mr) {
+    b_mode = BMode::InPlace;
+    if (N % nr) {
+      float* tail = b_scratch().get(K * nr);
+      pack_b_panels(nr, 0, K, N, B.data, B.row_stride, 1, tail, full_panels, full_panels + 1);
+      b_tail = tail;
+    }
+  } else if (m_blocks == 1) {
+    b_mode = BMode::PerBlock;
+  } else {
+    b_mode = BMode::Whole;
+    float* buf = b_scratch().get(packed_b_floats(kernel, K, N));
+    pack_b_into(kernel, K, N, B.data, B.row_stride, B.col_stride, buf, pool);
+    packed_b = buf;
+  }
+
   UkernelParams base;
   if (ep.activation != Activation::None) {
     base.clamp = true;
@@ -238,6 +266,8 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
 
   auto run_tasks = [&](int64_t t0, int64_t t1) {
     float* a_buf = A.packed ? nullptr : a_scratch().get(mc * kc_block);
+    float* b_buf = b_mode == BMode::PerBlock ? b_block_scratch().get(round_up(nc, nr) * kc_block)
+                                             : nullptr;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t ib = t / n_blocks, jb = t % n_blocks;
       const int64_t m0 = ib * mc, m = std::min<int64_t>(mc, M - m0);
@@ -256,17 +286,35 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
           a_panels = a_buf;
           a_panel_stride = kc * mr;
         }
+        if (b_mode == BMode::PerBlock)
+          pack_b_panels(nr, k0, kc, N, B.data, B.row_stride, B.col_stride, b_buf, n0 / nr,
+                        ceil_div(n0 + n, nr));
         UkernelParams p = base;
         p.accumulate = k0 > 0;
         p.last = k0 + kc >= K;
         for (int64_t j = 0; j < n; j += nr) {
           const int64_t nn = std::min<int64_t>(nr, n - j);
-          const float* b_panel = packed_b + ((n0 + j) / nr) * K * nr + k0 * nr;
+          const int64_t panel = (n0 + j) / nr;
+          const float* b_panel;
+          int64_t ldb = nr;
+          switch (b_mode) {
+            case BMode::Prepacked:
+            case BMode::Whole: b_panel = packed_b + panel * K * nr + k0 * nr; break;
+            case BMode::PerBlock: b_panel = b_buf + (j / nr) * kc * nr; break;
+            case BMode::InPlace:
+              if (panel < full_panels) {
+                b_panel = B.data + k0 * B.row_stride + n0 + j;
+                ldb = B.row_stride;
+              } else {
+                b_panel = b_tail + k0 * nr;
+              }
+              break;
+          }
           p.col_bias = ep.col_bias ? ep.col_bias + n0 + j : nullptr;
           for (int64_t i = 0; i < m; i += mr) {
             const int64_t mm = std::min<int64_t>(mr, m - i);
             p.row_bias = ep.row_bias ? ep.row_bias + m0 + i : nullptr;
-            kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel,
+            kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel, ldb,
                                    C + (m0 + i) * ldc + n0 + j, ldc, nn, p);
           }
         }

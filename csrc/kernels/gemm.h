@@ -44,9 +44,11 @@ struct UkernelParams {
 };
 
 // Computes an mr x n tile of C (mr <= MR, n <= NR): C (+)= Apanel x Bpanel over kc steps, where
-// the A micro-panel holds MR floats per k step and the B micro-panel NR floats per k step.
-using UkernelFn = void (*)(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
-                           int64_t n, const UkernelParams& p);
+// the A micro-panel holds MR floats per k step and the B micro-panel NR floats per k step, k
+// steps `ldb` floats apart (NR when packed; the row stride when B is read in place). All NR
+// columns of B are read even when n < NR.
+using UkernelFn = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c,
+                           int64_t ldc, int64_t n, const UkernelParams& p);
 
 constexpr int kMaxMR = 16;
 

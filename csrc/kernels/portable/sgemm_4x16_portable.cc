@@ -13,7 +13,7 @@ constexpr int kMR = 4;
 constexpr int kNR = 16;
 
 template <int MR>
-void sgemm_ukernel_portable(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void sgemm_ukernel_portable(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                             int64_t n, const UkernelParams& p) {
   float acc[MR][kNR] = {};
   for (int64_t k = 0; k < kc; ++k) {
@@ -24,7 +24,7 @@ void sgemm_ukernel_portable(int64_t kc, const float* a, const float* b, float* c
       for (int j = 0; j < kNR; ++j) acc[i][j] += ai * b[j];
     }
     a += kMR;
-    b += kNR;
+    b += ldb;
   }
   const int64_t nn = std::min<int64_t>(n, kNR);
   for (int i = 0; i < MR; ++i) {

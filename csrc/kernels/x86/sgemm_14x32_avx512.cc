@@ -23,7 +23,7 @@ inline __mmask16 mask_for(int64_t n) {
 }
 
 template <int MR>
-void sgemm_ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void sgemm_ukernel_avx512(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                           int64_t n, const UkernelParams& p) {
   __m512 acc0[MR], acc1[MR];
 #pragma GCC unroll 16
@@ -31,8 +31,35 @@ void sgemm_ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, 
     acc0[i] = _mm512_setzero_ps();
     acc1[i] = _mm512_setzero_ps();
   }
+  int64_t k = 0;
+  if constexpr (MR <= 3) {
+    // Few rows means few accumulators: a second set for odd k steps keeps enough FMAs in
+    // flight to cover the FMA latency (batch-1 linear layers live here).
+    __m512 odd0[MR], odd1[MR];
+    for (int i = 0; i < MR; ++i) {
+      odd0[i] = _mm512_setzero_ps();
+      odd1[i] = _mm512_setzero_ps();
+    }
+    for (; k + 1 < kc; k += 2) {
+      const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+      const __m512 b2 = _mm512_loadu_ps(b + ldb), b3 = _mm512_loadu_ps(b + ldb + 16);
+      for (int i = 0; i < MR; ++i) {
+        const __m512 ai = _mm512_set1_ps(a[i]), aj = _mm512_set1_ps(a[kMR + i]);
+        acc0[i] = _mm512_fmadd_ps(ai, b0, acc0[i]);
+        acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
+        odd0[i] = _mm512_fmadd_ps(aj, b2, odd0[i]);
+        odd1[i] = _mm512_fmadd_ps(aj, b3, odd1[i]);
+      }
+      a += 2 * kMR;
+      b += 2 * ldb;
+    }
+    for (int i = 0; i < MR; ++i) {
+      acc0[i] = _mm512_add_ps(acc0[i], odd0[i]);
+      acc1[i] = _mm512_add_ps(acc1[i], odd1[i]);
+    }
+  }
 #pragma GCC unroll 2
-  for (int64_t k = 0; k < kc; ++k) {
+  for (; k < kc; ++k) {
     const __m512 b0 = _mm512_loadu_ps(b);
     const __m512 b1 = _mm512_loadu_ps(b + 16);
 #pragma GCC unroll 16
@@ -42,7 +69,7 @@ void sgemm_ukernel_avx512(int64_t kc, const float* a, const float* b, float* c, 
       acc1[i] = _mm512_fmadd_ps(ai, b1, acc1[i]);
     }
     a += kMR;
-    b += kNR;
+    b += ldb;
   }
 
   const __mmask16 m0 = mask_for(n), m1 = mask_for(n - 16);

@@ -14,7 +14,7 @@ constexpr int kMR = 6;
 constexpr int kNR = 16;
 
 template <int MR>
-void sgemm_ukernel_avx2(int64_t kc, const float* a, const float* b, float* c, int64_t ldc,
+void sgemm_ukernel_avx2(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,
                         int64_t n, const UkernelParams& p) {
   __m256 acc0[MR], acc1[MR];
 #pragma GCC unroll 8
@@ -33,7 +33,7 @@ void sgemm_ukernel_avx2(int64_t kc, const float* a, const float* b, float* c, in
       acc1[i] = _mm256_fmadd_ps(ai, b1, acc1[i]);
     }
     a += kMR;
-    b += kNR;
+    b += ldb;
   }
 
   if (n >= kNR) {
