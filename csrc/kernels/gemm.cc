@@ -241,7 +241,7 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   const int64_t full_panels = N / nr;
   if (packed_b) {
     b_mode = BMode::Prepacked;
-  } else if (B.col_stride == 1 && M <= 2 * mr) {
+  } else if (!B.packer && B.col_stride == 1 && M <= 2 * mr) {
     b_mode = BMode::InPlace;
     if (N % nr) {
       float* tail = b_scratch().get(K * nr);
@@ -253,7 +253,13 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   } else {
     b_mode = BMode::Whole;
     float* buf = b_scratch().get(packed_b_floats(kernel, K, N));
-    pack_b_into(kernel, K, N, B.data, B.row_stride, B.col_stride, buf, pool);
+    if (B.packer) {
+      const BPacker& packer = *B.packer;
+      auto body = [&](int64_t b, int64_t e) { packer(0, K, b, e, buf + b * K * nr); };
+      if (pool) pool->parallel_for(ceil_div(N, nr), 1, body); else body(0, ceil_div(N, nr));
+    } else {
+      pack_b_into(kernel, K, N, B.data, B.row_stride, B.col_stride, buf, pool);
+    }
     packed_b = buf;
   }
 
@@ -286,16 +292,20 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
           a_panels = a_buf;
           a_panel_stride = kc * mr;
         }
-        if (b_mode == BMode::PerBlock)
-          pack_b_panels(nr, k0, kc, N, B.data, B.row_stride, B.col_stride, b_buf, n0 / nr,
-                        ceil_div(n0 + n, nr));
+        if (b_mode == BMode::PerBlock) {
+          if (B.packer)
+            (*B.packer)(k0, kc, n0 / nr, ceil_div(n0 + n, nr), b_buf);
+          else
+            pack_b_panels(nr, k0, kc, N, B.data, B.row_stride, B.col_stride, b_buf, n0 / nr,
+                          ceil_div(n0 + n, nr));
+        }
         UkernelParams p = base;
         p.accumulate = k0 > 0;
         p.last = k0 + kc >= K;
         for (int64_t j = 0; j < n; j += nr) {
           const int64_t nn = std::min<int64_t>(nr, n - j);
           const int64_t panel = (n0 + j) / nr;
-          const float* b_panel;
+          const float* b_panel = nullptr;
           int64_t ldb = nr;
           switch (b_mode) {
             case BMode::Prepacked:

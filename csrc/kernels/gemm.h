@@ -17,6 +17,7 @@
 // same bits.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "core/cpu_features.h"
@@ -91,15 +92,24 @@ PackedMatrix pack_b(const SgemmKernel& kernel, int64_t K, int64_t N, const float
 void pack_b_into(const SgemmKernel& kernel, int64_t K, int64_t N, const float* B,
                  int64_t row_stride, int64_t col_stride, float* out, ThreadPool* pool);
 
-// One GEMM operand: raw strided memory, or pre-packed (then `packed` is used).
+// Writes B's column panels [panel_begin, panel_end) over depth [k0, k0 + kc) in the packed
+// layout: panel p at out + (p - panel_begin) * kc * NR, element (k0 + k, p * NR + j) at
+// k * NR + j, columns past N zero. Lets a caller build B on the fly (implicit im2col).
+using BPacker = std::function<void(int64_t k0, int64_t kc, int64_t panel_begin,
+                                   int64_t panel_end, float* out)>;
+
+// One GEMM operand: raw strided memory, pre-packed (then `packed` is used), or for B only a
+// packer that produces it block by block.
 struct Operand {
   const float* data = nullptr;
   int64_t row_stride = 0, col_stride = 0;
   const float* packed = nullptr;  // in the kernel's packed layout for this side
+  const BPacker* packer = nullptr;
 
-  static Operand raw(const float* p, int64_t rs, int64_t cs) { return {p, rs, cs, nullptr}; }
-  static Operand prepacked(const PackedMatrix& m) { return {nullptr, 0, 0, m.data()}; }
-  static Operand prepacked(const float* p) { return {nullptr, 0, 0, p}; }
+  static Operand raw(const float* p, int64_t rs, int64_t cs) { return {p, rs, cs, nullptr, nullptr}; }
+  static Operand prepacked(const PackedMatrix& m) { return {nullptr, 0, 0, m.data(), nullptr}; }
+  static Operand prepacked(const float* p) { return {nullptr, 0, 0, p, nullptr}; }
+  static Operand packed_by(const BPacker& f) { return {nullptr, 0, 0, nullptr, &f}; }
 };
 
 struct Epilogue {
