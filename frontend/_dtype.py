@@ -76,6 +76,8 @@ def promote_types(a, b):
     """PyTorch's promote_types for two frontend dtypes."""
     if a is b:
         return a
+    if a.category != b.category:  # float beats int beats bool, keeping the winner's width
+        return a if a.category > b.category else b
     r = np.promote_types(a.np, b.np)
     if r == np.int16:  # uint8 with int8: torch gives int16, which we don't have
         return int32

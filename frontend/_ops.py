@@ -1136,6 +1136,7 @@ def inplace(x, fn, *args, **kwargs):
         if x._requires_grad and x._grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
         src = _alias(x)
+        args = tuple(src if a is x else a for a in args)
     out = fn(src, *args, **kwargs)
     _check_inplace_shape(x, out)
     if out._data.dtype != x._data.dtype:

@@ -25,12 +25,15 @@ class Node:
     """One recorded op: its inputs, attributes and saved outputs, and the rule that maps output
     gradients to input gradients. `Tensor.grad_fn` of an op's output points here."""
 
-    __slots__ = ("op", "inputs", "attrs", "out_arrays", "pre_hooks", "retained", "freed",
+    __slots__ = ("op", "edges", "in_arrays", "attrs", "out_arrays", "pre_hooks", "retained", "freed",
                  "__weakref__")
 
     def __init__(self, op, inputs, attrs, outputs):
         self.op = op
-        self.inputs = inputs
+        # Captured now: a later in-place op may rebase an input tensor onto another node.
+        self.in_arrays = [None if t is None else t._data for t in inputs]
+        self.edges = [(t._grad_fn, t._out_idx, t) if t is not None and t._requires_grad else None
+                      for t in inputs]
         self.attrs = attrs
         self.out_arrays = [o._data for o in outputs]
         self.pre_hooks = None
@@ -46,14 +49,8 @@ class Node:
 
     @property
     def next_functions(self):
-        """(grad_fn, output index) of each input, None for inputs without a graph."""
-        out = []
-        for t in self.inputs:
-            if t is None or not t._requires_grad:
-                out.append((None, 0))
-            else:
-                out.append((t._grad_fn, t._out_idx if t._grad_fn is not None else 0))
-        return tuple(out)
+        """(grad_fn, output index) of each input; (None, 0) for inputs without a graph."""
+        return tuple((None, 0) if e is None else (e[0], e[1]) for e in self.edges)
 
 
 class Context:
@@ -64,10 +61,10 @@ class Context:
 
     def __init__(self, node):
         from frontend._tensor import _wrap
-        self.inputs = [None if t is None else _wrap(t._data) for t in node.inputs]
+        self.inputs = [None if a is None else _wrap(a) for a in node.in_arrays]
         self.outputs = [_wrap(a) for a in node.out_arrays]
         self.attrs = node.attrs
-        self.needs_input_grad = [t is not None and t._requires_grad for t in node.inputs]
+        self.needs_input_grad = [e is not None for e in node.edges]
 
 
 def record(op, inputs, attrs, outputs):
@@ -88,16 +85,16 @@ def _topological_order(root_nodes):
         if root in visited:
             continue
         visited.add(root)
-        stack = [(root, iter(root.inputs))]
+        stack = [(root, iter(root.edges))]
         while stack:
             node, it = stack[-1]
-            for t in it:
-                if t is None or t._grad_fn is None:
+            for e in it:
+                if e is None or e[0] is None:
                     continue
-                child = t._grad_fn
+                child = e[0]
                 if child not in visited:
                     visited.add(child)
-                    stack.append((child, iter(child.inputs)))
+                    stack.append((child, iter(child.edges)))
                     break
             else:
                 stack.pop()
@@ -164,20 +161,20 @@ def run_backward(roots, grads, retain_graph=False, capture=None):
                 in_grads = (in_grads,)
             if not retain_graph:
                 node.freed = True
-            for inp, g in zip(node.inputs, in_grads):
-                if g is None or inp is None or not inp._requires_grad:
+            for edge, array, g in zip(node.edges, node.in_arrays, in_grads):
+                if g is None or edge is None:
                     continue
-                if g.shape != inp.shape:
+                if g._data.shape != array.shape:
                     raise RuntimeError(
                         f"Function {node.name()} returned an invalid gradient - got "
-                        f"{list(g.shape)} but expected shape compatible with {list(inp.shape)}")
-                fn = inp._grad_fn
+                        f"{list(g.shape)} but expected shape compatible with {list(array.shape)}")
+                fn, idx, inp = edge
                 if fn is None:
                     prev_entry = leaf_grads.get(id(inp))
                     leaf_grads[id(inp)] = (inp, g if prev_entry is None else prev_entry[1] + g)
                 else:
                     slots_in = node_grads.setdefault(fn, [None] * len(fn.out_arrays))
-                    slots_in[inp._out_idx] = _accumulate(slots_in[inp._out_idx], g)
+                    slots_in[idx] = _accumulate(slots_in[idx], g)
         if capture is not None:
             for key, (t, g) in leaf_grads.items():
                 captured[key] = g
