@@ -16,8 +16,48 @@ namespace {
 constexpr int64_t kMaxDim = int64_t{1} << 40;
 constexpr int64_t kMaxRank = 16;
 
+// Strict UTF-8, as Python decodes it: no overlong forms, surrogates or code points past U+10FFFF.
+bool valid_utf8(const std::string& s) {
+  size_t i = 0, n = s.size();
+  while (i < n) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t extra;
+    uint32_t cp, min_cp;
+    if ((c >> 5) == 0x6) {
+      extra = 1, cp = c & 0x1F, min_cp = 0x80;
+    } else if ((c >> 4) == 0xE) {
+      extra = 2, cp = c & 0x0F, min_cp = 0x800;
+    } else if ((c >> 3) == 0x1E) {
+      extra = 3, cp = c & 0x07, min_cp = 0x10000;
+    } else {
+      return false;
+    }
+    if (i + extra >= n) return false;
+    for (size_t k = 1; k <= extra; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if (cp < min_cp || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+// Strings cross into Python (names in messages, input names): they must be valid UTF-8.
+std::string checked_string(const flatbuffers::String* s, const char* what) {
+  if (!s) return std::string();
+  std::string out = s->str();
+  if (!valid_utf8(out)) fail<InvalidModel>("model: ", what, " is not valid UTF-8");
+  return out;
+}
+
 std::string value_label(const fb::Value* v, int64_t index) {
-  if (v && v->name() && v->name()->size() > 0) return "'" + v->name()->str() + "'";
+  if (v && v->name() && v->name()->size() > 0) return "'" + checked_string(v->name(), "a value name") + "'";
   return "#" + std::to_string(index);
 }
 
@@ -47,7 +87,7 @@ Shape checked_shape(const flatbuffers::Vector<int64_t>* dims, bool allow_dynamic
 
 AttrValue read_attribute(const fb::Attribute* a, const std::string& where) {
   if (!a || !a->name()) fail<InvalidModel>(where, ": attribute without a name");
-  const std::string name = a->name()->str();
+  const std::string name = checked_string(a->name(), "an attribute name");
   AttrValue v;
   switch (a->type()) {
     case static_cast<int32_t>(AttrType::Int): return AttrValue::Int(a->i());
@@ -57,7 +97,7 @@ AttrValue read_attribute(const fb::Attribute* a, const std::string& where) {
       return AttrValue::Bool(a->i() != 0);
     case static_cast<int32_t>(AttrType::Float): return AttrValue::Float(a->f());
     case static_cast<int32_t>(AttrType::String):
-      return AttrValue::String(a->s() ? a->s()->str() : std::string());
+      return AttrValue::String(checked_string(a->s(), "a string attribute"));
     case static_cast<int32_t>(AttrType::Ints):
       return AttrValue::Ints(a->ints() ? std::vector<int64_t>(a->ints()->begin(), a->ints()->end())
                                        : std::vector<int64_t>());
@@ -68,7 +108,7 @@ AttrValue read_attribute(const fb::Attribute* a, const std::string& where) {
     case static_cast<int32_t>(AttrType::Strings): {
       std::vector<std::string> out;
       if (a->strings())
-        for (const auto* s : *a->strings()) out.push_back(s ? s->str() : std::string());
+        for (const auto* s : *a->strings()) out.push_back(checked_string(s, "a string attribute"));
       return AttrValue::Strings(std::move(out));
     }
     default:
@@ -94,7 +134,7 @@ std::unique_ptr<Model> load_model_unchecked(std::shared_ptr<void> owner, const u
 
   auto model = std::make_unique<Model>();
   model->buffer_owner = std::move(owner);
-  model->name = fm->name() ? fm->name()->str() : "";
+  model->name = checked_string(fm->name(), "the model name");
   const auto* fvalues = fm->values();
   const int64_t num_values = fvalues ? static_cast<int64_t>(fvalues->size()) : 0;
   const uint8_t* blob = fm->data() ? fm->data()->data() : nullptr;
@@ -108,7 +148,7 @@ std::unique_ptr<Model> load_model_unchecked(std::shared_ptr<void> owner, const u
     const fb::Value* fv = fvalues->Get(static_cast<flatbuffers::uoffset_t>(i));
     ModelValue& v = model->values[static_cast<size_t>(i)];
     std::string what = "value " + value_label(fv, i);
-    v.name = fv->name() ? fv->name()->str() : "#" + std::to_string(i);
+    v.name = fv->name() ? checked_string(fv->name(), "a value name") : "#" + std::to_string(i);
     if (fv->data_offset() >= 0) {
       v.is_constant = true;
       v.type.dtype = checked_dtype(fv->dtype(), what);
@@ -159,8 +199,8 @@ std::unique_ptr<Model> load_model_unchecked(std::shared_ptr<void> owner, const u
   for (int64_t n = 0; n < num_nodes; ++n) {
     const fb::Node* fn = fnodes->Get(static_cast<flatbuffers::uoffset_t>(n));
     ModelNode& node = model->nodes[static_cast<size_t>(n)];
-    node.name = fn->name() ? fn->name()->str() : "";
-    std::string type = fn->type() ? fn->type()->str() : "";
+    node.name = checked_string(fn->name(), "a node name");
+    std::string type = checked_string(fn->type(), "an op type");
     std::string where = "node " + std::to_string(n) + " (" + type +
                         (node.name.empty() ? "" : " '" + node.name + "'") + ")";
     node.schema = OpRegistry::global().find(type);
@@ -171,8 +211,9 @@ std::unique_ptr<Model> load_model_unchecked(std::shared_ptr<void> owner, const u
     if (fn->attributes())
       for (const fb::Attribute* a : *fn->attributes()) {
         AttrValue value = read_attribute(a, where);
-        if (!given.emplace(a->name()->str(), std::move(value)).second)
-          fail<InvalidModel>(where, ": attribute '", a->name()->str(), "' is given twice");
+        std::string attr_name = a->name()->str();
+        if (!given.emplace(attr_name, std::move(value)).second)
+          fail<InvalidModel>(where, ": attribute '", attr_name, "' is given twice");
       }
     node.attrs = node.schema->resolve_attrs(given, node.name);
 

@@ -152,6 +152,11 @@ std::shared_ptr<const Plan> Predictor::Impl::make_plan(const std::vector<Shape>&
     std::vector<TensorType> outs = node.schema->infer_types(
         ins, node.attrs, node.name, static_cast<int64_t>(node.outputs.size()));
     for (size_t k = 0; k < node.outputs.size(); ++k) {
+      double elements = 1;
+      for (int64_t d : outs[k].shape) elements *= static_cast<double>(std::max<int64_t>(d, 0));
+      if (elements > static_cast<double>(int64_t{1} << 40))
+        fail<InvalidArgument>(node.where(), ": output '", m.values[node.outputs[k]].name,
+                              "' would have ", elements, " elements (", shape_str(outs[k].shape), ")");
       for (int64_t d : outs[k].shape)
         if (d < 0)
           fail<InvalidArgument>(node.where(), ": could not infer the shape of output '",
@@ -236,6 +241,14 @@ std::shared_ptr<const Plan> Predictor::Impl::get_plan(const std::vector<Tensor>&
 // ---------------------------------------------------------------- running
 
 std::vector<Tensor> Predictor::run(const std::vector<Tensor>& inputs) const {
+  try {
+    return run_unchecked(inputs);
+  } catch (const std::bad_alloc&) {
+    fail<InvalidArgument>("model '", impl_->model->name, "': out of memory for these input shapes");
+  }
+}
+
+std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs) const {
   const Model& m = *impl_->model;
   std::shared_ptr<const Plan> plan = impl_->get_plan(inputs);
 

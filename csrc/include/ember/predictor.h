@@ -64,6 +64,7 @@ class Predictor {
 
  private:
   Predictor();
+  std::vector<Tensor> run_unchecked(const std::vector<Tensor>& inputs) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
