@@ -11,6 +11,7 @@ from graphruntime._C import cpu_features, get_num_threads, op_schemas, run_op, s
 from graphruntime.netdef import NetBuilder, check, load, save
 from graphruntime.predictor import Predictor
 from graphruntime.lower import lower
+from graphruntime.passes import optimize
 
 __all__ = [
     "errors",
@@ -19,6 +20,7 @@ __all__ = [
     "check",
     "load",
     "lower",
+    "optimize",
     "save",
     "cpu_features",
     "get_num_threads",
