@@ -47,5 +47,15 @@ test: build-test
 bench: build-bench
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# Regenerates the committed generated code (protobuf and flatbuffers Python modules) from the
+# schemas; check-generated fails when it is stale (CI runs it).
+generate: $(VENV)/.build-deps
+	$(PIP) install --quiet "grpcio-tools>=1.62"
+	$(PY) tools/generate.py
+
+check-generated: $(VENV)/.build-deps
+	$(PIP) install --quiet "grpcio-tools>=1.62"
+	$(PY) tools/generate.py --check
+
 clean:
 	rm -rf build graphruntime/_C*.so
