@@ -325,7 +325,8 @@ std::unique_ptr<OpKernel> make_quantized_conv2d_gemm(const KernelInit& init, con
   const TensorType& x = init.input_type(0);
   // Depthwise convolutions have their own direct kernels.
   const int64_t groups = init.attr_int("groups");
-  if (groups > 1 && w.shape[1] == 1 && x.ndim() == 4 && x.shape[1] == groups) return nullptr;
+  if (!config.handles_depthwise && groups > 1 && w.shape[1] == 1 && x.ndim() == 4 && x.shape[1] == groups)
+    return nullptr;
   const Tensor* weight = constant_or_null(init, 1);
   const Tensor* scale = constant_or_null(init, 2);
   const bool has_bias = init.has_input(3);

@@ -48,6 +48,7 @@ struct QGemmConfig {
   WeightLayout layout;
   int32_t activation_offset;  // the microkernel sees x - activation_offset (0, or 128 for s8 dots)
   QGemmUkernel ukernel;
+  bool handles_depthwise = false;  // false: leaves depthwise convolutions to a direct kernel
 };
 
 // Dot products of one uint8 row x[K] with `rows` int8 weight rows (stride K): raw sums.
