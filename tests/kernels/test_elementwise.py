@@ -167,11 +167,6 @@ def test_binary_errors(op):
             run(op, [np.zeros(2, bool), np.zeros(2, bool)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="elementwise_binary.cc checked_div traps (SIGFPE) on INT_MIN / -1; fix: for signed "
-    "integers return the wrapped negation when y == -1 (numpy gives INT_MIN)",
-)
 @pytest.mark.parametrize("dtype", ["int64", "int32"])
 def test_integer_division_of_min_by_minus_one_does_not_crash(dtype):
     """Run in a child process: a trap must not take the test session down with it."""
