@@ -12,13 +12,17 @@ products summed into an output and M = sum |a_k b_k| is obtained by running the 
 |grad_output| and |weight| (or |input|): the standard bound for a float32 dot product. c = 2.
 The chosen kernel must be the fast one (its name is checked), and 1 and 2 threads must give the
 same bits (the kernels' split does not depend on the thread count).
+
+max_pool2d and max_pool2d_grad (one portable kernel, chosen at every ISA level) select values and
+add gradients in the reference's order, so they must match it bit for bit, including ties (first
+maximum wins), NaN (propagates), -inf, padding, dilation and ceil_mode windows.
 """
 import numpy as np
 import pytest
 
 from graphruntime import _C
 
-TESTED_OPS = {"conv2d_grad_input", "conv2d_grad_weight"}
+TESTED_OPS = {"conv2d_grad_input", "conv2d_grad_weight", "max_pool2d", "max_pool2d_grad"}
 
 EPS32 = np.finfo(np.float32).eps
 FAST_ISAS = [isa for isa in _C.cpu_features()["isas"] if isa not in ("reference", "avx512_vnni")]
@@ -134,3 +138,50 @@ def test_conv_grad_unbatched_input_falls_back_to_reference():
     assert "reference" in _C.kernel_name("conv2d_grad_input", [gy, w], attrs)
     got = _C.run_op("conv2d_grad_input", [gy, w], attrs)[0]
     assert got.shape == (3, 4, 4)
+
+
+# (shape, kernel, stride, padding, dilation, ceil_mode)
+POOL_CASES = [
+    ((2, 3, 8, 8), 2, [], 0, 1, False),  # the small CNN's pool
+    ((2, 3, 9, 7), 2, [], 0, 1, False),  # odd sizes: last row / column in no window
+    ((1, 2, 9, 9), 2, [], 0, 1, True),  # ceil_mode: clipped last windows
+    ((2, 4, 11, 10), 3, 2, 1, 1, False),  # overlapping windows, padding
+    ((1, 3, 12, 13), 3, 1, 1, 2, False),  # dilation, stride 1
+    ((3, 7, 7), 3, 2, 0, 1, True),  # unbatched
+    ((2, 5, 16, 17), [2, 3], [2, 1], [1, 1], 1, False),  # non-square
+    ((64, 4, 28, 28), 2, [], 0, 1, False),
+]
+
+
+def pool_input(shape, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-3, 4, shape).astype(np.float32)  # many ties
+    flat = x.reshape(-1)
+    idx = rng.choice(flat.size, size=max(1, flat.size // 50), replace=False)
+    flat[idx[0::3]] = np.nan
+    flat[idx[1::3]] = -np.inf
+    flat[idx[2::3]] = -0.0
+    return x
+
+
+@pytest.mark.parametrize("index", range(len(POOL_CASES)))
+def test_max_pool2d_and_grad_bit_exact(index):
+    shape, k, s, p, d, ceil = POOL_CASES[index]
+    pair = lambda v: v if isinstance(v, list) else [v, v]
+    attrs = dict(kernel_size=pair(k), stride=pair(s) if s != [] else [], padding=pair(p),
+                 dilation=pair(d), ceil_mode=ceil)
+    x = pool_input(shape, 400 + index)
+    ref, name = run("reference", 1, "max_pool2d", [x], attrs)
+    assert "reference" in name
+    gy = np.random.default_rng(index).standard_normal(ref.shape).astype(np.float32)
+    gy.reshape(-1)[::7] = -0.0
+    ref_grad, _ = run("reference", 1, "max_pool2d_grad", [gy, x], attrs)
+    for isa in FAST_ISAS:
+        for threads in (1, 2):
+            got, name = run(isa, threads, "max_pool2d", [x], attrs)
+            assert name == "f32_max_pool2d_portable", name
+            np.testing.assert_array_equal(got, ref, err_msg=f"{shape} {isa} threads={threads}")
+            grad, name = run(isa, threads, "max_pool2d_grad", [gy, x], attrs)
+            assert name == "f32_max_pool2d_grad_portable", name
+            np.testing.assert_array_equal(grad, ref_grad, err_msg=f"grad {shape} {isa} threads={threads}")
+            np.testing.assert_array_equal(np.signbit(grad), np.signbit(ref_grad))

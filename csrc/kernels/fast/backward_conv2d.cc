@@ -4,7 +4,7 @@
 //                       back into the input pixels it was gathered from (K = Cg*kh*kw taps,
 //                       P = OH*OW pixels). A 1x1, stride-1, unpadded conv needs no col2im: the
 //                       GEMM writes dX_g [Cg, P] directly.
-//   conv2d_grad_weight: dW_g [Og, K] = sum over images of dY_g [Og, P] x im2col(X_g)^T [P, K],
+//   conv2d_grad_weight: dW_g^T [K, Og] = sum over images of im2col(X_g) [K, P] x dY_g^T [P, Og],
 //                       as one GEMM per chunk of images (the chunk's pixels concatenated along
 //                       the GEMM's depth), chunk partials summed in chunk order.
 //
@@ -219,10 +219,11 @@ class Conv2dGradWeightKernel : public OpKernel {
     // function of the shape only, so the result does not depend on the thread count.
     const int64_t chunk = std::clamp<int64_t>(ceil_div(4096, P), 1, s.N);
     const int64_t num_chunks = ceil_div(s.N, chunk);
-    std::vector<float> partial(static_cast<size_t>(num_chunks > 1 ? num_chunks * wsize : 0));
+    // Chunk partials of dW^T [groups][K, Og], summed in chunk order (and transposed) at the end.
+    std::vector<float> partial(static_cast<size_t>(num_chunks * wsize));
     auto run_chunk = [&](int64_t ci, ThreadPool* pool) {
       const int64_t n0 = ci * chunk, nc = std::min(chunk, s.N - n0), depth = nc * P;
-      float* out = num_chunks > 1 ? partial.data() + ci * wsize : dw;
+      float* out = partial.data() + ci * wsize;
       std::vector<float> col(static_cast<size_t>(K * depth));
       std::vector<float> dyc(static_cast<size_t>(Og * depth));
       for (int64_t g = 0; g < s.groups; ++g) {
@@ -233,25 +234,30 @@ class Conv2dGradWeightKernel : public OpKernel {
             std::memcpy(dyc.data() + o * depth + i * P, dy + (n * s.O + g * Og + o) * P,
                         static_cast<size_t>(P) * 4);
         }
-        // dW_g [Og, K] = dYc [Og, depth] x col^T [depth, K].
-        gemm::sgemm(*gemm_, Og, K, depth, gemm::Operand::raw(dyc.data(), depth, 1),
-                    gemm::Operand::raw(col.data(), 1, depth), out + g * Og * K, K,
+        // dW_g^T [K, Og] = col [K, depth] x dYc^T [depth, Og]: K (taps) is the GEMM's long
+        // side, so its row tiles are fuller than with the few output channels there.
+        gemm::sgemm(*gemm_, K, Og, depth, gemm::Operand::raw(col.data(), depth, 1),
+                    gemm::Operand::raw(dyc.data(), 1, depth), out + g * Og * K, Og,
                     gemm::Epilogue{}, pool);
       }
     };
     if (num_chunks == 1) {
       run_chunk(0, &ctx.pool());
-      return;
+    } else {
+      ctx.parallel_for(num_chunks, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t ci = begin; ci < end; ++ci) run_chunk(ci, nullptr);
+      });
     }
-    ctx.parallel_for(num_chunks, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t ci = begin; ci < end; ++ci) run_chunk(ci, nullptr);
-    });
-    // Sum the partials in chunk order, in parallel over weight elements.
-    ctx.parallel_for(wsize, 4096, [&](int64_t begin, int64_t end) {
-      for (int64_t j = begin; j < end; ++j) {
-        float acc = partial[static_cast<size_t>(j)];
-        for (int64_t ci = 1; ci < num_chunks; ++ci) acc += partial[static_cast<size_t>(ci * wsize + j)];
-        dw[j] = acc;
+    // dW[g, o, k] = sum over chunks of partial[chunk][g][k, o], in chunk order.
+    ctx.parallel_for(s.O, std::max<int64_t>(1, 4096 / K), [&](int64_t begin, int64_t end) {
+      for (int64_t oo = begin; oo < end; ++oo) {
+        const int64_t g = oo / Og, o = oo % Og;
+        for (int64_t k = 0; k < K; ++k) {
+          const size_t j = static_cast<size_t>(g * Og * K + k * Og + o);
+          float acc = partial[j];
+          for (int64_t ci = 1; ci < num_chunks; ++ci) acc += partial[static_cast<size_t>(ci * wsize) + j];
+          dw[oo * K + k] = acc;
+        }
       }
     });
   }
