@@ -4,9 +4,11 @@
 //                       back into the input pixels it was gathered from (K = Cg*kh*kw taps,
 //                       P = OH*OW pixels). A 1x1, stride-1, unpadded conv needs no col2im: the
 //                       GEMM writes dX_g [Cg, P] directly.
-//   conv2d_grad_weight: dW_g^T [K, Og] = sum over images of im2col(X_g) [K, P] x dY_g^T [P, Og],
+//   conv2d_grad_weight: dW_g [Og, K] = sum over images of dY_g [Og, P] x im2col(X_g)^T [P, K],
 //                       as one GEMM per chunk of images (the chunk's pixels concatenated along
-//                       the GEMM's depth), chunk partials summed in chunk order.
+//                       the GEMM's depth), chunk partials summed in chunk order. im2col^T is
+//                       never stored: the GEMM's B packer gathers it block by block, so each
+//                       input value is moved once, into the panel the microkernel reads.
 //
 // Threads: grad_input runs images in parallel (each image is independent; the GEMM inside is
 // single-threaded then) or, with fewer images than threads, images in turn with a threaded
@@ -33,36 +35,6 @@ void valid_columns(const Conv2dShape& s, int64_t off, int64_t* lo, int64_t* hi) 
   *lo = off >= 0 ? 0 : ceil_div(-off, s.sw);
   *hi = s.W - 1 - off < 0 ? 0 : std::min(s.OW, (s.W - 1 - off) / s.sw + 1);
   if (*hi < *lo) *hi = *lo;
-}
-
-// im2col of one image's group: col[k, p] for k = (c, ky, kx), p = (oh, ow), row stride ldc.
-void im2col(const Conv2dShape& s, int64_t Cg, const float* x, float* col, int64_t ldc) {
-  for (int64_t c = 0; c < Cg; ++c) {
-    const float* plane = x + c * s.H * s.W;
-    for (int64_t ky = 0; ky < s.kh; ++ky)
-      for (int64_t kx = 0; kx < s.kw; ++kx) {
-        float* row = col + ((c * s.kh + ky) * s.kw + kx) * ldc;
-        const int64_t off = kx * s.dw - s.pw;
-        int64_t lo, hi;
-        valid_columns(s, off, &lo, &hi);
-        for (int64_t oh = 0; oh < s.OH; ++oh) {
-          float* d = row + oh * s.OW;
-          const int64_t ih = oh * s.sh - s.ph + ky * s.dh;
-          if (ih < 0 || ih >= s.H) {
-            std::fill(d, d + s.OW, 0.0f);
-            continue;
-          }
-          const float* src = plane + ih * s.W;
-          std::fill(d, d + lo, 0.0f);
-          if (s.sw == 1) {
-            std::memcpy(d + lo, src + lo + off, static_cast<size_t>(hi - lo) * 4);
-          } else {
-            for (int64_t ow = lo; ow < hi; ++ow) d[ow] = src[ow * s.sw + off];
-          }
-          std::fill(d + hi, d + s.OW, 0.0f);
-        }
-      }
-  }
 }
 
 // col2im of one image's group: dx[c, ih, iw] = sum of the cols entries gathered from it.
@@ -196,10 +168,67 @@ class Conv2dGradInputKernel : public OpKernel {
   std::string name_;
 };
 
+// Implicit im2col^T for the weight gradient: B[q, j] = the input value under tap j = (c, ky, kx)
+// at pixel q of the chunk (q = image * P + oh * OW + ow), written straight into the GEMM's
+// packed B panels (element (q, j) of panel j / NR at q * NR + j % NR), one K block at a time.
+// Pixels are walked in runs along an output row, so for each tap the input is read as a
+// contiguous row (stride 1) and each run's block of the panel stays in L1 while every tap of
+// the panel fills it.
+struct Im2colTransposedPacker {
+  const Conv2dShape* s;
+  const float* x;      // the chunk's first image, the group's first channel
+  int64_t image_stride;  // floats from one image to the next (C * H * W)
+  int64_t taps;        // K = Cg * kh * kw
+  int nr;
+
+  void operator()(int64_t k0, int64_t kc, int64_t panel_begin, int64_t panel_end,
+                  float* out) const {
+    const Conv2dShape& c = *s;
+    const int64_t P = c.OH * c.OW, khw = c.kh * c.kw;
+    for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+      float* dst = out + (panel - panel_begin) * kc * nr;
+      const int64_t j0 = panel * nr, cols = std::min<int64_t>(nr, taps - j0);
+      if (cols < nr)
+        for (int64_t kk = 0; kk < kc; ++kk)
+          std::fill(dst + kk * nr + cols, dst + kk * nr + nr, 0.0f);
+      for (int64_t q = k0; q < k0 + kc;) {
+        const int64_t image = q / P, pix = q % P, oh = pix / c.OW, ow0 = pix % c.OW;
+        const int64_t len = std::min(c.OW - ow0, k0 + kc - q);
+        float* block = dst + (q - k0) * nr;
+        const float* img = x + image * image_stride;
+        for (int64_t jj = 0; jj < cols; ++jj) {
+          const int64_t j = j0 + jj, ch = j / khw, r = j % khw, ky = r / c.kw, kx = r % c.kw;
+          const int64_t ih = oh * c.sh - c.ph + ky * c.dh;
+          float* d = block + jj;
+          if (ih < 0 || ih >= c.H) {
+            for (int64_t t = 0; t < len; ++t) d[t * nr] = 0.0f;
+            continue;
+          }
+          const int64_t off = kx * c.dw - c.pw;
+          int64_t lo, hi;
+          valid_columns(c, off, &lo, &hi);
+          lo = std::clamp(lo, ow0, ow0 + len);
+          hi = std::clamp(hi, lo, ow0 + len);
+          const float* row = img + (ch * c.H + ih) * c.W + off;
+          int64_t ow = ow0;
+          for (; ow < lo; ++ow) d[(ow - ow0) * nr] = 0.0f;
+          if (c.sw == 1) {
+            for (; ow < hi; ++ow) d[(ow - ow0) * nr] = row[ow];
+          } else {
+            for (; ow < hi; ++ow) d[(ow - ow0) * nr] = row[ow * c.sw];
+          }
+          for (; ow < ow0 + len; ++ow) d[(ow - ow0) * nr] = 0.0f;
+        }
+        q += len;
+      }
+    }
+  }
+};
+
 class Conv2dGradWeightKernel : public OpKernel {
  public:
   Conv2dGradWeightKernel(const gemm::SgemmKernel& gemm, Conv2dShape s) : gemm_(&gemm), s_(s) {
-    name_ = std::string("f32_conv2d_grad_weight_im2col_") + gemm.name;
+    name_ = std::string("f32_conv2d_grad_weight_implicit_") + gemm.name;
   }
   const char* name() const override { return name_.c_str(); }
 
@@ -219,26 +248,23 @@ class Conv2dGradWeightKernel : public OpKernel {
     // function of the shape only, so the result does not depend on the thread count.
     const int64_t chunk = std::clamp<int64_t>(ceil_div(4096, P), 1, s.N);
     const int64_t num_chunks = ceil_div(s.N, chunk);
-    // Chunk partials of dW^T [groups][K, Og], summed in chunk order (and transposed) at the end.
+    // Chunk partials of dW [O, K], summed in chunk order at the end.
     std::vector<float> partial(static_cast<size_t>(num_chunks * wsize));
     auto run_chunk = [&](int64_t ci, ThreadPool* pool) {
       const int64_t n0 = ci * chunk, nc = std::min(chunk, s.N - n0), depth = nc * P;
       float* out = partial.data() + ci * wsize;
-      std::vector<float> col(static_cast<size_t>(K * depth));
       std::vector<float> dyc(static_cast<size_t>(Og * depth));
       for (int64_t g = 0; g < s.groups; ++g) {
-        for (int64_t i = 0; i < nc; ++i) {
-          const int64_t n = n0 + i;
-          im2col(s, Cg, x + (n * s.C + g * Cg) * s.H * s.W, col.data() + i * P, depth);
+        for (int64_t i = 0; i < nc; ++i)
           for (int64_t o = 0; o < Og; ++o)
-            std::memcpy(dyc.data() + o * depth + i * P, dy + (n * s.O + g * Og + o) * P,
+            std::memcpy(dyc.data() + o * depth + i * P, dy + ((n0 + i) * s.O + g * Og + o) * P,
                         static_cast<size_t>(P) * 4);
-        }
-        // dW_g^T [K, Og] = col [K, depth] x dYc^T [depth, Og]: K (taps) is the GEMM's long
-        // side, so its row tiles are fuller than with the few output channels there.
-        gemm::sgemm(*gemm_, K, Og, depth, gemm::Operand::raw(col.data(), depth, 1),
-                    gemm::Operand::raw(dyc.data(), 1, depth), out + g * Og * K, Og,
-                    gemm::Epilogue{}, pool);
+        // dW_g [Og, K] = dYc [Og, depth] x im2col^T [depth, K], B packed on the fly.
+        const gemm::BPacker packer = Im2colTransposedPacker{
+            &s, x + (n0 * s.C + g * Cg) * s.H * s.W, s.C * s.H * s.W, K, gemm_->nr};
+        gemm::sgemm(*gemm_, Og, K, depth, gemm::Operand::raw(dyc.data(), depth, 1),
+                    gemm::Operand::packed_by(packer), out + g * Og * K, K, gemm::Epilogue{},
+                    pool);
       }
     };
     if (num_chunks == 1) {
@@ -248,16 +274,11 @@ class Conv2dGradWeightKernel : public OpKernel {
         for (int64_t ci = begin; ci < end; ++ci) run_chunk(ci, nullptr);
       });
     }
-    // dW[g, o, k] = sum over chunks of partial[chunk][g][k, o], in chunk order.
-    ctx.parallel_for(s.O, std::max<int64_t>(1, 4096 / K), [&](int64_t begin, int64_t end) {
-      for (int64_t oo = begin; oo < end; ++oo) {
-        const int64_t g = oo / Og, o = oo % Og;
-        for (int64_t k = 0; k < K; ++k) {
-          const size_t j = static_cast<size_t>(g * Og * K + k * Og + o);
-          float acc = partial[j];
-          for (int64_t ci = 1; ci < num_chunks; ++ci) acc += partial[static_cast<size_t>(ci * wsize) + j];
-          dw[oo * K + k] = acc;
-        }
+    ctx.parallel_for(wsize, 4096, [&](int64_t begin, int64_t end) {
+      for (int64_t j = begin; j < end; ++j) {
+        float acc = partial[static_cast<size_t>(j)];
+        for (int64_t ci = 1; ci < num_chunks; ++ci) acc += partial[static_cast<size_t>(ci * wsize + j)];
+        dw[j] = acc;
       }
     });
   }
