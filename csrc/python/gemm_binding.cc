@@ -1,6 +1,9 @@
 // graphruntime._C.sgemm / _C.SgemmPackedB: direct access to the packed GEMM, for kernel tests
 // and benchmarks (ops reach it through linear, matmul and conv2d).
 #include <pybind11/numpy.h>
+#include <time.h>
+
+#include <cstdint>
 #include <pybind11/pybind11.h>
 
 #include "core/op_registry.h"
@@ -63,7 +66,43 @@ struct SgemmPackedB {
 
 }  // namespace
 
+// Cycles of a chain of dependent integer adds (one cycle each on every x86-64 and aarch64 core
+// we target) over this thread's CPU time (so time slices lost to other processes on a shared
+// machine do not count): the core clock while busy, for peak-FLOP/s arithmetic.
+double measure_cpu_ghz() {
+  constexpr int64_t kSteps = 200'000'000;
+  uint64_t x = 0;
+  auto thread_seconds = [] {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  const double t0 = thread_seconds();
+  for (int64_t i = 0; i < kSteps; i += 8) {
+#if defined(__x86_64__)
+    asm volatile(
+        "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\t"
+        "add $1, %0\n\tadd $1, %0\n\tadd $1, %0\n\tadd $1, %0"
+        : "+r"(x));
+#elif defined(__aarch64__)
+    asm volatile(
+        "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\t"
+        "add %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1\n\tadd %0, %0, #1"
+        : "+r"(x));
+#else
+    x += 8;
+#endif
+  }
+  const double seconds = thread_seconds() - t0;
+  return static_cast<double>(x) / seconds / 1e9;
+}
+
 void register_gemm_binding(py::module_& m) {
+  m.def("measure_cpu_ghz", [] {
+    py::gil_scoped_release release;
+    return measure_cpu_ghz();
+  }, "Measures the busy core clock in GHz (a chain of dependent adds). For benchmarks.");
+
   m.def(
       "sgemm",
       [](const Array& a, const Array& b, py::object bias, const std::string& activation,
