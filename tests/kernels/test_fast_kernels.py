@@ -8,6 +8,12 @@ widths that are not a multiple of the vector length, K not a multiple of the K b
 Tolerances follow the summation order: the reference accumulates in float64, a fast kernel in
 float32 in a different order, so |fast - ref| <= c * K * eps32 * sum_k |a_k b_k| (the standard
 bound for a float32 dot product of length K). We check that bound elementwise with c = 2.
+Winograd F(4x4, 3x3) also rounds in its transforms, whose coefficients reach 8 (A^T) and 5 (B^T),
+so for it the same bound is a measured rather than proven envelope: on these random cases its
+error stays below a tenth of it, and a broken transform misses it by orders of magnitude.
+
+Weights packed at load time (constant inputs, `_C.PreparedOp`) must give the same bits as the
+same kernel packing per call (`_C.run_op`): packing moves data, it does not change arithmetic.
 """
 import numpy as np
 import pytest
@@ -174,6 +180,16 @@ CONV_CASES = [
 ]
 
 
+WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels, >= 196 output pixels: Winograd even eager
+    ((1, 16, 16, 16), (16, 16, 3, 3), dict(padding=[1, 1])),
+    ((2, 17, 14, 14), (19, 17, 3, 3), dict(padding=[1, 1], activation="relu")),
+    ((1, 20, 15, 17), (33, 20, 3, 3), dict(padding=[1, 1], activation="relu6")),  # partial tiles
+    ((1, 16, 18, 18), (16, 16, 3, 3), dict(padding=[0, 0])),
+    ((1, 24, 14, 14), (16, 24, 3, 3), dict(padding=[2, 2])),
+]
+CONV_CASES += WINOGRAD_CASES
+
+
 @pytest.mark.parametrize("x_shape,w_shape,attrs", CONV_CASES)
 def test_conv2d_matches_reference(x_shape, w_shape, attrs):
     rng = np.random.default_rng(sum(x_shape) * 7 + sum(w_shape))
@@ -185,6 +201,54 @@ def test_conv2d_matches_reference(x_shape, w_shape, attrs):
     check_against_reference("conv2d", [x, w, b], attrs, mag, depth, f"conv2d {x_shape} {w_shape} {attrs}")
 
 
+@pytest.mark.parametrize("x_shape,w_shape,attrs", CONV_CASES)
+def test_conv2d_weights_packed_at_load_give_the_same_bits(x_shape, w_shape, attrs):
+    rng = np.random.default_rng(sum(x_shape) + 3)
+    x = rng.uniform(-1, 1, x_shape).astype(np.float32)
+    w = rng.uniform(-1, 1, w_shape).astype(np.float32)
+    b = rng.uniform(-1, 1, w_shape[0]).astype(np.float32)
+    for isa in FAST_ISAS:
+        _C.set_max_isa(isa)
+        loaded = _C.PreparedOp("conv2d", [x, w, b], attrs, constants=[1, 2])
+        per_call = _C.PreparedOp("conv2d", [x, w, b], attrs)
+        if loaded.kernel_name != per_call.kernel_name:  # the choice may differ; compare to the reference
+            _C.set_max_isa("reference")
+            ref = _C.run_op("conv2d", [x, w, b], attrs)[0]
+            mag = conv_magnitude(x, w, attrs) + np.abs(b)[:, None, None]
+            depth = w_shape[1] * w_shape[2] * w_shape[3]
+            got = loaded.run([x, None, None])
+            assert (np.abs(got - ref) <= 2.0 * (depth + 2) * EPS32 * mag + 1e-6).all(), (isa, loaded.kernel_name)
+            continue
+        assert np.array_equal(loaded.run([x, None, None]), per_call.run([x, w, b])), (isa, loaded.kernel_name)
+
+
+def test_linear_weights_packed_at_load_give_the_same_bits():
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1, 1, (5, 300)).astype(np.float32)
+    w = rng.uniform(-1, 1, (70, 300)).astype(np.float32)
+    b = rng.uniform(-1, 1, 70).astype(np.float32)
+    for isa in FAST_ISAS:
+        _C.set_max_isa(isa)
+        loaded = _C.PreparedOp("linear", [x, w, b], {"activation": "relu"}, constants=[1, 2])
+        eager = _C.run_op("linear", [x, w, b], {"activation": "relu"})[0]
+        assert np.array_equal(loaded.run([x, None, None]), eager), isa
+
+
+def test_winograd_is_chosen_for_3x3_stride_1_with_enough_channels():
+    if not any(isa.startswith("avx") for isa in FAST_ISAS):
+        pytest.skip("Winograd kernels are x86 only")
+    x = np.zeros((1, 64, 28, 28), np.float32)
+    w = np.zeros((64, 64, 3, 3), np.float32)
+    _C.set_max_isa(_C.cpu_features()["detected_isa"])
+    assert "winograd" in _C.PreparedOp("conv2d", [x, w, None], {"padding": [1, 1]}).kernel_name
+    small = np.zeros((1, 64, 7, 7), np.float32)  # few pixels: only with a pre-transformed weight
+    assert "winograd" not in _C.PreparedOp("conv2d", [small, w, None], {"padding": [1, 1]}).kernel_name
+    assert "winograd" in _C.PreparedOp("conv2d", [small, w, None], {"padding": [1, 1]},
+                                       constants=[1]).kernel_name
+    strided = _C.PreparedOp("conv2d", [x, w, None], {"padding": [1, 1], "stride": [2, 2]})
+    assert "im2col" in strided.kernel_name
+
+
 def test_conv2d_picks_algorithm_by_shape():
     x = np.zeros((1, 8, 12, 12), np.float32)
     names = {}
@@ -194,7 +258,7 @@ def test_conv2d_picks_algorithm_by_shape():
         ("im2col", np.zeros((16, 8, 3, 3), np.float32), {}),
     ]:
         _C.set_max_isa(_C.cpu_features()["detected_isa"])
-        names[label] = _C.kernel_name("conv2d", [x, w, None], attrs)
+        names[label] = _C.PreparedOp("conv2d", [x, w, None], attrs).kernel_name
     assert "dw3x3" in names["dw"] and "1x1" in names["1x1"] and "im2col" in names["im2col"], names
 
 
@@ -203,6 +267,7 @@ def test_conv2d_picks_algorithm_by_shape():
     ("linear", [(37, 300), (70, 300), (70,)], {"activation": "relu"}),
     ("conv2d", [(1, 32, 20, 20), (48, 32, 3, 3), (48,)], {"padding": [1, 1]}),
     ("conv2d", [(1, 32, 20, 20), (32, 1, 3, 3), (32,)], {"padding": [1, 1], "groups": 32}),
+    ("conv2d", [(1, 48, 28, 28), (40, 48, 3, 3), (40,)], {"padding": [1, 1]}),  # Winograd
 ])
 def test_one_and_two_threads_give_identical_bits(op, inputs, attrs):
     rng = np.random.default_rng(5)

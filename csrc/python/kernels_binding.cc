@@ -1,10 +1,16 @@
-// graphruntime._C.sgemm / _C.SgemmPackedB: direct access to the packed GEMM, for kernel tests
-// and benchmarks (ops reach it through linear, matmul and conv2d).
+// Kernel-level access for tests and benchmarks: _C.sgemm / _C.SgemmPackedB (the packed GEMM
+// itself; ops reach it through linear, matmul and conv2d), _C.PreparedOp (a kernel created once
+// with constant inputs, as the graph runtime creates it at load time, then run many times) and
+// _C.measure_cpu_ghz.
 #include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 #include <time.h>
 
 #include <cstdint>
-#include <pybind11/pybind11.h>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "core/op_registry.h"
 #include "kernels/gemm.h"
@@ -64,6 +70,84 @@ struct SgemmPackedB {
   }
 };
 
+// A kernel created once, with some inputs declared constant (pre-packed weights), as the graph
+// runtime creates kernels at load time; run() then only runs it.
+class PreparedOp {
+ public:
+  PreparedOp(const std::string& type, const py::sequence& inputs, const py::dict& attrs,
+             const std::vector<int64_t>& constants)
+      : schema_(&OpRegistry::global().get(type)) {
+    attrs_ = schema_->resolve_attrs(attrs_from_py(attrs, schema_->name()));
+    const size_t n = py::len(inputs);
+    types_.resize(n);
+    constant_arrays_.resize(n);
+    constant_tensors_.resize(n);
+    std::vector<const Tensor*> constant_ptrs(n, nullptr);
+    py::object np = py::module_::import("numpy");
+    for (size_t i = 0; i < n; ++i) {
+      py::object item = inputs[i];
+      if (item.is_none()) continue;
+      py::array arr = np.attr("array")(item, py::arg("copy") = true, py::arg("order") = "C");
+      Tensor t = tensor_from_numpy(arr, schema_->name() + ": input " + std::to_string(i));
+      types_[i] = t.type();
+      for (int64_t c : constants)
+        if (c == static_cast<int64_t>(i)) {
+          constant_arrays_[i] = arr;
+          constant_tensors_[i] = t;
+          constant_ptrs[i] = &constant_tensors_[i];
+        }
+    }
+    KernelInit init(schema_, &name_, &attrs_, types_, constant_ptrs);
+    kernel_ = schema_->create_kernel(init);
+  }
+
+  const char* kernel_name() const { return kernel_->name(); }
+
+  // Inputs in schema order; a constant input's slot may be None (its stored value is used).
+  py::array run(const py::sequence& inputs) {
+    const size_t n = py::len(inputs);
+    if (n != types_.size())
+      fail<InvalidArgument>(schema_->name(), ": prepared with ", types_.size(), " inputs, run with ", n);
+    std::vector<py::array> keep(n);
+    std::vector<Tensor> tensors(n);
+    std::vector<const Tensor*> ptrs(n, nullptr);
+    std::vector<TensorType> in_types(n);
+    std::vector<const TensorType*> type_ptrs(n, nullptr);
+    for (size_t i = 0; i < n; ++i) {
+      if (constant_tensors_[i].defined()) {
+        ptrs[i] = &constant_tensors_[i];
+      } else if (!py::object(inputs[i]).is_none()) {
+        keep[i] = py::array::ensure(inputs[i], py::array::c_style);
+        tensors[i] = tensor_from_numpy(keep[i], schema_->name() + ": input " + std::to_string(i));
+        ptrs[i] = &tensors[i];
+      }
+      if (ptrs[i]) {
+        in_types[i] = ptrs[i]->type();
+        type_ptrs[i] = &in_types[i];
+      }
+    }
+    std::vector<TensorType> out_types = schema_->infer_types(type_ptrs, attrs_, name_);
+    Tensor out;
+    py::array result = new_numpy(out_types.at(0), &out);
+    std::vector<Tensor*> outs = {&out};
+    OpContext ctx(schema_, &name_, &attrs_, ptrs, outs, &ThreadPool::global());
+    {
+      py::gil_scoped_release release;
+      kernel_->run(ctx);
+    }
+    return result;
+  }
+
+ private:
+  const OpSchema* schema_;
+  std::string name_;
+  AttrMap attrs_;
+  std::vector<TensorType> types_;
+  std::vector<py::array> constant_arrays_;
+  std::vector<Tensor> constant_tensors_;
+  std::unique_ptr<OpKernel> kernel_;
+};
+
 }  // namespace
 
 // Cycles of a chain of dependent integer adds (one cycle each on every x86-64 and aarch64 core
@@ -97,7 +181,7 @@ double measure_cpu_ghz() {
   return static_cast<double>(x) / seconds / 1e9;
 }
 
-void register_gemm_binding(py::module_& m) {
+void register_kernels_binding(py::module_& m) {
   m.def("measure_cpu_ghz", [] {
     py::gil_scoped_release release;
     return measure_cpu_ghz();
@@ -136,6 +220,17 @@ void register_gemm_binding(py::module_& m) {
       py::arg("b_transposed") = false, py::arg("isa") = "",
       "act(a @ b + bias) with the packed fp32 GEMM (b is [K, N], or [N, K] if b_transposed); "
       "isa picks the microkernel ('' = best enabled). For tests and benchmarks.");
+
+  py::class_<PreparedOp>(m, "PreparedOp",
+                         "An op's kernel created once with the inputs listed in `constants` "
+                         "fixed (weights pre-packed, as at model load); run(inputs) runs it on "
+                         "new values of the other inputs. Single-output ops.")
+      .def(py::init<const std::string&, const py::sequence&, const py::dict&,
+                    const std::vector<int64_t>&>(),
+           py::arg("type"), py::arg("inputs"), py::arg("attrs") = py::dict(),
+           py::arg("constants") = std::vector<int64_t>{})
+      .def("run", &PreparedOp::run, py::arg("inputs"))
+      .def_property_readonly("kernel_name", &PreparedOp::kernel_name);
 
   py::class_<SgemmPackedB>(m, "SgemmPackedB",
                            "A GEMM right-hand side packed once (as a constant weight is at load "
