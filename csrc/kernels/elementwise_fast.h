@@ -1,0 +1,35 @@
+// Vectorized fp32 element-wise kernels (the hot shapes of add/sub/mul/div/maximum/minimum and
+// relu/relu6): plain loops in elementwise_impl.h, compiled once per ISA file so the compiler
+// vectorizes each with that ISA; registered for every ISA by fast/elementwise_fast.cc.
+#pragma once
+#include <cstdint>
+
+namespace ember::elementwise {
+
+enum class BinaryOp : int { Add, Sub, Mul, Div, Maximum, Minimum, Count };
+// How b (or a) is laid out against the output of n elements.
+enum class Layout : int {
+  Same,     // a, b, y all n elements
+  BScalar,  // b has one element
+  AScalar,  // a has one element
+  BRow,     // b has `inner` elements, repeated along the leading dims of a (a bias row)
+  ARow,     // a has `inner` elements, repeated along the leading dims of b
+};
+enum class UnaryOp : int { Relu, Relu6, Count };
+
+using BinaryFn = void (*)(BinaryOp op, Layout layout, int64_t begin, int64_t end, int64_t inner,
+                          const float* a, const float* b, float* y);
+using UnaryFn = void (*)(UnaryOp op, int64_t begin, int64_t end, const float* x, float* y);
+
+struct Table {
+  BinaryFn binary;  // elements [begin, end) of y
+  UnaryFn unary;
+};
+
+const Table& elementwise_portable();
+#if defined(__x86_64__) || defined(_M_X64)
+const Table& elementwise_avx2();
+const Table& elementwise_avx512();
+#endif
+
+}  // namespace ember::elementwise

@@ -1,0 +1,11 @@
+// elementwise_avx2: the fp32 element-wise loops (elementwise_impl.h) vectorized for avx2.
+#include "kernels/elementwise_impl.h"
+
+namespace ember::elementwise {
+
+const Table& elementwise_avx2() {
+  static const Table table{&binary, &unary};
+  return table;
+}
+
+}  // namespace ember::elementwise
