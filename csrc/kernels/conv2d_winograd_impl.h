@@ -55,48 +55,40 @@ inline void output_transform_1d(const T* m, int s, T* out, int t) {
   out[3 * t] = b + 8.0f * d + m5;
 }
 
-// U[xi][c][o] = (G g G^T)[xi] for the weight [O, C, 3, 3].
-void winograd_transform_weights(const float* w, int64_t O, int64_t C, float* U) {
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t c = 0; c < C; ++c) {
-      const float* g = w + (o * C + c) * 9;
-      float tmp[6][3], u[6][6];
-      for (int j = 0; j < 3; ++j) {  // G g: columns of g
-        const float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];
-        tmp[0][j] = g0 / 4.0f;
-        tmp[1][j] = -(g0 + g1 + g2) / 6.0f;
-        tmp[2][j] = -(g0 - g1 + g2) / 6.0f;
-        tmp[3][j] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
-        tmp[4][j] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
-        tmp[5][j] = g2;
-      }
-      for (int i = 0; i < 6; ++i) {  // (G g) G^T: rows
-        const float g0 = tmp[i][0], g1 = tmp[i][1], g2 = tmp[i][2];
-        u[i][0] = g0 / 4.0f;
-        u[i][1] = -(g0 + g1 + g2) / 6.0f;
-        u[i][2] = -(g0 - g1 + g2) / 6.0f;
-        u[i][3] = g0 / 24.0f + g1 / 12.0f + g2 / 6.0f;
-        u[i][4] = g0 / 24.0f - g1 / 12.0f + g2 / 6.0f;
-        u[i][5] = g2;
-      }
-      for (int xi = 0; xi < 36; ++xi) U[(xi * C + c) * O + o] = u[xi / 6][xi % 6];
-    }
+// G g for one column (3 -> 6); the divisions by 4, 6 and 24 are multiplications by reciprocals.
+inline void weight_transform_1d(float g0, float g1, float g2, float* out, int t) {
+  constexpr float k4 = 1.0f / 4.0f, k6 = 1.0f / 6.0f, k12 = 1.0f / 12.0f, k24 = 1.0f / 24.0f;
+  out[0] = g0 * k4;
+  out[t] = -(g0 + g1 + g2) * k6;
+  out[2 * t] = -(g0 - g1 + g2) * k6;
+  out[3 * t] = g0 * k24 + g1 * k12 + g2 * k6;
+  out[4 * t] = g0 * k24 - g1 * k12 + g2 * k6;
+  out[5 * t] = g2;
 }
 
-// Packs the 36 transformed weight matrices [C, O] as GEMM B operands, one after another.
+// Transforms the weight [O, C, 3, 3] into the 36 matrices U_xi[C, O] = (G g G^T)[xi], written
+// straight into the GEMM's packed B layout (panels of NR output channels), one after another.
 gemm::PackedMatrix winograd_pack_weights(const gemm::SgemmKernel& kernel, const float* w,
                                          int64_t O, int64_t C) {
-  Tensor U = Tensor::empty({36 * C * O}, DType::Float32);
-  winograd_transform_weights(w, O, C, U.data<float>());
+  const int64_t nr = kernel.nr;
   const int64_t per = gemm::packed_b_floats(kernel, C, O);
   gemm::PackedMatrix out;
   out.kernel = &kernel;
   out.rows = O;
   out.depth = C;
-  out.storage = Tensor::empty({36 * per}, DType::Float32);
-  for (int xi = 0; xi < 36; ++xi)
-    gemm::pack_b_into(kernel, C, O, U.data<float>() + xi * C * O, O, 1,
-                      out.storage.data<float>() + xi * per, nullptr);
+  out.storage = Tensor::zeros({36 * per}, DType::Float32);  // zero: padding columns of panels
+  float* u = out.storage.data<float>();
+  // Panel by panel, so each of the 36 outputs is written as one sequential stream.
+  for (int64_t o0 = 0; o0 < O; o0 += nr)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t o = o0; o < std::min(O, o0 + nr); ++o) {
+        const float* g = w + (o * C + c) * 9;
+        float tmp[6][3], v[6][6];
+        for (int j = 0; j < 3; ++j) weight_transform_1d(g[j], g[3 + j], g[6 + j], &tmp[0][j], 3);
+        for (int i = 0; i < 6; ++i) weight_transform_1d(tmp[i][0], tmp[i][1], tmp[i][2], v[i], 1);
+        const int64_t at = ((o0 / nr) * C + c) * nr + (o - o0);  // element (c, o) of a packed B
+        for (int xi = 0; xi < 36; ++xi) u[xi * per + at] = v[xi / 6][xi % 6];
+      }
   return out;
 }
 

@@ -181,7 +181,9 @@ CONV_CASES = [
 ]
 
 
-WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels, >= 196 output pixels: Winograd even eager
+WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels: Winograd with a constant weight (and eager
+    # from 1024 output pixels on, as the first case)
+    ((1, 16, 34, 34), (16, 16, 3, 3), dict(padding=[1, 1])),
     ((1, 16, 16, 16), (16, 16, 3, 3), dict(padding=[1, 1])),
     ((2, 17, 14, 14), (19, 17, 3, 3), dict(padding=[1, 1], activation="relu")),
     ((1, 20, 15, 17), (33, 20, 3, 3), dict(padding=[1, 1], activation="relu6")),  # partial tiles
@@ -208,9 +210,11 @@ def test_conv2d_weights_packed_at_load_give_the_same_bits(x_shape, w_shape, attr
     x = rng.uniform(-1, 1, x_shape).astype(np.float32)
     w = rng.uniform(-1, 1, w_shape).astype(np.float32)
     b = rng.uniform(-1, 1, w_shape[0]).astype(np.float32)
+    winograd_seen = False
     for isa in FAST_ISAS:
         _C.set_max_isa(isa)
         loaded = _C.PreparedOp("conv2d", [x, w, b], attrs, constants=[1, 2])
+        winograd_seen |= "winograd" in loaded.kernel_name
         per_call = _C.PreparedOp("conv2d", [x, w, b], attrs)
         if loaded.kernel_name != per_call.kernel_name:  # the choice may differ; compare to the reference
             _C.set_max_isa("reference")
@@ -221,6 +225,8 @@ def test_conv2d_weights_packed_at_load_give_the_same_bits(x_shape, w_shape, attr
             assert (np.abs(got - ref) <= 2.0 * (depth + 2) * EPS32 * mag + 1e-6).all(), (isa, loaded.kernel_name)
             continue
         assert np.array_equal(loaded.run([x, None, None]), per_call.run([x, w, b])), (isa, loaded.kernel_name)
+    if (x_shape, w_shape, attrs) in WINOGRAD_CASES and any(i.startswith("avx") for i in FAST_ISAS):
+        assert winograd_seen, "a Winograd case did not run Winograd"
 
 
 def test_linear_weights_packed_at_load_give_the_same_bits():
@@ -238,11 +244,11 @@ def test_linear_weights_packed_at_load_give_the_same_bits():
 def test_winograd_is_chosen_for_3x3_stride_1_with_enough_channels():
     if not any(isa.startswith("avx") for isa in FAST_ISAS):
         pytest.skip("Winograd kernels are x86 only")
-    x = np.zeros((1, 64, 28, 28), np.float32)
+    x = np.zeros((1, 64, 32, 32), np.float32)
     w = np.zeros((64, 64, 3, 3), np.float32)
     _C.set_max_isa(_C.cpu_features()["detected_isa"])
     assert "winograd" in _C.PreparedOp("conv2d", [x, w, None], {"padding": [1, 1]}).kernel_name
-    small = np.zeros((1, 64, 7, 7), np.float32)  # few pixels: only with a pre-transformed weight
+    small = np.zeros((1, 64, 28, 28), np.float32)  # fewer pixels: only with a pre-transformed weight
     assert "winograd" not in _C.PreparedOp("conv2d", [small, w, None], {"padding": [1, 1]}).kernel_name
     assert "winograd" in _C.PreparedOp("conv2d", [small, w, None], {"padding": [1, 1]},
                                        constants=[1]).kernel_name
