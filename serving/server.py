@@ -249,13 +249,14 @@ class InferenceServer:
 
 def create_server(repository, host="127.0.0.1", port=8001, *, max_workers=128,
                   max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, predictor_factory=None,
-                  metrics=None, drain_timeout=30.0, load=True):
+                  metrics=None, drain_timeout=30.0, load=True, grpc_options=()):
     """Builds (not starts) a server for `repository` (a directory path or a ModelRepository)
     bound to host:port; port 0 picks a free port. Returns (InferenceServer, bound port).
 
     `max_message_bytes` caps request and response sizes (larger requests are answered
     RESOURCE_EXHAUSTED); `max_workers` bounds concurrently handled RPCs. With `load`, every model
-    in the repository is loaded before returning.
+    in the repository is loaded before returning. `grpc_options` are extra (key, value) channel
+    arguments for the gRPC server.
     """
     if not isinstance(repository, ModelRepository):
         repository = ModelRepository(repository, predictor_factory=predictor_factory,
@@ -264,7 +265,7 @@ def create_server(repository, host="127.0.0.1", port=8001, *, max_workers=128,
         repository.load_all()
     options = [("grpc.max_receive_message_length", max_message_bytes),
                ("grpc.max_send_message_length", max_message_bytes),
-               ("grpc.so_reuseport", 0)]
+               ("grpc.so_reuseport", 0), *grpc_options]
     grpc_server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         options=options)

@@ -367,16 +367,38 @@ def test_unload_and_load_through_the_repository_api(client):
     assert client.is_model_ready("pair")
 
 
-def test_prometheus_metrics(daemon, client):
-    client.infer("linear", [infer_input("x", np.ones((2, 16), np.float32))])
+def scrape(daemon):
+    """{(sample name, frozenset of label pairs): value} from the daemon's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     with urllib.request.urlopen(daemon.metrics_url, timeout=5) as response:
         text = response.read().decode()
-    assert 'ember_inference_requests_total{model="linear",version="1"}' in text
-    assert 'ember_inference_failures_total{code="NOT_FOUND",model="linear",version="1"}' in text or \
-        'ember_inference_failures_total{code="INVALID_ARGUMENT",model="linear",version="1"}' in text
-    assert 'ember_inference_batch_size_bucket{le="16.0",model="linear",version="1"}' in text
-    assert 'ember_inference_queue_seconds_count{model="linear",version="1"}' in text
-    assert 'ember_inference_compute_seconds_count{model="linear",version="1"}' in text
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_prometheus_metrics_count_requests_failures_and_batches(daemon, client):
+    before = scrape(daemon)
+    x = np.ones((3, 4), np.float32)
+    for _ in range(3):
+        client.infer("pair", [infer_input("a", x), infer_input("b", x)])
+    with pytest.raises(InferenceServerException):
+        client.infer("pair", [infer_input("a", x)])
+    after = scrape(daemon)
+
+    def grew(name, **labels):
+        key = (name, frozenset(dict(model="pair", version="1", **labels).items()))
+        assert key in after, f"{key} not in /metrics"
+        return after[key] - before.get(key, 0.0)
+
+    assert grew("ember_inference_requests_total") == 3
+    assert grew("ember_inference_failures_total", code="INVALID_ARGUMENT") == 1
+    assert grew("ember_inference_executions_total") == 3
+    assert grew("ember_inference_count_total") == 3  # max_batch_size 0: one item per request
+    assert grew("ember_inference_queue_seconds_count") == 3
+    assert grew("ember_inference_compute_seconds_count") == 3
+    assert grew("ember_inference_batch_size_bucket", le="1.0") == 3
+    assert grew("ember_model_queue_depth") == 0
 
 
 def test_sigterm_drains_in_flight_requests_and_exits_0(repository, tmp_path):
