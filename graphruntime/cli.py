@@ -25,6 +25,7 @@ import sys
 # (subcommand, module defining register(subparsers), one-line help), sorted by name.
 SUBCOMMANDS = [
     ("ops", "graphruntime.cli", "Print operator schemas: inputs, outputs, attributes, kernels."),
+    ("serve", "serving.cli", "Serve a model repository over gRPC (KServe v2, Triton-compatible)."),
 ]
 
 

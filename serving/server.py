@@ -327,5 +327,9 @@ def serve(model_repository, host="127.0.0.1", port=8001, metrics_port=8002, poll
             http_server.shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    log.info("stopped%s", "" if drained else " (drain timeout reached)")
+    if drained:
+        log.info("stopped after draining in-flight requests")
+    else:
+        log.warning("stopped: drain timeout (%.1f s) reached with requests still in flight",
+                    drain_timeout)
     return 0

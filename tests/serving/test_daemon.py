@@ -52,9 +52,9 @@ def repository(tmp_path_factory):
     os.makedirs(root)
     batching = {"max_batch_size": 16, "instance_count": 2,
                 "dynamic_batching": {"max_queue_delay_microseconds": 2000}}
-    write_version(root, "linear", 1, linear_net(16, seed=1))
+    write_version(root, "linear", 1, linear_net(16, 8, seed=1))
     write_config(root, "linear", batching)
-    write_version(root, "hot", 1, linear_net(16, seed=11))
+    write_version(root, "hot", 1, linear_net(16, 8, seed=11))
     write_config(root, "hot", batching)
     write_version(root, "pair", 1, pair_net())
     write_version(root, "slow", 1, calibrated_slow_net())
@@ -121,11 +121,11 @@ def test_server_and_model_description_rpcs(client):
     model = client.get_model_metadata("linear")
     assert (model.name, list(model.versions)) == ("linear", ["1"])
     assert [(t.name, t.datatype, list(t.shape)) for t in model.inputs] == [("x", "FP32", [-1, 16])]
-    assert [(t.name, t.datatype, list(t.shape)) for t in model.outputs] == [("y", "FP32", [-1, 16])]
+    assert [(t.name, t.datatype, list(t.shape)) for t in model.outputs] == [("y", "FP32", [-1, 8])]
     config = client.get_model_config("linear").config
     assert config.max_batch_size == 16
     assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [("x", 11, [16])]  # TYPE_FP32
-    assert [(o.name, list(o.dims)) for o in config.output] == [("y", [16])]
+    assert [(o.name, list(o.dims)) for o in config.output] == [("y", [8])]
     assert config.dynamic_batching.max_queue_delay_microseconds == 2000
     assert config.instance_group[0].count == 2
     pair = client.get_model_config("pair").config
@@ -163,8 +163,8 @@ def test_typed_contents_and_streaming(daemon, client, repository):
     tensor.contents.fp32_contents.extend(x.ravel().tolist())
     with grpc.insecure_channel(daemon.url) as channel:
         response = service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=10)
-    assert response.id == "typed" and list(response.outputs[0].shape) == [2, 16]
-    y = np.frombuffer(response.raw_output_contents[0], np.float32).reshape(2, 16)
+    assert response.id == "typed" and list(response.outputs[0].shape) == [2, 8]
+    y = np.frombuffer(response.raw_output_contents[0], np.float32).reshape(2, 8)
     np.testing.assert_array_equal(y, predictor.run({"x": x})["y"])
 
     results = []
@@ -317,7 +317,7 @@ def test_hot_load_of_a_new_version_under_load_fails_no_request(daemon, client, r
         async with triton_aio.InferenceServerClient(daemon.url) as aio_client:
             load = asyncio.ensure_future(load_generator(aio_client))
             await asyncio.sleep(0.1)
-            await asyncio.to_thread(write_version, repository, "hot", 2, linear_net(16, seed=12))
+            await asyncio.to_thread(write_version, repository, "hot", 2, linear_net(16, 8, seed=12))
             await aio_client.load_model("hot")
             return await load
 
@@ -334,7 +334,7 @@ def test_hot_load_of_a_new_version_under_load_fails_no_request(daemon, client, r
     np.testing.assert_allclose(client.infer("hot", [infer_input("x", x)], model_version="1").as_numpy("y"),
                                predictors["1"].run({"x": x})["y"], rtol=1e-5, atol=1e-5)
     # Polling picks up version 3 without an explicit load; removing version 1 unloads it.
-    write_version(repository, "hot", 3, linear_net(16, seed=13))
+    write_version(repository, "hot", 3, linear_net(16, 8, seed=13))
     shutil.rmtree(os.path.join(repository, "hot", "1"))
     assert wait_until(lambda: list(client.get_model_metadata("hot").versions) == ["2", "3"])
     result = client.infer("hot", [infer_input("x", x)])
@@ -402,7 +402,9 @@ def test_prometheus_metrics_count_requests_failures_and_batches(daemon, client):
 
 
 def test_sigterm_drains_in_flight_requests_and_exits_0(repository, tmp_path):
-    server = Daemon(repository, "--poll-interval", "0", log_path=str(tmp_path / "drain.log"))
+    # Started through the `ember serve` subcommand (the module fixture uses python -m serving).
+    server = Daemon(repository, "--poll-interval", "0", log_path=str(tmp_path / "drain.log"),
+                    entry="ember serve")
     try:
         x = np.ones((SLOW_ROWS, SLOW_WIDTH), np.float32)
         expected = predictor_for(repository, "slow", 1).run({"x": x})["y"]
@@ -420,5 +422,6 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(repository, tmp_path):
             assert not isinstance(result, Exception), result
             np.testing.assert_array_equal(result.as_numpy("y"), expected)
         assert server.process.wait(30) == 0, server.log()
+        assert "drain timeout" not in server.log()
     finally:
         server.kill()
