@@ -106,6 +106,9 @@ class ModelVersion:
         self.input_by_name = {spec.name: spec for spec in self.inputs}
         self.output_by_name = {spec.name: spec for spec in self.outputs}
         if settings.max_batch_size > 0:
+            if not self.inputs:
+                raise ModelConfigError(f"{path}: config max_batch_size={settings.max_batch_size} "
+                                       "needs a model with at least one input")
             for spec in self.inputs + self.outputs:
                 if not spec.shape or spec.shape[0] not in (-1,):
                     raise ModelConfigError(

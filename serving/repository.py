@@ -218,6 +218,8 @@ class ModelRepository:
                     model.unloaded = False
                     if config_override is not None:
                         model.override = config_override
+                elif model.unloaded:
+                    return  # unloaded through the API since the poll looked: leave it
             try:
                 config_text, settings = self._read_settings(model, model_dir)
             except ModelConfigError as e:

@@ -219,15 +219,26 @@ class InferenceServer:
         self.repository = repository
         self.health = health_servicer
         self.address = address
+        self._serving = False
         self._draining = False
 
     def ready(self):
         """True while the server takes inference requests."""
-        return not self._draining
+        return self._serving and not self._draining
 
-    def start(self):
-        """Starts answering RPCs and reports SERVING to health checks."""
+    def start(self, serving=True):
+        """Starts answering RPCs. With `serving` False, health checks and ServerReady report
+        not serving until `set_serving()` (e.g. while the repository loads)."""
         self.grpc_server.start()
+        if serving:
+            self.set_serving()
+        else:
+            for service in ("", SERVICE_NAME):
+                self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def set_serving(self):
+        """Reports SERVING to health checks and ready to ServerReady."""
+        self._serving = True
         for service in ("", SERVICE_NAME):
             self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
 
@@ -306,13 +317,16 @@ def serve(model_repository, host="127.0.0.1", port=8001, metrics_port=8002, poll
     metrics = ServingMetrics()
     server, bound = create_server(model_repository, host, port, max_workers=max_workers,
                                   max_message_bytes=max_message_bytes, metrics=metrics,
-                                  drain_timeout=drain_timeout)
+                                  drain_timeout=drain_timeout, load=False)
     http_server = None
     metrics_address = "off"
     if metrics_port is not None:
         http_server, _ = metrics.start_http_server(metrics_port, host)
         metrics_address = f"{host}:{http_server.server_port}"
-    server.start()
+    # Listen first (health answers NOT_SERVING, ServerLive true), load, then report SERVING.
+    server.start(serving=False)
+    server.repository.load_all()
+    server.set_serving()
     if poll_interval and poll_interval > 0:
         server.repository.start_polling(poll_interval)
     if ready_message is not None:

@@ -40,13 +40,13 @@ def pair_net():
     return b.build()
 
 
-def slow_net(width, layers, seed=3):
-    """`layers` rounds of h = h * w + b on [-1, width]: slow enough to pile requests up."""
+def slow_net(width, layers, seed=3, batch=-1):
+    """`layers` rounds of h = h * w + b on [batch, width]: slow enough to pile requests up."""
     from graphruntime.netdef import NetBuilder
 
     rng = np.random.default_rng(seed)
     b = NetBuilder("slow")
-    h = b.input("x", "float32", [-1, width])
+    h = b.input("x", "float32", [batch, width])
     for i in range(layers):
         w = b.initializer(f"w{i}", rng.uniform(0.9, 1.0, width).astype(np.float32))
         bias = b.initializer(f"b{i}", rng.uniform(-0.1, 0.1, width).astype(np.float32))

@@ -59,6 +59,15 @@ def repository(tmp_path_factory):
     write_version(root, "pair", 1, pair_net())
     write_version(root, "slow", 1, calibrated_slow_net())
     write_config(root, "slow", {"max_queue_size": 2, "instance_count": 1, "num_threads": 1})
+    # Models that cannot be served: they are reported, and do not stop the others.
+    write_version(root, "misconfigured", 1, pair_net())
+    with open(os.path.join(root, "misconfigured", "config.json"), "w") as f:
+        f.write('{"max_batch": 4}')
+    os.makedirs(os.path.join(root, "corrupt", "1"))
+    with open(os.path.join(root, "corrupt", "1", "model.pb"), "wb") as f:
+        f.write(b"\x08\x96\x01 this is not a NetDef \xff\xff")
+    write_version(root, "unbatchable", 1, slow_net(4, 1, batch=2))
+    write_config(root, "unbatchable", {"max_batch_size": 4})
     return root
 
 
@@ -133,6 +142,22 @@ def test_server_and_model_description_rpcs(client):
     assert [list(i.dims) for i in pair.input] == [[-1, 4], [-1, 4]]
     index = {(m.name, m.version): m.state for m in client.get_model_repository_index().models}
     assert index[("linear", "1")] == "READY" and index[("slow", "1")] == "READY"
+
+
+def test_models_that_cannot_load_are_reported_and_do_not_stop_the_others(client):
+    index = {(m.name, m.version): (m.state, m.reason) for m in client.get_model_repository_index().models}
+    state, reason = index[("misconfigured", "")]
+    assert state == "UNAVAILABLE" and "unknown key(s) ['max_batch']" in reason
+    state, reason = index[("corrupt", "1")]
+    assert state == "UNAVAILABLE" and reason
+    assert not client.is_model_ready("corrupt") and not client.is_model_ready("misconfigured")
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("corrupt", [infer_input("x", np.ones((1, 4), np.float32))])
+    assert_status(info, "UNAVAILABLE", "model 'corrupt' is not ready")
+    # The net has a fixed first dimension (-1 is required for a batch dimension).
+    state, reason = index[("unbatchable", "1")]
+    assert state == "UNAVAILABLE" and "max_batch_size=4 needs a variable batch dimension" in reason
+    assert client.is_model_ready("linear")
 
 
 def test_infer_equals_predictor_and_echoes_the_id(client, repository):
