@@ -102,11 +102,11 @@ def percentiles(seconds):
     return float(np.percentile(ms, 50)), float(np.percentile(ms, 99))
 
 
-def in_process_latency(model_path, feed, requests, warmup, max_seconds):
+def in_process_latency(model_path, feed, requests, warmup, max_seconds, num_threads):
     """p50/p99 of Predictor.run on `feed` in this process, and its outputs."""
     import graphruntime
 
-    predictor = graphruntime.Predictor(model_path)
+    predictor = graphruntime.Predictor(model_path, num_threads=num_threads)
     for _ in range(warmup):
         predictor.run(feed)
     times = []
@@ -118,12 +118,12 @@ def in_process_latency(model_path, feed, requests, warmup, max_seconds):
     return percentiles(times), predictor.run(feed)
 
 
-def in_process_batch_ms_per_image(model_path, name, image, batch, runs=3):
+def in_process_batch_ms_per_image(model_path, name, image, batch, num_threads, runs=3):
     """Best time per image of Predictor.run on `batch` copies of `image`: what merging requests
     can gain at most on this machine."""
     import graphruntime
 
-    predictor = graphruntime.Predictor(model_path)
+    predictor = graphruntime.Predictor(model_path, num_threads=num_threads)
     feed = {name: np.repeat(image, batch, axis=0)}
     predictor.run(feed)
     best = float("inf")
@@ -194,6 +194,9 @@ def main(argv=None):
     parser.add_argument("--max-batch-size", type=int, default=16)
     parser.add_argument("--batch-delay-us", type=int, default=0,
                         help="dynamic batching max_queue_delay_microseconds")
+    parser.add_argument("--num-threads", type=int, default=1,
+                        help="threads per predictor, in the server and in process (0 = runtime "
+                             "default); client and server share the machine's cores")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
@@ -213,10 +216,12 @@ def main(argv=None):
         (1, 3, args.image_size, args.image_size)).astype(np.float32)
     results = {"model": source, "image_size": args.image_size, "rows": []}
     with tempfile.TemporaryDirectory() as root:
+        threads = {"num_threads": args.num_threads} if args.num_threads > 0 else {}
         configs = {
-            "unbatched": {"max_batch_size": args.max_batch_size},
-            "dynamic_batching": {"max_batch_size": args.max_batch_size, "dynamic_batching": {
-                "max_queue_delay_microseconds": args.batch_delay_us}},
+            "unbatched": {"max_batch_size": args.max_batch_size, **threads},
+            "dynamic_batching": {"max_batch_size": args.max_batch_size, **threads,
+                                 "dynamic_batching": {
+                                     "max_queue_delay_microseconds": args.batch_delay_us}},
         }
         for model, config in configs.items():
             os.makedirs(os.path.join(root, model, "1"))
@@ -225,12 +230,15 @@ def main(argv=None):
                 json.dump(config, f)
         model_path = os.path.join(root, "unbatched", "1", "model.pb")
         (local_p50, local_p99), expected = in_process_latency(
-            model_path, {input_name: image}, min(args.requests, 100), 5, args.max_seconds)
+            model_path, {input_name: image}, min(args.requests, 100), 5, args.max_seconds,
+            args.num_threads or None)
         expected = expected[output_name]
         top = max(concurrencies)
-        per_image = {batch: in_process_batch_ms_per_image(model_path, input_name, image, batch)
+        per_image = {batch: in_process_batch_ms_per_image(model_path, input_name, image, batch,
+                                                          args.num_threads or None)
                      for batch in sorted({1, min(top, args.max_batch_size)})}
-        print(f"model: {source}, input [1, 3, {args.image_size}, {args.image_size}]")
+        print(f"model: {source}, input [1, 3, {args.image_size}, {args.image_size}], "
+              f"{args.num_threads or 'default'} thread(s) per predictor, {os.cpu_count()} CPUs")
         print(f"in-process Predictor: p50 {local_p50:.2f} ms  p99 {local_p99:.2f} ms; best ms per "
               "image: " + ", ".join(f"batch {b}: {ms:.2f}" for b, ms in per_image.items()))
         results["in_process"] = {"p50_ms": local_p50, "p99_ms": local_p99,
