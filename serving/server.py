@@ -19,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from serving import codec
+from serving.datatypes import config_data_type
 from serving.errors import InvalidRequestError, ServingError
 from serving.metrics import ServingMetrics
 from serving.proto import grpc_service_pb2 as pb
@@ -194,9 +195,9 @@ def model_config(version):
                                    max_batch_size=settings.max_batch_size)
     skip = 1 if settings.max_batch_size > 0 else 0
     for spec in version.inputs:
-        config.input.add(name=spec.name, data_type=_data_type(spec.datatype), dims=spec.shape[skip:])
+        config.input.add(name=spec.name, data_type=config_data_type(spec.datatype), dims=spec.shape[skip:])
     for spec in version.outputs:
-        config.output.add(name=spec.name, data_type=_data_type(spec.datatype), dims=spec.shape[skip:])
+        config.output.add(name=spec.name, data_type=config_data_type(spec.datatype), dims=spec.shape[skip:])
     if settings.dynamic_batching is not None:
         config.dynamic_batching.max_queue_delay_microseconds = \
             settings.dynamic_batching.max_queue_delay_microseconds
@@ -204,11 +205,6 @@ def model_config(version):
     config.instance_group.add(name=f"{version.name}_cpu", kind=config_pb.ModelInstanceGroup.KIND_CPU,
                               count=settings.instance_count)
     return config
-
-
-def _data_type(datatype):
-    from serving.datatypes import config_data_type  # noqa: PLC0415
-    return config_data_type(datatype)
 
 
 class InferenceServer:
@@ -313,26 +309,27 @@ def serve(model_repository, host="127.0.0.1", port=8001, metrics_port=8002, poll
         log.info("received %s; draining", signal.Signals(signum).name)
         stop.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     metrics = ServingMetrics()
     server, bound = create_server(model_repository, host, port, max_workers=max_workers,
                                   max_message_bytes=max_message_bytes, metrics=metrics,
                                   drain_timeout=drain_timeout, load=False)
     http_server = None
-    metrics_address = "off"
-    if metrics_port is not None:
-        http_server, _ = metrics.start_http_server(metrics_port, host)
-        metrics_address = f"{host}:{http_server.server_port}"
-    # Listen first (health answers NOT_SERVING, ServerLive true), load, then report SERVING.
-    server.start(serving=False)
-    server.repository.load_all()
-    server.set_serving()
-    if poll_interval and poll_interval > 0:
-        server.repository.start_polling(poll_interval)
-    if ready_message is not None:
-        ready_message(f"ember serve: listening on {server.address} (metrics {metrics_address}, "
-                      f"repository {server.repository.root})")
+    previous = {}
     try:
+        metrics_address = "off"
+        if metrics_port is not None:
+            http_server, _ = metrics.start_http_server(metrics_port, host)
+            metrics_address = f"{host}:{http_server.server_port}"
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        # Listen first (health answers NOT_SERVING, ServerLive true), load, then report SERVING.
+        server.start(serving=False)
+        server.repository.load_all()
+        server.set_serving()
+        if poll_interval and poll_interval > 0:
+            server.repository.start_polling(poll_interval)
+        if ready_message is not None:
+            ready_message(f"ember serve: listening on {server.address} (metrics {metrics_address}, "
+                          f"repository {server.repository.root})")
         while not stop.wait(0.5):
             pass
     finally:

@@ -41,7 +41,7 @@ def pair_net():
 
 
 def slow_net(width, layers, seed=3, batch=-1):
-    """`layers` rounds of h = h * w + b on [batch, width]: slow enough to pile requests up."""
+    """`layers` rounds of h = tanh(h * w + b) on [batch, width]: slow enough to pile requests up."""
     from graphruntime.netdef import NetBuilder
 
     rng = np.random.default_rng(seed)
@@ -50,7 +50,7 @@ def slow_net(width, layers, seed=3, batch=-1):
     for i in range(layers):
         w = b.initializer(f"w{i}", rng.uniform(0.9, 1.0, width).astype(np.float32))
         bias = b.initializer(f"b{i}", rng.uniform(-0.1, 0.1, width).astype(np.float32))
-        h = b.op("add", [b.op("mul", [h, w]), bias])
+        h = b.op("tanh", [b.op("add", [b.op("mul", [h, w]), bias])])
     b.output(h, "y")
     return b.build()
 

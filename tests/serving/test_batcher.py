@@ -37,8 +37,10 @@ class RecordingPredictor:
         return {"y": oracle(feed["x"])}
 
 
-def submit_in_threads(scheduler, requests, deadline=None):
-    """Submits each request from its own thread; returns (results, errors) in request order."""
+def submit_in_threads(scheduler, requests, deadline=None, started=None):
+    """Submits each request from its own thread; returns (threads, results, errors) in request
+    order. With `started` (an Event the predictor sets), the first request is running before
+    the others are submitted."""
     results, errors = [None] * len(requests), [None] * len(requests)
 
     def call(i):
@@ -48,8 +50,10 @@ def submit_in_threads(scheduler, requests, deadline=None):
             errors[i] = e
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(requests))]
-    for t in threads:
+    for i, t in enumerate(threads):
         t.start()
+        if i == 0 and started is not None:
+            assert started.wait(10), "the first request never started"
         time.sleep(0.002)  # keep submission order deterministic
     return threads, results, errors
 
@@ -67,8 +71,7 @@ def test_queued_requests_run_as_one_batch_and_split_back():
     batcher = DynamicBatcher([predictor], max_batch_size=16)
     rng = np.random.default_rng(0)
     requests = [rng.standard_normal((rows, 4)).astype(np.float32) for rows in (1, 2, 3, 1, 4, 2)]
-    threads, results, errors = submit_in_threads(batcher, requests)
-    predictor.started.wait(5)
+    threads, results, errors = submit_in_threads(batcher, requests, started=predictor.started)
     wait_queued(batcher, len(requests) - 1)
     gate.set()
     for t in threads:
@@ -88,8 +91,7 @@ def test_batches_never_exceed_max_batch_size():
     predictor = RecordingPredictor(gate)
     batcher = DynamicBatcher([predictor], max_batch_size=4)
     requests = [np.full((1 + i % 3, 4), i, np.float32) for i in range(10)]
-    threads, results, errors = submit_in_threads(batcher, requests)
-    predictor.started.wait(5)
+    threads, results, errors = submit_in_threads(batcher, requests, started=predictor.started)
     wait_queued(batcher, len(requests) - 1)
     gate.set()
     for t in threads:
@@ -133,8 +135,7 @@ def test_requests_with_different_shapes_are_not_merged():
     batcher = DynamicBatcher([predictor], max_batch_size=8)
     requests = [np.ones((1, 4), np.float32), np.ones((1, 5), np.float32),
                 np.ones((1, 4), np.float32), np.ones((1, 5), np.float32)]
-    threads, results, errors = submit_in_threads(batcher, requests)
-    predictor.started.wait(5)
+    threads, results, errors = submit_in_threads(batcher, requests, started=predictor.started)
     wait_queued(batcher, 3)
     gate.set()
     for t in threads:
@@ -151,8 +152,8 @@ def test_full_queue_answers_queue_full():
     gate = threading.Event()
     predictor = RecordingPredictor(gate)
     batcher = DynamicBatcher([predictor], max_batch_size=1, max_queue_size=2)
-    threads, _, errors = submit_in_threads(batcher, [np.ones((1, 4), np.float32)] * 3)
-    predictor.started.wait(5)
+    threads, _, errors = submit_in_threads(batcher, [np.ones((1, 4), np.float32)] * 3,
+                                         started=predictor.started)
     wait_queued(batcher, 2)
     with pytest.raises(QueueFullError, match=r"queue is full \(2 waiting\)"):
         batcher.submit({"x": np.ones((1, 4), np.float32)})
@@ -200,8 +201,8 @@ def test_close_runs_what_is_queued():
     gate = threading.Event()
     predictor = RecordingPredictor(gate)
     batcher = DynamicBatcher([predictor], max_batch_size=1)
-    threads, results, errors = submit_in_threads(batcher, [np.ones((1, 4), np.float32)] * 3)
-    predictor.started.wait(5)
+    threads, results, errors = submit_in_threads(batcher, [np.ones((1, 4), np.float32)] * 3,
+                                                 started=predictor.started)
     wait_queued(batcher, 2)
     closer = threading.Thread(target=batcher.close, args=(10,))
     closer.start()
@@ -234,8 +235,8 @@ def test_direct_scheduler_queue_bound_and_deadline():
     gate = threading.Event()
     predictor = RecordingPredictor(gate)
     scheduler = DirectScheduler([predictor], max_queue_size=1)
-    threads, results, errors = submit_in_threads(scheduler, [np.ones((1, 4), np.float32)] * 2)
-    predictor.started.wait(5)
+    threads, results, errors = submit_in_threads(scheduler, [np.ones((1, 4), np.float32)] * 2,
+                                                 started=predictor.started)
     wait_queued(scheduler, 1)
     with pytest.raises(QueueFullError, match=r"queue is full \(1 waiting\)"):
         scheduler.submit({"x": np.ones((1, 4), np.float32)})

@@ -5,6 +5,7 @@ Oracle: graphruntime.Predictor run in this process on the same model file and in
 """
 import asyncio
 import os
+import signal
 import shutil
 import time
 import urllib.request
@@ -30,7 +31,7 @@ SLOW_ROWS = 32
 SLOW_WIDTH = 1024
 
 
-def calibrated_slow_net(min_seconds=0.03):
+def calibrated_slow_net(min_seconds=0.1):
     """A slow_net that takes at least `min_seconds` per run of SLOW_ROWS rows on this machine."""
     width, layers = SLOW_WIDTH, 4
     x = np.ones((SLOW_ROWS, width), np.float32)
@@ -41,9 +42,9 @@ def calibrated_slow_net(min_seconds=0.03):
         started = time.perf_counter()
         predictor.run({"x": x})
         elapsed = time.perf_counter() - started
-        if elapsed >= min_seconds or layers >= 256:
+        if elapsed >= min_seconds or layers >= 512:
             return net
-        layers = min(256, max(layers * 2, int(layers * min_seconds / max(elapsed, 1e-6)) + 1))
+        layers = min(512, max(layers * 2, int(layers * min_seconds / max(elapsed, 1e-6)) + 1))
 
 
 @pytest.fixture(scope="module")
@@ -305,24 +306,31 @@ def test_full_queue_answers_resource_exhausted(daemon, repository):
         np.testing.assert_array_equal(result.as_numpy("y"), expected)
 
 
+def queue_depth(daemon, model):
+    return scrape(daemon).get(
+        ("ember_model_queue_depth", frozenset({"model": model, "version": "1"}.items())), 0.0)
+
+
 def test_expired_request_is_dropped_with_deadline_exceeded(daemon, client, repository):
     x = np.ones((SLOW_ROWS, SLOW_WIDTH), np.float32)
     before = client.get_inference_statistics("slow", "1").model_stats[0].execution_count
 
     async def run():
         async with triton_aio.InferenceServerClient(daemon.url) as aio_client:
-            busy = asyncio.ensure_future(aio_client.infer("slow", [infer_input("x", x)]))
-            await asyncio.sleep(0.01)
+            # One request runs, one waits: the instance is busy for a while.
+            busy = [asyncio.ensure_future(aio_client.infer("slow", [infer_input("x", x)]))
+                    for _ in range(2)]
+            assert await asyncio.to_thread(wait_until, lambda: queue_depth(daemon, "slow") >= 1, 10.0, 0.005)
             # `timeout` is the protocol's per-request timeout parameter, in microseconds.
             late = aio_client.infer("slow", [infer_input("x", x)], timeout=2000)
-            return await asyncio.gather(busy, late, return_exceptions=True)
+            return await asyncio.gather(*busy, late, return_exceptions=True)
 
-    busy, late = asyncio.run(run())
-    assert not isinstance(busy, Exception)
+    *busy, late = asyncio.run(run())
+    assert not any(isinstance(r, Exception) for r in busy), busy
     assert isinstance(late, InferenceServerException)
     assert late.status() == "StatusCode.DEADLINE_EXCEEDED" and "not run" in late.message()
     after = client.get_inference_statistics("slow", "1").model_stats[0].execution_count
-    assert after - before == 1
+    assert after - before == 2
 
 
 def test_hot_load_of_a_new_version_under_load_fails_no_request(daemon, client, repository):
@@ -438,8 +446,8 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(repository, tmp_path):
             async with triton_aio.InferenceServerClient(server.url) as aio_client:
                 in_flight = [asyncio.ensure_future(aio_client.infer("slow", [infer_input("x", x)]))
                              for _ in range(3)]  # one running, two queued (max_queue_size 2)
-                await asyncio.sleep(0.01)
-                server.process.send_signal(__import__("signal").SIGTERM)
+                assert await asyncio.to_thread(wait_until, lambda: queue_depth(server, "slow") >= 2, 10.0, 0.005)
+                server.process.send_signal(signal.SIGTERM)
                 return await asyncio.gather(*in_flight, return_exceptions=True)
 
         results = asyncio.run(run())
