@@ -61,22 +61,27 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     # -- health-style ----------------------------------------------------------------------------
 
     def ServerLive(self, request, context):
+        """Always live while the process answers."""
         return pb.ServerLiveResponse(live=True)
 
     def ServerReady(self, request, context):
+        """Ready once the repository is loaded, until SIGTERM."""
         return pb.ServerReadyResponse(ready=self._readiness())
 
     def ModelReady(self, request, context):
+        """Whether a model (version) can take requests now; unknown models are not ready."""
         return pb.ModelReadyResponse(
             ready=self._readiness() and self._repository.is_ready(request.name, request.version))
 
     def ServerMetadata(self, request, context):
+        """Server name, version and protocol extensions."""
         return pb.ServerMetadataResponse(name=SERVER_NAME, version=self._version,
                                          extensions=EXTENSIONS)
 
     # -- model description -----------------------------------------------------------------------
 
     def ModelMetadata(self, request, context):
+        """Loaded versions, platform and tensor names/datatypes/shapes (batch dim included)."""
         try:
             version = self._repository.get(request.name, request.version)
             versions = self._repository.ready_versions(request.name)
@@ -90,6 +95,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return response
 
     def ModelConfig(self, request, context):
+        """Triton's ModelConfig for the model (see model_config)."""
         try:
             version = self._repository.get(request.name, request.version)
         except ServingError as e:
@@ -97,6 +103,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.ModelConfigResponse(config=model_config(version))
 
     def ModelStatistics(self, request, context):
+        """Per-version request counts and durations (Triton's semantics)."""
         try:
             if request.name:
                 self._repository.ready_versions(request.name)  # NOT_FOUND for unknown names
@@ -136,12 +143,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                                          output_names, request.id)
 
     def ModelInfer(self, request, context):
+        """Runs one inference request."""
         try:
             return self._infer(request, context.time_remaining())
         except ServingError as e:
             _abort(context, e)
 
     def ModelStreamInfer(self, request_iterator, context):
+        """Runs each request of the stream in order; errors go in error_message."""
         for request in request_iterator:
             try:
                 yield pb.ModelStreamInferResponse(
@@ -156,12 +165,14 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     # -- repository ------------------------------------------------------------------------------
 
     def RepositoryIndex(self, request, context):
+        """Every model and version with its state and, if unavailable, why."""
         response = pb.RepositoryIndexResponse()
         for name, version, state, reason in self._repository.index(ready_only=request.ready):
             response.models.add(name=name, version=version, state=state, reason=reason)
         return response
 
     def RepositoryModelLoad(self, request, context):
+        """Loads or reloads a model (parameter 'config' overrides config.json)."""
         override = None
         for key, parameter in request.parameters.items():
             if key == "config":
@@ -180,6 +191,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.RepositoryModelLoadResponse()
 
     def RepositoryModelUnload(self, request, context):
+        """Stops serving a model; accepted requests still complete."""
         try:
             self._repository.unload_model(request.model_name)
         except ServingError as e:

@@ -458,3 +458,16 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(repository, tmp_path):
         assert "drain timeout" not in server.log()
     finally:
         server.kill()
+
+
+def test_demo_helper_serves_queries_and_stops_cleanly():
+    from serving.demo import serve_and_query
+
+    from daemon_util import linear_net
+
+    lines = []
+    x = np.random.default_rng(10).standard_normal((3, 16)).astype(np.float32)
+    net = linear_net(16, 8, seed=4)
+    outputs = serve_and_query(net, {"x": x}, "digits", print_fn=lines.append)
+    np.testing.assert_array_equal(outputs["y"], graphruntime.Predictor(net).run({"x": x})["y"])
+    assert lines[-1].endswith("exit code 0") and "equal to the in-process Predictor" in lines[-2]
