@@ -10,6 +10,7 @@ finish (bounded by the drain timeout) and returns 0.
 """
 import concurrent.futures
 import logging
+import queue
 import signal
 import threading
 import time
@@ -35,6 +36,8 @@ SERVER_NAME = "ember"
 # versions, growing queue counts, equal compute counts).
 EXTENSIONS = ("model_repository", "model_configuration", "statistics")
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+# Requests of one ModelStreamInfer stream running at once.
+STREAM_IN_FLIGHT = 16
 
 
 def _server_version():
@@ -45,6 +48,13 @@ def _server_version():
         return "0.1.0"
 
 
+def _stream_error(request, message):
+    return pb.ModelStreamInferResponse(
+        error_message=message,
+        infer_response=pb.ModelInferResponse(model_name=request.model_name,
+                                             model_version=request.model_version, id=request.id))
+
+
 def _abort(context, error):
     context.abort(getattr(grpc.StatusCode, error.status), str(error))
 
@@ -53,10 +63,12 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """Answers the protocol's RPCs from a ModelRepository; the logic lives in the repository,
     the schedulers and serving.codec."""
 
-    def __init__(self, repository, readiness):
+    def __init__(self, repository, readiness, stream_workers=64):
         self._repository = repository
         self._readiness = readiness  # callable: True while the server takes inference requests
         self._version = _server_version()
+        self._stream_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=stream_workers, thread_name_prefix="stream")
 
     # -- health-style ----------------------------------------------------------------------------
 
@@ -150,17 +162,39 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             _abort(context, e)
 
     def ModelStreamInfer(self, request_iterator, context):
-        """Runs each request of the stream in order; errors go in error_message."""
-        for request in request_iterator:
+        """Runs the stream's requests concurrently (up to STREAM_IN_FLIGHT at a time, so they
+        can share batches) and streams each answer as it completes, matched by request id;
+        errors go in error_message."""
+        answers = queue.Queue()
+        slots = threading.Semaphore(STREAM_IN_FLIGHT)
+
+        def answer(request):
             try:
-                yield pb.ModelStreamInferResponse(
+                response = pb.ModelStreamInferResponse(
                     infer_response=self._infer(request, context.time_remaining()))
             except ServingError as e:
-                yield pb.ModelStreamInferResponse(
-                    error_message=f"{e.status}: {e}",
-                    infer_response=pb.ModelInferResponse(
-                        model_name=request.model_name, model_version=request.model_version,
-                        id=request.id))
+                response = _stream_error(request, f"{e.status}: {e}")
+            except Exception as e:  # noqa: BLE001 - one bad request must not end the stream
+                log.exception("stream request failed")
+                response = _stream_error(request, f"INTERNAL: {type(e).__name__}: {e}")
+            answers.put(response)
+            slots.release()
+
+        def read():
+            try:
+                for request in request_iterator:
+                    slots.acquire()
+                    self._stream_pool.submit(answer, request)
+            except Exception:  # noqa: BLE001 - the client went away: finish what was accepted
+                pass
+            finally:
+                for _ in range(STREAM_IN_FLIGHT):
+                    slots.acquire()
+                answers.put(None)
+
+        threading.Thread(target=read, name="stream-reader", daemon=True).start()
+        while (response := answers.get()) is not None:
+            yield response
 
     # -- repository ------------------------------------------------------------------------------
 
