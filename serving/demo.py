@@ -2,7 +2,7 @@
 Triton's client, print them, and shut the daemon down cleanly.
 
     >>> from serving.demo import serve_and_query                          # doctest: +SKIP
-    >>> serve_and_query(traced.net, {"x": images[:3]}, model_name="digits")
+    >>> serve_and_query(traced.net, {"x": images[:3]}, model_name="digits")  # doctest: +SKIP
 
 `python -m serving.demo` runs it on a small hand-built net. The daemon is a separate process
 (`python -m serving`), as in production; this module never imports the protocol modules, so it

@@ -1,7 +1,9 @@
 """One loaded version of a model: its predictor instances, scheduler, tensor specs and statistics.
 
-    >>> version = ModelVersion("linear", 1, "repo/linear/1/model.pb", ModelSettings())  # doctest: +SKIP
-    >>> version.infer({"x": np.ones((1, 4), np.float32)}).outputs  # doctest: +SKIP
+    >>> from serving.repository import load_predictor                      # doctest: +SKIP
+    >>> version = ModelVersion("linear", 1, "models/linear/1/model.pb", ModelSettings(),  # doctest: +SKIP
+    ...                        load_predictor)
+    >>> version.infer({"x": np.ones((1, 4), np.float32)}).outputs["y"]  # doctest: +SKIP
 """
 import dataclasses
 import threading
