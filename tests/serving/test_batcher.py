@@ -254,3 +254,87 @@ def test_direct_scheduler_queue_bound_and_deadline():
         scheduler.submit({"x": np.ones((1, 4), np.float32)}, deadline=time.monotonic() + 0.05)
     gate.set()
     holder.join(10)
+
+
+def test_a_lone_request_runs_in_its_own_thread():
+    class WhereAmI(RecordingPredictor):
+        def run(self, feed):
+            self.thread = threading.current_thread()
+            return super().run(feed)
+
+    predictor = WhereAmI()
+    batcher = DynamicBatcher([predictor], max_batch_size=4)
+    batcher.submit({"x": np.ones((1, 4), np.float32)})
+    batcher.close(5)
+    assert predictor.thread is threading.current_thread()
+
+
+def test_many_threads_two_instances_every_answer_correct():
+    class Jittery(RecordingPredictor):
+        def run(self, feed):
+            time.sleep(0.0005 * (feed["x"].shape[0] % 3))
+            return super().run(feed)
+
+    predictors = [Jittery(), Jittery()]
+    batcher = DynamicBatcher(predictors, max_batch_size=8, max_queue_delay_us=300,
+                             max_queue_size=1000)
+    rng = np.random.default_rng(1)
+    requests = [rng.standard_normal((int(rng.integers(1, 5)), 4)).astype(np.float32)
+                for _ in range(200)]
+    results, errors = [None] * len(requests), [None] * len(requests)
+
+    def call(i):
+        deadline = time.monotonic() + 30 if i % 2 else None
+        try:
+            results[i] = batcher.submit({"x": requests[i]}, deadline)
+        except Exception as e:  # noqa: BLE001 - collected for the assertions
+            errors[i] = e
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(requests))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "a request never got its answer"
+    batcher.close(5)
+    assert errors == [None] * len(requests)
+    for x, result in zip(requests, results):
+        np.testing.assert_allclose(result.outputs["y"], oracle(x), rtol=1e-5, atol=1e-5)
+    sizes = predictors[0].batch_sizes + predictors[1].batch_sizes
+    assert sum(sizes) == sum(x.shape[0] for x in requests) and max(sizes) <= 8
+    assert len(sizes) < len(requests), "200 concurrent requests were never merged"
+
+
+def test_short_deadlines_under_load_drop_or_answer_and_never_leak_an_instance():
+    class Slow(RecordingPredictor):
+        def run(self, feed):
+            time.sleep(0.002)
+            return super().run(feed)
+
+    batcher = DynamicBatcher([Slow()], max_batch_size=2, max_queue_size=1000)
+    outcomes = [None] * 100
+
+    def call(i):
+        x = np.full((1, 4), i, np.float32)
+        try:
+            outcomes[i] = batcher.submit({"x": x}, time.monotonic() + 0.001 * (1 + i % 5))
+        except DeadlineExceededError as e:
+            outcomes[i] = e
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    dropped = [o for o in outcomes if isinstance(o, DeadlineExceededError)]
+    assert dropped and len(dropped) < 100
+    for i, outcome in enumerate(outcomes):
+        if not isinstance(outcome, DeadlineExceededError):
+            np.testing.assert_allclose(outcome.outputs["y"], oracle(np.full((1, 4), i, np.float32)),
+                                       rtol=1e-5, atol=1e-5)
+    # The instance came back: a new request is answered at once.
+    started = time.monotonic()
+    batcher.submit({"x": np.ones((1, 4), np.float32)}, time.monotonic() + 1.0)
+    assert time.monotonic() - started < 0.5
+    batcher.close(5)
