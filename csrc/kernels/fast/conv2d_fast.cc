@@ -111,14 +111,16 @@ struct Im2colPacker {
         const int64_t ch = k / taps, r = k % taps, ky = r / c.kw, kx = r % c.kw;
         const float* plane = x + ch * c.H * c.W;
         float* d = panel + kk * nr;
-        for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
+        for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;  // columns past the image's pixels
         const int64_t off = kx * c.dw - c.pw;
         for (int ri = 0; ri < nruns; ++ri) {
           const Run& run = runs[ri];
           float* dr = d + run.j;
           const int64_t ih = run.oh * c.sh - c.ph + ky * c.dh;
+          // Inline loops, not fill/memcpy calls: runs are at most NR floats, where a library
+          // call would cost more than the copy.
           if (ih < 0 || ih >= c.H) {
-            std::fill(dr, dr + run.len, 0.0f);
+            for (int64_t j = 0; j < run.len; ++j) dr[j] = 0.0f;
             continue;
           }
           const float* row = plane + ih * c.W;
@@ -132,13 +134,17 @@ struct Im2colPacker {
           }
           const int64_t a = std::clamp(lo, run.ow, run.ow + run.len);
           const int64_t b = std::clamp(hi, a, run.ow + run.len);
-          std::fill(dr, dr + (a - run.ow), 0.0f);
+          for (int64_t j = 0; j < a - run.ow; ++j) dr[j] = 0.0f;
+          float* __restrict dm = dr - run.ow;
+          const float* __restrict src = row + off;
           if (c.sw == 1) {
-            std::memcpy(dr + (a - run.ow), row + a + off, static_cast<size_t>(b - a) * 4);
+            for (int64_t ow = a; ow < b; ++ow) dm[ow] = src[ow];
+          } else if (c.sw == 2) {
+            for (int64_t ow = a; ow < b; ++ow) dm[ow] = src[2 * ow];
           } else {
-            for (int64_t ow = a; ow < b; ++ow) dr[ow - run.ow] = row[ow * c.sw + off];
+            for (int64_t ow = a; ow < b; ++ow) dm[ow] = src[ow * c.sw];
           }
-          std::fill(dr + (b - run.ow), dr + run.len, 0.0f);
+          for (int64_t j = b - run.ow; j < run.len; ++j) dr[j] = 0.0f;
         }
       }
     }
