@@ -209,12 +209,14 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   const int mr = kernel.mr, nr = kernel.nr;
   const int threads = pool ? pool->num_threads() : 1;
 
-  // One row of A against a B read in place: a matrix-vector product, no packing at all.
-  if (M == 1 && !A.packed && A.col_stride == 1 && !B.packed && !B.packer) {
-    const GemvFn gemv = B.col_stride == 1 ? kernel.gemv_rows
+  // One row of A against B read in place or pre-packed: a matrix-vector product.
+  if (M == 1 && !A.packed && A.col_stride == 1 && !B.packer) {
+    const GemvFn gemv = B.packed             ? kernel.gemv_packed
+                        : B.col_stride == 1 ? kernel.gemv_rows
                         : B.row_stride == 1 ? kernel.gemv_dots : nullptr;
     if (gemv) {
-      const int64_t ldb = B.col_stride == 1 ? B.row_stride : B.col_stride;
+      const int64_t ldb = B.packed ? 0 : B.col_stride == 1 ? B.row_stride : B.col_stride;
+      const float* b_data = B.packed ? B.packed : B.data;
       UkernelParams p;
       p.row_bias = ep.row_bias;
       p.col_bias = ep.col_bias;
@@ -223,10 +225,12 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
         p.clamp = true;
         p.hi = ep.activation == Activation::Relu6 ? 6.0f : std::numeric_limits<float>::infinity();
       }
-      // Column blocks of 64; threads only when there is enough to read to pay for waking them.
-      const int64_t blocks = ceil_div(N, 64);
+      // Column blocks of 4 NR (whole packed panels); threads only when there is enough to read
+      // to pay for waking them.
+      const int64_t width = 4 * nr;
+      const int64_t blocks = ceil_div(N, width);
       auto body = [&](int64_t b0, int64_t b1) {
-        gemv(K, b0 * 64, std::min<int64_t>(N, b1 * 64), A.data, B.data, ldb, C, p);
+        gemv(K, b0 * width, std::min<int64_t>(N, b1 * width), A.data, b_data, ldb, C, p);
       };
       if (pool && threads > 1 && K * N >= (1 << 15))
         pool->parallel_for(blocks, 1, body);
