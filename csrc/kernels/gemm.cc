@@ -209,14 +209,24 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   const int mr = kernel.mr, nr = kernel.nr;
   const int threads = pool ? pool->num_threads() : 1;
 
-  // One row of A against B read in place or pre-packed: a matrix-vector product.
-  if (M == 1 && !A.packed && A.col_stride == 1 && !B.packer) {
-    const GemvFn gemv = B.packed             ? kernel.gemv_packed
-                        : B.col_stride == 1 ? kernel.gemv_rows
-                        : B.row_stride == 1 ? kernel.gemv_dots : nullptr;
-    if (gemv) {
-      const int64_t ldb = B.packed ? 0 : B.col_stride == 1 ? B.row_stride : B.col_stride;
-      const float* b_data = B.packed ? B.packed : B.data;
+  // One row of A: a matrix-vector product. Whatever B's layout (row-major read in place,
+  // pre-packed, or packed now), each output sums its K products in k order, so a constant
+  // weight packed at load gives the same bits as an eager call.
+  if (M == 1 && !A.packed && A.col_stride == 1 && !B.packer && kernel.gemv_packed &&
+      kernel.gemv_rows) {
+    {
+      GemvFn gemv = kernel.gemv_packed;
+      int64_t ldb = 0;
+      const float* b_data = B.packed;
+      if (!b_data && B.col_stride == 1) {
+        gemv = kernel.gemv_rows;
+        ldb = B.row_stride;
+        b_data = B.data;
+      } else if (!b_data) {
+        float* buf = b_scratch().get(packed_b_floats(kernel, K, N));
+        pack_b_into(kernel, K, N, B.data, B.row_stride, B.col_stride, buf, pool);
+        b_data = buf;
+      }
       UkernelParams p;
       p.row_bias = ep.row_bias;
       p.col_bias = ep.col_bias;
