@@ -22,88 +22,131 @@ namespace {
 #ifndef EMBER_DW_VECTOR_BYTES
 #define EMBER_DW_VECTOR_BYTES 16
 #endif
+// Two vector widths: the ISA's full width, and half of it (at least 16 bytes) for narrow planes
+// (7 columns fill 7 of 8 lanes instead of 7 of 16).
+struct WideVec {
+  typedef float F __attribute__((vector_size(EMBER_DW_VECTOR_BYTES)));
+  typedef int I __attribute__((vector_size(EMBER_DW_VECTOR_BYTES)));
+};
+#define EMBER_DW_NARROW_BYTES (EMBER_DW_VECTOR_BYTES > 16 ? EMBER_DW_VECTOR_BYTES / 2 : 16)
+struct NarrowVec {
+  typedef float F __attribute__((vector_size(EMBER_DW_NARROW_BYTES)));
+  typedef int I __attribute__((vector_size(EMBER_DW_NARROW_BYTES)));
+};
 constexpr int kLanes = EMBER_DW_VECTOR_BYTES / 4;
-typedef float VecF __attribute__((vector_size(EMBER_DW_VECTOR_BYTES)));
-typedef int VecI __attribute__((vector_size(EMBER_DW_VECTOR_BYTES)));
+constexpr int kNarrowLanes = EMBER_DW_NARROW_BYTES / 4;
 
-inline VecF load(const float* p) {
-  VecF v;
+template <typename V>
+inline typename V::F load(const float* p) {
+  typename V::F v;
   __builtin_memcpy(&v, p, sizeof(v));
   return v;
 }
-inline void store(float* p, VecF v) { __builtin_memcpy(p, &v, sizeof(v)); }
-inline VecF splat(float x) { return VecF{} + x; }
+template <typename V>
+inline typename V::F splat(float x) {
+  return typename V::F{} + x;
+}
 
-// kLanes consecutive outputs of input columns p[0], p[S], p[2S], ...
-template <int S>
-inline VecF load_strided(const float* p) {
+// Consecutive outputs of input columns p[0], p[S], p[2S], ...
+template <typename V, int S>
+inline typename V::F load_strided(const float* p) {
+  constexpr int lanes = sizeof(typename V::F) / 4;
   if constexpr (S == 1) {
-    return load(p);
+    return load<V>(p);
   } else {
     static_assert(S == 2, "stride 1 or 2");
-    VecI even;
-    for (int i = 0; i < kLanes; ++i) even[i] = 2 * i;
-    return __builtin_shuffle(load(p), load(p + kLanes), even);
+    typename V::I even;
+    for (int i = 0; i < lanes; ++i) even[i] = 2 * i;
+    return __builtin_shuffle(load<V>(p), load<V>(p + lanes), even);
   }
 }
 
-template <int K, int S>
+// Floats of padded plane for an output of OH x OW: rows of exactly (OW - 1) * S + K columns,
+// plus slack after the last row for the lanes a partial last vector reads past its row (those
+// lanes read the next row's values or the slack, and are never stored).
+inline int64_t padded_floats(int64_t OH, int64_t OW, int64_t K, int64_t S) {
+  return ((OH - 1) * S + K) * ((OW - 1) * S + K) + 2 * kLanes * S + K;
+}
+
+template <typename V, int K, int S>
 void depthwise_plane(const float* __restrict x, int64_t H, int64_t W, const float* __restrict w,
                      float bias, float* __restrict y, int64_t OH, int64_t OW, int64_t ph,
                      int64_t pw, const ConvEpilogue& ep, float* __restrict pad) {
-  // Padded plane: every tap of every output is in bounds; kLanes * S spare columns let the
-  // strided vector loads of the last full vector run past the window.
-  const int64_t PH = (OH - 1) * S + K, PW = (OW - 1) * S + K + kLanes * S;
+  using F = typename V::F;
+  constexpr int L = sizeof(F) / 4;
+  const int64_t PH = (OH - 1) * S + K, PW = (OW - 1) * S + K;
+  // Inline loops rather than memcpy/fill calls: rows are often a dozen floats, where the call
+  // overhead would cost more than the copy.
+  const int64_t left = std::min(pw, PW);
+  const int64_t copy = std::max<int64_t>(0, std::min(W, PW - left));
   for (int64_t r = 0; r < PH; ++r) {
-    float* dst = pad + r * PW;
+    float* __restrict dst = pad + r * PW;
     const int64_t ih = r - ph;
     if (ih < 0 || ih >= H) {
-      std::fill(dst, dst + PW, 0.0f);
+      for (int64_t c = 0; c < PW; ++c) dst[c] = 0.0f;
       continue;
     }
-    const int64_t left = std::min(pw, PW);
-    const int64_t copy = std::max<int64_t>(0, std::min(W, PW - pw));
-    std::fill(dst, dst + left, 0.0f);
-    std::memcpy(dst + left, x + ih * W, static_cast<size_t>(copy) * 4);
-    std::fill(dst + left + copy, dst + PW, 0.0f);
+    const float* __restrict src = x + ih * W;
+    for (int64_t c = 0; c < left; ++c) dst[c] = 0.0f;
+    for (int64_t c = 0; c < copy; ++c) dst[left + c] = src[c];
+    for (int64_t c = left + copy; c < PW; ++c) dst[c] = 0.0f;
   }
-  VecF taps[K * K];
-  for (int i = 0; i < K * K; ++i) taps[i] = splat(w[i]);
+  F taps[K * K];
+  for (int i = 0; i < K * K; ++i) taps[i] = splat<V>(w[i]);
   const bool clamp = ep.clamp;
-  const VecF lo = splat(ep.lo), hi = splat(ep.hi), b = splat(bias);
+  const F lo = splat<V>(ep.lo), hi = splat<V>(ep.hi), b = splat<V>(bias);
   for (int64_t oh = 0; oh < OH; ++oh) {
     const float* rows[K];
     for (int ky = 0; ky < K; ++ky) rows[ky] = pad + (oh * S + ky) * PW;
     float* out = y + oh * OW;
-    // The last vector may be partial: it is computed whole (the padded rows are wide enough)
-    // and only its valid lanes are stored.
-    for (int64_t ow = 0; ow < OW; ow += kLanes) {
-      VecF s = b;
+    // The last vector of a row may be partial: it is computed whole.
+    for (int64_t ow = 0; ow < OW; ow += L) {
+      // One partial sum per kernel row: K short dependency chains instead of one of K * K
+      // multiply-adds, which would leave the FMA units waiting on their own latency.
+      F part[K];
 #pragma GCC unroll 5
       for (int ky = 0; ky < K; ++ky) {
         const float* r = rows[ky] + ow * S;
+        F t = taps[ky * K] * load_strided<V, S>(r);
 #pragma GCC unroll 5
-        for (int kx = 0; kx < K; ++kx) s += taps[ky * K + kx] * load_strided<S>(r + kx);
+        for (int kx = 1; kx < K; ++kx) t += taps[ky * K + kx] * load_strided<V, S>(r + kx);
+        part[ky] = t;
       }
+      F s = b + part[0];
+#pragma GCC unroll 5
+      for (int ky = 1; ky < K; ++ky) s += part[ky];
       if (clamp) {  // comparisons keep a NaN
         s = s < lo ? lo : s;
         s = s > hi ? hi : s;
       }
-      if (ow + kLanes <= OW)
-        store(out + ow, s);
-      else
-        __builtin_memcpy(out + ow, &s, static_cast<size_t>(OW - ow) * 4);
+      // A whole-vector store past the end of this row only writes rows of this plane that are
+      // computed (and so overwritten) later; near the plane's end, store the valid lanes only.
+      if (oh * OW + ow + L <= OH * OW) {
+        __builtin_memcpy(out + ow, &s, sizeof(F));
+      } else {
+        for (int64_t l = 0; l < std::min<int64_t>(L, OW - ow); ++l) out[ow + l] = s[l];
+      }
     }
   }
+}
+
+template <int K, int S>
+void depthwise_plane_any(const float* x, int64_t H, int64_t W, const float* w, float bias,
+                         float* y, int64_t OH, int64_t OW, int64_t ph, int64_t pw,
+                         const ConvEpilogue& ep, float* pad) {
+  if (OW <= kNarrowLanes && kNarrowLanes < kLanes)
+    depthwise_plane<NarrowVec, K, S>(x, H, W, w, bias, y, OH, OW, ph, pw, ep, pad);
+  else
+    depthwise_plane<WideVec, K, S>(x, H, W, w, bias, y, OH, OW, ph, pw, ep, pad);
 }
 
 void depthwise_run(const Conv2dShape& s, const float* x, const float* w, float* y,
                    const ConvEpilogue& ep, ThreadPool* pool) {
   const int64_t planes = s.N * s.C;
   const int64_t K = s.kh, S = s.sh;
-  const int64_t pad_floats = ((s.OH - 1) * S + K) * ((s.OW - 1) * S + K + kLanes * S);
+  const int64_t pad_floats = padded_floats(s.OH, s.OW, K, S);
   auto body = [&](int64_t p0, int64_t p1) {
-    thread_local std::vector<float> pad;
+    thread_local std::vector<float> pad;  // resize zero-fills: the slack is never garbage
     if (static_cast<int64_t>(pad.size()) < pad_floats) pad.resize(static_cast<size_t>(pad_floats));
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t c = p % s.C;
@@ -112,13 +155,13 @@ void depthwise_run(const Conv2dShape& s, const float* x, const float* w, float* 
       float* yp = y + p * s.OH * s.OW;
       const float b = ep.bias ? ep.bias[c] : 0.0f;
       if (K == 3 && S == 1)
-        depthwise_plane<3, 1>(xp, s.H, s.W, wp, b, yp, s.OH, s.OW, s.ph, s.pw, ep, pad.data());
+        depthwise_plane_any<3, 1>(xp, s.H, s.W, wp, b, yp, s.OH, s.OW, s.ph, s.pw, ep, pad.data());
       else if (K == 3)
-        depthwise_plane<3, 2>(xp, s.H, s.W, wp, b, yp, s.OH, s.OW, s.ph, s.pw, ep, pad.data());
+        depthwise_plane_any<3, 2>(xp, s.H, s.W, wp, b, yp, s.OH, s.OW, s.ph, s.pw, ep, pad.data());
       else if (S == 1)
-        depthwise_plane<5, 1>(xp, s.H, s.W, wp, b, yp, s.OH, s.OW, s.ph, s.pw, ep, pad.data());
+        depthwise_plane_any<5, 1>(xp, s.H, s.W, wp, b, yp, s.OH, s.OW, s.ph, s.pw, ep, pad.data());
       else
-        depthwise_plane<5, 2>(xp, s.H, s.W, wp, b, yp, s.OH, s.OW, s.ph, s.pw, ep, pad.data());
+        depthwise_plane_any<5, 2>(xp, s.H, s.W, wp, b, yp, s.OH, s.OW, s.ph, s.pw, ep, pad.data());
     }
   };
   // A plane is thousands of FMAs: one plane per chunk is already coarse enough.

@@ -121,10 +121,11 @@ void pack_b_panels(int nr, int64_t k0, int64_t kc, int64_t N, const float* B, in
     const int64_t cols = std::min<int64_t>(nr, N - n0);
     float* dst = out + (p - panel_begin) * kc * nr;
     if (cs == 1) {
+      // Inline loops (a panel row is 16-32 floats: a memcpy call per row would cost more).
       for (int64_t k = 0; k < kc; ++k) {
-        const float* src = B + k * rs + n0;
-        float* d = dst + k * nr;
-        std::memcpy(d, src, static_cast<size_t>(cols) * 4);
+        const float* __restrict src = B + k * rs + n0;
+        float* __restrict d = dst + k * nr;
+        for (int64_t j = 0; j < cols; ++j) d[j] = src[j];
         for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
       }
     } else {
@@ -209,12 +210,24 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   const int mr = kernel.mr, nr = kernel.nr;
   const int threads = pool ? pool->num_threads() : 1;
 
-  // One row of A against a B read in place: a matrix-vector product, no packing at all.
-  if (M == 1 && !A.packed && A.col_stride == 1 && !B.packed && !B.packer) {
-    const GemvFn gemv = B.col_stride == 1 ? kernel.gemv_rows
-                        : B.row_stride == 1 ? kernel.gemv_dots : nullptr;
-    if (gemv) {
-      const int64_t ldb = B.col_stride == 1 ? B.row_stride : B.col_stride;
+  // One row of A: a matrix-vector product. Whatever B's layout (row-major read in place,
+  // pre-packed, or packed now), each output sums its K products in k order, so a constant
+  // weight packed at load gives the same bits as an eager call.
+  if (M == 1 && !A.packed && A.col_stride == 1 && !B.packer && kernel.gemv_packed &&
+      kernel.gemv_rows) {
+    {
+      GemvFn gemv = kernel.gemv_packed;
+      int64_t ldb = 0;
+      const float* b_data = B.packed;
+      if (!b_data && B.col_stride == 1) {
+        gemv = kernel.gemv_rows;
+        ldb = B.row_stride;
+        b_data = B.data;
+      } else if (!b_data) {
+        float* buf = b_scratch().get(packed_b_floats(kernel, K, N));
+        pack_b_into(kernel, K, N, B.data, B.row_stride, B.col_stride, buf, pool);
+        b_data = buf;
+      }
       UkernelParams p;
       p.row_bias = ep.row_bias;
       p.col_bias = ep.col_bias;
@@ -223,10 +236,12 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
         p.clamp = true;
         p.hi = ep.activation == Activation::Relu6 ? 6.0f : std::numeric_limits<float>::infinity();
       }
-      // Column blocks of 64; threads only when there is enough to read to pay for waking them.
-      const int64_t blocks = ceil_div(N, 64);
+      // Column blocks of 4 NR (whole packed panels); threads only when there is enough to read
+      // to pay for waking them.
+      const int64_t width = 4 * nr;
+      const int64_t blocks = ceil_div(N, width);
       auto body = [&](int64_t b0, int64_t b1) {
-        gemv(K, b0 * 64, std::min<int64_t>(N, b1 * 64), A.data, B.data, ldb, C, p);
+        gemv(K, b0 * width, std::min<int64_t>(N, b1 * width), A.data, b_data, ldb, C, p);
       };
       if (pool && threads > 1 && K * N >= (1 << 15))
         pool->parallel_for(blocks, 1, body);
@@ -258,8 +273,8 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   //  - pre-packed by the caller (constant weights);
   //  - read in place when M is a couple of micro-panels (skinny M: packing B would cost as much
   //    as the product) and B is row-major; only a partial last panel is copied (zero-padded);
-  //  - packed per (task, K block) into an L2-sized buffer when every B block belongs to one
-  //    task (a single block of rows), so the copy is read back from cache;
+  //  - packed panel by panel just before use when every B panel belongs to one task (a single
+  //    block of rows), so the copy is read back from L1/L2;
   //  - else packed whole up front (in parallel) and shared by the tasks over M.
   enum class BMode { Prepacked, InPlace, PerBlock, Whole };
   BMode b_mode;
@@ -299,8 +314,7 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
 
   auto run_tasks = [&](int64_t t0, int64_t t1) {
     float* a_buf = A.packed ? nullptr : a_scratch().get(mc * kc_block);
-    float* b_buf = b_mode == BMode::PerBlock ? b_block_scratch().get(round_up(nc, nr) * kc_block)
-                                             : nullptr;
+    float* b_buf = b_mode == BMode::PerBlock ? b_block_scratch().get(nr * kc_block) : nullptr;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t ib = t / n_blocks, jb = t % n_blocks;
       const int64_t m0 = ib * mc, m = std::min<int64_t>(mc, M - m0);
@@ -319,13 +333,6 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
           a_panels = a_buf;
           a_panel_stride = kc * mr;
         }
-        if (b_mode == BMode::PerBlock) {
-          if (B.packer)
-            (*B.packer)(k0, kc, n0 / nr, ceil_div(n0 + n, nr), b_buf);
-          else
-            pack_b_panels(nr, k0, kc, N, B.data, B.row_stride, B.col_stride, b_buf, n0 / nr,
-                          ceil_div(n0 + n, nr));
-        }
         UkernelParams p = base;
         p.accumulate = k0 > 0;
         p.last = k0 + kc >= K;
@@ -337,7 +344,15 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
           switch (b_mode) {
             case BMode::Prepacked:
             case BMode::Whole: b_panel = packed_b + panel * K * nr + k0 * nr; break;
-            case BMode::PerBlock: b_panel = b_buf + (j / nr) * kc * nr; break;
+            case BMode::PerBlock:
+              // Packed just before use: the panel (kc x NR) stays in L1/L2 for every row tile.
+              if (B.packer)
+                (*B.packer)(k0, kc, panel, panel + 1, b_buf);
+              else
+                pack_b_panels(nr, k0, kc, N, B.data, B.row_stride, B.col_stride, b_buf, panel,
+                              panel + 1);
+              b_panel = b_buf;
+              break;
             case BMode::InPlace:
               if (panel < full_panels) {
                 b_panel = B.data + k0 * B.row_stride + n0 + j;

@@ -58,6 +58,7 @@ constexpr int kMaxMR = 16;
 // column, clamp) applied:
 //   rows: y[n] = sum_k a[k] B[k * ldb + n]   (row-major B: whole rows stream in order)
 //   dots: y[n] = sum_k a[k] B[n * ldb + k]   (B stored [N, K]: one dot product per column)
+//   packed: B pre-packed (ldb unused); n0 and n1 - n0 multiples of NR unless n1 == N
 using GemvFn = void (*)(int64_t K, int64_t n0, int64_t n1, const float* a, const float* B,
                         int64_t ldb, float* y, const UkernelParams& p);
 
@@ -69,6 +70,7 @@ struct SgemmKernel {
   UkernelFn ukernel[kMaxMR];     // ukernel[r - 1] computes r rows, r = 1..mr
   GemvFn gemv_rows = nullptr;    // optional M == 1 paths (null: use the microkernels)
   GemvFn gemv_dots = nullptr;
+  GemvFn gemv_packed = nullptr;
 };
 
 // The best kernel enabled at or below `cap` (max_isa() by default).

@@ -181,8 +181,7 @@ CONV_CASES = [
 ]
 
 
-WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels: Winograd with a constant weight (and eager
-    # from 1024 output pixels on, as the first case)
+WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels: Winograd, eager or with a constant weight
     ((1, 16, 34, 34), (16, 16, 3, 3), dict(padding=[1, 1])),
     ((1, 16, 16, 16), (16, 16, 3, 3), dict(padding=[1, 1])),
     ((2, 17, 14, 14), (19, 17, 3, 3), dict(padding=[1, 1], activation="relu")),
@@ -229,31 +228,54 @@ def test_conv2d_weights_packed_at_load_give_the_same_bits(x_shape, w_shape, attr
         assert winograd_seen, "a Winograd case did not run Winograd"
 
 
-def test_linear_weights_packed_at_load_give_the_same_bits():
+@pytest.mark.parametrize("batch", [1, 5])
+def test_linear_weights_packed_at_load_give_the_same_bits(batch):
     rng = np.random.default_rng(11)
-    x = rng.uniform(-1, 1, (5, 300)).astype(np.float32)
+    x = rng.uniform(-1, 1, (batch, 300)).astype(np.float32)
     w = rng.uniform(-1, 1, (70, 300)).astype(np.float32)
     b = rng.uniform(-1, 1, 70).astype(np.float32)
     for isa in FAST_ISAS:
         _C.set_max_isa(isa)
         loaded = _C.PreparedOp("linear", [x, w, b], {"activation": "relu"}, constants=[1, 2])
+        got = loaded.run([x, None, None])
         eager = _C.run_op("linear", [x, w, b], {"activation": "relu"})[0]
-        assert np.array_equal(loaded.run([x, None, None]), eager), isa
+        assert np.array_equal(got, eager), isa
+        want = np.maximum(x.astype(np.float64) @ w.T.astype(np.float64) + b, 0)
+        mag = np.abs(x.astype(np.float64)) @ np.abs(w.T.astype(np.float64)) + np.abs(b)
+        assert (np.abs(got - want) <= 2 * 302 * EPS32 * mag).all(), isa
 
 
 def test_winograd_is_chosen_for_3x3_stride_1_with_enough_channels():
     if not any(isa.startswith("avx") for isa in FAST_ISAS):
         pytest.skip("Winograd kernels are x86 only")
-    x = np.zeros((1, 64, 32, 32), np.float32)
+    x = np.zeros((1, 64, 7, 7), np.float32)
     w = np.zeros((64, 64, 3, 3), np.float32)
     _C.set_max_isa(_C.cpu_features()["detected_isa"])
-    assert "winograd" in _C.PreparedOp("conv2d", [x, w, None], {"padding": [1, 1]}).kernel_name
-    small = np.zeros((1, 64, 28, 28), np.float32)  # fewer pixels: only with a pre-transformed weight
-    assert "winograd" not in _C.PreparedOp("conv2d", [small, w, None], {"padding": [1, 1]}).kernel_name
-    assert "winograd" in _C.PreparedOp("conv2d", [small, w, None], {"padding": [1, 1]},
-                                       constants=[1]).kernel_name
+    # The choice depends on the shape only, not on whether the weight is a constant.
+    for constants in ([], [1]):
+        assert "winograd" in _C.PreparedOp("conv2d", [x, w, None], {"padding": [1, 1]},
+                                           constants=constants).kernel_name
     strided = _C.PreparedOp("conv2d", [x, w, None], {"padding": [1, 1], "stride": [2, 2]})
     assert "im2col" in strided.kernel_name
+    few_channels = _C.PreparedOp("conv2d", [x[:, :8], w[:, :8], None], {"padding": [1, 1]})
+    assert "im2col" in few_channels.kernel_name
+
+
+def test_eager_winograd_sees_a_weight_updated_in_place():
+    # Eager calls reuse transformed weights by address and content: an update must show.
+    rng = np.random.default_rng(21)
+    x = rng.uniform(-1, 1, (1, 16, 12, 12)).astype(np.float32)
+    w = rng.uniform(-1, 1, (16, 16, 3, 3)).astype(np.float32)
+    attrs = {"padding": [1, 1]}
+    for isa in [i for i in FAST_ISAS if i.startswith("avx")]:
+        _C.set_max_isa(isa)
+        first = _C.run_op("conv2d", [x, w, None], attrs)[0]
+        w[0, 0, 1, 1] += 1.0  # in place: same address
+        second = _C.run_op("conv2d", [x, w, None], attrs)[0]
+        _C.set_max_isa("reference")
+        ref = _C.run_op("conv2d", [x, w, None], attrs)[0]
+        assert not np.array_equal(first, second), isa
+        np.testing.assert_allclose(second, ref, rtol=1e-4, atol=1e-4, err_msg=isa)
 
 
 def test_conv2d_picks_algorithm_by_shape():

@@ -9,7 +9,9 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <list>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -50,13 +52,86 @@ WinogradFns winograd_for(Isa isa) {
   }
 }
 
-// Winograd does 4x fewer multiplies but adds transforms: worth it with enough channels. Without
-// a constant weight it also transforms the weight on every call, ~0.2 us per (input, output)
-// channel pair here, against ~0.2 ns saved per pair and output pixel: only images of about
-// 1000 output pixels and more repay that (measured: 56x56 gains, 28x28 loses).
-bool prefer_winograd(const Conv2dShape& s, bool constant_weight, int64_t out_pixels) {
-  if (!winograd_supported(s) || s.C < 16 || s.O < 16) return false;
-  return constant_weight || out_pixels >= 1024;
+// Winograd does 4x fewer multiplies but adds transforms: worth it with enough channels. The
+// choice depends on the shape only, never on whether the weight is a constant, so eager calls
+// and a loaded model run the same arithmetic (bit-identical results).
+bool prefer_winograd(const Conv2dShape& s) {
+  return winograd_supported(s) && s.C >= 16 && s.O >= 16;
+}
+
+// 64-bit fingerprint of a weight's bytes (four independent multiply-xor lanes, so it runs at
+// memory speed): a weight updated in place gets a new fingerprint.
+uint64_t fingerprint(const float* data, int64_t count) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+  const size_t n = static_cast<size_t>(count) * 4;
+  constexpr uint64_t kMul = 0x9E3779B97F4A7C15ull;
+  uint64_t h[4] = {1, 2, 3, 4};
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int l = 0; l < 4; ++l) {
+      uint64_t v;
+      std::memcpy(&v, bytes + i + 8 * l, 8);
+      h[l] = (h[l] ^ v) * kMul;
+      h[l] ^= h[l] >> 29;
+    }
+  for (; i < n; ++i) h[0] = (h[0] ^ bytes[i]) * kMul;
+  return ((h[0] * kMul) ^ h[1]) * kMul ^ ((h[2] * kMul) ^ h[3]);
+}
+
+// Transformed weights for kernels created without a constant weight (an eager call creates a
+// kernel per call): the transform costs more than a small layer's convolution, so results are
+// kept, keyed by the weight's address, shape, microkernel and fingerprint, least recently used
+// evicted beyond a byte budget. The cached value is exactly what a loaded model precomputes.
+class WinogradWeightCache {
+ public:
+  std::shared_ptr<const gemm::PackedMatrix> get(const gemm::SgemmKernel& kernel,
+                                                WinogradPackFn pack, const float* w, int64_t O,
+                                                int64_t C) {
+    const Key key{w, O, C, &kernel, fingerprint(w, O * C * 9)};
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = entries_.begin(); it != entries_.end(); ++it)
+        if (it->key == key) {
+          entries_.splice(entries_.begin(), entries_, it);  // most recently used first
+          return entries_.front().value;
+        }
+    }
+    auto value = std::make_shared<const gemm::PackedMatrix>(pack(kernel, w, O, C));
+    const int64_t bytes = static_cast<int64_t>(value->storage.nbytes());
+    std::lock_guard<std::mutex> lock(mutex_);
+    entries_.push_front({key, value, bytes});
+    total_ += bytes;
+    while (total_ > kBudgetBytes && entries_.size() > 1) {
+      total_ -= entries_.back().bytes;
+      entries_.pop_back();
+    }
+    return value;
+  }
+
+ private:
+  struct Key {
+    const float* w;
+    int64_t O, C;
+    const gemm::SgemmKernel* kernel;
+    uint64_t hash;
+    bool operator==(const Key& o) const {
+      return w == o.w && O == o.O && C == o.C && kernel == o.kernel && hash == o.hash;
+    }
+  };
+  struct Entry {
+    Key key;
+    std::shared_ptr<const gemm::PackedMatrix> value;
+    int64_t bytes;
+  };
+  static constexpr int64_t kBudgetBytes = int64_t{256} << 20;
+  std::mutex mutex_;
+  std::list<Entry> entries_;
+  int64_t total_ = 0;
+};
+
+WinogradWeightCache& winograd_cache() {
+  static WinogradWeightCache* cache = new WinogradWeightCache();  // outlives static kernels
+  return *cache;
 }
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -111,14 +186,16 @@ struct Im2colPacker {
         const int64_t ch = k / taps, r = k % taps, ky = r / c.kw, kx = r % c.kw;
         const float* plane = x + ch * c.H * c.W;
         float* d = panel + kk * nr;
-        for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
+        for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;  // columns past the image's pixels
         const int64_t off = kx * c.dw - c.pw;
         for (int ri = 0; ri < nruns; ++ri) {
           const Run& run = runs[ri];
           float* dr = d + run.j;
           const int64_t ih = run.oh * c.sh - c.ph + ky * c.dh;
+          // Inline loops, not fill/memcpy calls: runs are at most NR floats, where a library
+          // call would cost more than the copy.
           if (ih < 0 || ih >= c.H) {
-            std::fill(dr, dr + run.len, 0.0f);
+            for (int64_t j = 0; j < run.len; ++j) dr[j] = 0.0f;
             continue;
           }
           const float* row = plane + ih * c.W;
@@ -132,13 +209,17 @@ struct Im2colPacker {
           }
           const int64_t a = std::clamp(lo, run.ow, run.ow + run.len);
           const int64_t b = std::clamp(hi, a, run.ow + run.len);
-          std::fill(dr, dr + (a - run.ow), 0.0f);
+          for (int64_t j = 0; j < a - run.ow; ++j) dr[j] = 0.0f;
+          float* __restrict dm = dr - run.ow;
+          const float* __restrict src = row + off;
           if (c.sw == 1) {
-            std::memcpy(dr + (a - run.ow), row + a + off, static_cast<size_t>(b - a) * 4);
+            for (int64_t ow = a; ow < b; ++ow) dm[ow] = src[ow];
+          } else if (c.sw == 2) {
+            for (int64_t ow = a; ow < b; ++ow) dm[ow] = src[2 * ow];
           } else {
-            for (int64_t ow = a; ow < b; ++ow) dr[ow - run.ow] = row[ow * c.sw + off];
+            for (int64_t ow = a; ow < b; ++ow) dm[ow] = src[ow * c.sw];
           }
-          std::fill(dr + (b - run.ow), dr + run.len, 0.0f);
+          for (int64_t j = b - run.ow; j < run.len; ++j) dr[j] = 0.0f;
         }
       }
     }
@@ -162,12 +243,8 @@ class Conv2dFastKernel : public OpKernel {
               std::to_string(shape_.kw) + "_" + isa_name(isa);
       return;
     }
-    const TensorType& xt = init.input_type(0);
-    const int64_t H = xt.shape[xt.ndim() - 2], W = xt.shape[xt.ndim() - 1];
-    const int64_t out_pixels =
-        H < 0 || W < 0 ? -1 : (H + 2 * shape_.ph - 2) * (W + 2 * shape_.pw - 2);
     const WinogradFns wino = winograd_for(isa);
-    if (wino.run && prefer_winograd(shape_, init.constant(1) != nullptr, out_pixels)) {
+    if (wino.run && prefer_winograd(shape_)) {
       winograd_ = wino;
       name_ = std::string("f32_conv2d_winograd_f4x3_") + gemm.name;
       if (const Tensor* w = init.constant(1))
@@ -204,9 +281,10 @@ class Conv2dFastKernel : public OpKernel {
       return;
     }
     if (winograd_.run) {
-      gemm::PackedMatrix per_call;
-      if (packed_.empty()) per_call = winograd_.pack(*gemm_, w.data<float>(), s.O, s.C);
-      const float* u = packed_.empty() ? per_call.data() : packed_[0].data();
+      std::shared_ptr<const gemm::PackedMatrix> cached;
+      if (packed_.empty())
+        cached = winograd_cache().get(*gemm_, winograd_.pack, w.data<float>(), s.O, s.C);
+      const float* u = packed_.empty() ? cached->data() : packed_[0].data();
       winograd_.run(s, x.data<float>(), *gemm_, u, y.data<float>(), ep, &ctx.pool());
       return;
     }

@@ -5,6 +5,8 @@
 // peak, so 28 independent accumulators hide the 4-cycle FMA latency many times over.
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include "kernels/gemm.h"
 
 // GCC 12 warns inside its own masked-load intrinsics (an "undefined" pass-through operand).
@@ -201,11 +203,42 @@ void sgemv_dots_avx512(int64_t K, int64_t n0, int64_t n1, const float* a, const 
   gemv_epilogue(n0, n1, y, p);
 }
 
+// Pre-packed B ([N / 32][K][32]): four panels at a time, so eight independent accumulator
+// chains and four sequential read streams. Sums run in k order.
+void sgemv_packed_avx512(int64_t K, int64_t n0, int64_t n1, const float* a, const float* B,
+                         int64_t, float* y, const UkernelParams& p) {
+  for (int64_t j0 = n0; j0 < n1; j0 += 4 * kNR) {
+    const int64_t first = j0 / kNR;
+    const int panels = static_cast<int>(std::min<int64_t>(4, (n1 - j0 + kNR - 1) / kNR));
+    __m512 acc[4][2];
+    const float* src[4];
+    for (int q = 0; q < 4; ++q) {
+      acc[q][0] = acc[q][1] = _mm512_setzero_ps();
+      src[q] = B + (first + std::min(q, panels - 1)) * K * kNR;
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      const __m512 ak = _mm512_set1_ps(a[k]);
+#pragma GCC unroll 4
+      for (int q = 0; q < 4; ++q) {
+        acc[q][0] = _mm512_fmadd_ps(ak, _mm512_loadu_ps(src[q] + k * kNR), acc[q][0]);
+        acc[q][1] = _mm512_fmadd_ps(ak, _mm512_loadu_ps(src[q] + k * kNR + 16), acc[q][1]);
+      }
+    }
+    for (int q = 0; q < panels; ++q) {
+      const int64_t j = j0 + q * kNR;
+      _mm512_mask_storeu_ps(y + j, mask_for(n1 - j), acc[q][0]);
+      _mm512_mask_storeu_ps(y + j + 16, mask_for(n1 - j - 16), acc[q][1]);
+    }
+  }
+  gemv_epilogue(n0, n1, y, p);
+}
+
 template <int... R>
 constexpr SgemmKernel make_kernel(std::integer_sequence<int, R...>) {
   return SgemmKernel{"sgemm_14x32_avx512", Isa::AVX512, kMR, kNR,
                      /*mc=*/168, /*kc=*/256, /*nc=*/1024,
-                     {&sgemm_ukernel_avx512<R + 1>...}, &sgemv_rows_avx512, &sgemv_dots_avx512};
+                     {&sgemm_ukernel_avx512<R + 1>...}, &sgemv_rows_avx512, &sgemv_dots_avx512,
+                     &sgemv_packed_avx512};
 }
 
 }  // namespace
