@@ -18,7 +18,8 @@ Tolerances:
   own 1 + tanh(u) cancels in double (absolute error ~1e-16 |x|, relative error large), so there
   the check is that absolute error;
 - sum / mean / var: both accumulate in double; only the order differs, so results are within
-  1 ulp of the reference (a double sum rounded to float), checked as rtol 2 * eps32;
+  1 ulp of the reference (a double sum rounded to float), checked as rtol 2 * eps32; max / min
+  select a value (NaN wins, the first of +0 / -0), bit-exact;
 - layer_norm: statistics in double (reordered), affine step in double with the reference's
   formula: within 1 ulp (rtol 2 * eps32); batch_norm (inference): same formula and order as the
   reference, bit-exact;
@@ -40,10 +41,11 @@ EXACT_UNARY = {"relu": {}, "neg": {}, "abs": {}, "relu6": {}}
 ULP_BOUNDS = {"exp": 2, "sigmoid": 4, "tanh": 4, "silu": 6, "hardswish": 2, "hardsigmoid": 2,
               "leaky_relu": 1, "gelu": 48}
 REDUCE_OPS = ["sum", "mean", "var"]
+EXTREME_OPS = ["max", "min"]
 ROW_OPS = ["softmax", "log_softmax", "layer_norm", "batch_norm"]
 LAYOUT_OPS = ["expand", "transpose"]
 TESTED_OPS = (set(BINARY_OPS) | set(COMPARE_OPS) | {"where"} | set(EXACT_UNARY) | set(ULP_BOUNDS)
-              | set(REDUCE_OPS) | set(ROW_OPS) | set(LAYOUT_OPS))
+              | set(REDUCE_OPS) | set(EXTREME_OPS) | set(ROW_OPS) | set(LAYOUT_OPS))
 
 FAST_ISAS = [isa for isa in _C.cpu_features()["isas"] if isa not in ("reference", "avx512_vnni")]
 SIZES = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 100, 16384 + 5, 40000]
@@ -255,6 +257,25 @@ def test_reductions_match_reference(op, case, keepdim):
         outs.setdefault(isa, []).append(got)
     for isa, (one, two) in outs.items():
         np.testing.assert_array_equal(one, two, err_msg=f"{op} {case} {isa}: 1 vs 2 threads")
+
+
+@pytest.mark.parametrize("op", EXTREME_OPS)
+@pytest.mark.parametrize("case", REDUCE_CASES, ids=str)
+def test_max_min_bit_exact(op, case):
+    shape, dim = case
+    rng = np.random.default_rng(15)
+    x = rng.integers(-4, 5, shape).astype(np.float32)  # ties
+    flat = x.reshape(-1)
+    flat[flat == 0] = np.where(rng.random(int((flat == 0).sum())) < 0.5, -0.0, 0.0)
+    if flat.size > 40:
+        flat[rng.choice(flat.size, 3, replace=False)] = np.nan
+        flat[rng.choice(flat.size, 3, replace=False)] = np.inf if op == "max" else -np.inf
+    for keepdim in (False, True):
+        attrs = {"dim": dim, "keepdim": keepdim}
+        ref, _ = run("reference", 1, op, [x], attrs)
+        for isa, threads, got in each_fast(op, [x], attrs):
+            np.testing.assert_array_equal(got, ref, err_msg=f"{op} {case} {isa} threads={threads}")
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(ref), err_msg=f"{op} {case} {isa} sign")
 
 
 def test_reduction_with_a_gap_falls_back_to_reference():
