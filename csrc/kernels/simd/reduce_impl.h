@@ -73,16 +73,28 @@ bool make_reduce_plan(const KernelInit& init, const Shape& x, ReducePlan* plan) 
   return true;
 }
 
-// Sum (Squares: of (x - center)^2) of n contiguous floats, in double lanes.
+// Sum (Squares: of (x - center)^2) of n contiguous floats, in double lanes; four independent
+// accumulators so the additions' latency does not serialize the loop.
 template <bool Squares>
 inline void sum_run(const float* p, int64_t n, double center, vd& acc) {
   const vd c = vd{} + center;
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    vd v = __builtin_convertvector(load(p + i), vd);
+  auto term = [&](const float* q) {
+    vd v = __builtin_convertvector(load(q), vd);
     if constexpr (Squares) v = (v - c) * (v - c);
-    acc += v;
+    return v;
+  };
+  int64_t i = 0;
+  if (n >= 4 * kLanes) {
+    vd a1 = vd{}, a2 = vd{}, a3 = vd{};
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+      acc += term(p + i);
+      a1 += term(p + i + kLanes);
+      a2 += term(p + i + 2 * kLanes);
+      a3 += term(p + i + 3 * kLanes);
+    }
+    acc += (a1 + a2) + a3;
   }
+  for (; i + kLanes <= n; i += kLanes) acc += term(p + i);
   for (; i < n; ++i) {  // the tail, lane by lane
     double v = p[i];
     if constexpr (Squares) v = (v - center) * (v - center);
