@@ -18,7 +18,17 @@ Tolerances:
   own 1 + tanh(u) cancels in double (absolute error ~1e-16 |x|, relative error large), so there
   the check is that absolute error;
 - sum / mean / var: both accumulate in double; only the order differs, so results are within
-  1 ulp of the reference (a double sum rounded to float), checked as rtol 2 * eps32.
+  1 ulp of the reference (a double sum rounded to float), checked as rtol 2 * eps32; max / min
+  select a value (NaN wins, the first of +0 / -0), bit-exact;
+- layer_norm: statistics in double (reordered), affine step in double with the reference's
+  formula: within 1 ulp (rtol 2 * eps32); batch_norm (inference): same formula and order as the
+  reference, bit-exact;
+- softmax: e = exp(x - max) in float (2 ulp) plus the rounding of x - max in float, whose
+  absolute error (half an ulp of x - max, at most |x - max| 2^-24) becomes a relative error of
+  e, up to |x - max| ulps of e: bound 6 + |x - max| ulp;
+  log_softmax = (x - max) - log(sum) in double, with sum's relative error a few float ulps:
+  |error| <= 2^-21 + 2^-23 |y|;
+- expand, transpose: values are only moved, bit-exact.
 """
 import numpy as np
 import pytest
@@ -31,7 +41,11 @@ EXACT_UNARY = {"relu": {}, "neg": {}, "abs": {}, "relu6": {}}
 ULP_BOUNDS = {"exp": 2, "sigmoid": 4, "tanh": 4, "silu": 6, "hardswish": 2, "hardsigmoid": 2,
               "leaky_relu": 1, "gelu": 48}
 REDUCE_OPS = ["sum", "mean", "var"]
-TESTED_OPS = set(BINARY_OPS) | set(COMPARE_OPS) | {"where"} | set(EXACT_UNARY) | set(ULP_BOUNDS) | set(REDUCE_OPS)
+EXTREME_OPS = ["max", "min"]
+ROW_OPS = ["softmax", "log_softmax", "layer_norm", "batch_norm"]
+LAYOUT_OPS = ["expand", "transpose"]
+TESTED_OPS = (set(BINARY_OPS) | set(COMPARE_OPS) | {"where"} | set(EXACT_UNARY) | set(ULP_BOUNDS)
+              | set(REDUCE_OPS) | set(EXTREME_OPS) | set(ROW_OPS) | set(LAYOUT_OPS))
 
 FAST_ISAS = [isa for isa in _C.cpu_features()["isas"] if isa not in ("reference", "avx512_vnni")]
 SIZES = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 100, 16384 + 5, 40000]
@@ -245,6 +259,25 @@ def test_reductions_match_reference(op, case, keepdim):
         np.testing.assert_array_equal(one, two, err_msg=f"{op} {case} {isa}: 1 vs 2 threads")
 
 
+@pytest.mark.parametrize("op", EXTREME_OPS)
+@pytest.mark.parametrize("case", REDUCE_CASES, ids=str)
+def test_max_min_bit_exact(op, case):
+    shape, dim = case
+    rng = np.random.default_rng(15)
+    x = rng.integers(-4, 5, shape).astype(np.float32)  # ties
+    flat = x.reshape(-1)
+    flat[flat == 0] = np.where(rng.random(int((flat == 0).sum())) < 0.5, -0.0, 0.0)
+    if flat.size > 40:
+        flat[rng.choice(flat.size, 3, replace=False)] = np.nan
+        flat[rng.choice(flat.size, 3, replace=False)] = np.inf if op == "max" else -np.inf
+    for keepdim in (False, True):
+        attrs = {"dim": dim, "keepdim": keepdim}
+        ref, _ = run("reference", 1, op, [x], attrs)
+        for isa, threads, got in each_fast(op, [x], attrs):
+            np.testing.assert_array_equal(got, ref, err_msg=f"{op} {case} {isa} threads={threads}")
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(ref), err_msg=f"{op} {case} {isa} sign")
+
+
 def test_reduction_with_a_gap_falls_back_to_reference():
     x = np.ones((3, 4, 5), np.float32)
     for _, _, got in each_fast("sum", [x], {"dim": [1]}, expect_fast=False):
@@ -259,3 +292,101 @@ def test_reduction_errors_still_reported():
     _C.set_max_isa(FAST_ISAS[-1])
     with pytest.raises(errors.InvalidArgumentError, match="sum"):
         _C.run_op("sum", [np.ones((2, 3), np.float32)], {"dim": [5]})
+
+
+SOFTMAX_SHAPES = [(1,), (7,), (3, 16), (5, 17), (4, 33), (2, 3, 100), (64, 10), (8, 1000), ()]
+
+
+@pytest.mark.parametrize("shape", SOFTMAX_SHAPES, ids=str)
+def test_softmax_and_log_softmax_within_bounds(shape):
+    rng = np.random.default_rng(8)
+    x = (rng.standard_normal(shape) * 5).astype(np.float32)
+    if x.ndim == 2 and x.shape[0] >= 3:
+        x[1, :] = -np.inf  # an all -inf row: NaN, as the reference
+        x[2, 0] = np.nan
+    for dim in ([-1, x.ndim - 1] if x.ndim else [-1]):
+        ref, _ = run("reference", 1, "softmax", [x], {"dim": dim})
+        with np.errstate(invalid="ignore"):
+            shifted = np.abs(x.astype(np.float64) - np.max(x, axis=-1, keepdims=True)) if x.ndim else 0.0
+        for isa, threads, got in each_fast("softmax", [x], {"dim": dim}):
+            ulps = ulp_distance(got, ref)
+            ok = (ulps <= 6 + np.nan_to_num(shifted, nan=0.0, posinf=0.0)) | (
+                (np.abs(ref) < 1e-37) & (np.abs(got) < 1e-37))
+            assert ok.all(), (shape, isa, threads, got[~ok][:4], ref[~ok][:4])
+        ref, _ = run("reference", 1, "log_softmax", [x], {"dim": dim})
+        for isa, threads, got in each_fast("log_softmax", [x], {"dim": dim}):
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+            err = np.abs(got.astype(np.float64) - ref)
+            ok = np.isnan(ref) | (err <= 2.0 ** -21 + 2.0 ** -23 * np.abs(ref))
+            assert ok.all(), (shape, isa, threads, got[~ok][:4], ref[~ok][:4])
+
+
+def test_softmax_over_other_dims_uses_reference():
+    x = np.ones((3, 4), np.float32)
+    for _, _, got in each_fast("softmax", [x], {"dim": 0}, expect_fast=False):
+        np.testing.assert_allclose(got, np.full((3, 4), 1 / 3, np.float32), rtol=1e-6)
+
+
+@pytest.mark.parametrize("case", [((4, 33), [33], True), ((2, 3, 16), [3, 16], True), ((5, 7), [7], False),
+                                  ((1, 1), [1], True), ((6, 768), [768], True), ((3, 17), [17], "weight")],
+                         ids=str)
+def test_layer_norm_within_one_ulp(case):
+    shape, normalized, affine = case
+    rng = np.random.default_rng(9)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(np.float32)
+    w = rng.standard_normal(normalized).astype(np.float32)
+    b = rng.standard_normal(normalized).astype(np.float32)
+    inputs = [x, w, b] if affine is True else ([x, w] if affine == "weight" else [x])
+    attrs = {"normalized_shape": normalized, "eps": 1e-5}
+    ref, _ = run("reference", 1, "layer_norm", inputs, attrs)
+    for isa, threads, got in each_fast("layer_norm", inputs, attrs):
+        np.testing.assert_allclose(got, ref, rtol=2 * np.finfo(np.float32).eps, atol=0,
+                                   err_msg=f"{case} {isa} threads={threads}")
+
+
+@pytest.mark.parametrize("shape", [(2, 5), (3, 4, 7), (2, 3, 5, 5), (4, 32, 28, 28), (1, 17, 3, 1)], ids=str)
+def test_batch_norm_inference_bit_exact(shape):
+    rng = np.random.default_rng(10)
+    C = shape[1]
+    x = rng.standard_normal(shape).astype(np.float32)
+    mean, w, b = (rng.standard_normal(C).astype(np.float32) for _ in range(3))
+    var = (rng.random(C) + 0.1).astype(np.float32)
+    for inputs in ([x, mean, var, w, b], [x, mean, var, None, b], [x, mean, var]):
+        ref, _ = run("reference", 1, "batch_norm", inputs, {"eps": 1e-3})
+        for isa, threads, got in each_fast("batch_norm", inputs, {"eps": 1e-3}):
+            np.testing.assert_array_equal(got, ref, err_msg=f"{shape} {isa} threads={threads}")
+
+
+@pytest.mark.parametrize("case", [((64, 32, 1, 1), [64, 32, 28, 28]), ((1,), [5, 17]), ((33,), [4, -1]),
+                                  ((4, 1), [4, 33]), ((3, 1, 5), [3, 4, 5]), ((), [7]), ((2, 3), [2, 3])],
+                         ids=str)
+def test_expand_bit_exact(case):
+    shape, target = case
+    x = np.random.default_rng(11).standard_normal(shape).astype(np.float32)
+    ref, _ = run("reference", 1, "expand", [x], {"shape": target})
+    for isa, threads, got in each_fast("expand", [x], {"shape": target}):
+        np.testing.assert_array_equal(got, ref, err_msg=f"{case} {isa} threads={threads}")
+
+
+def test_expand_needing_four_dims_uses_reference():
+    x = np.random.default_rng(14).standard_normal((3, 1, 5)).astype(np.float32)
+    for _, _, got in each_fast("expand", [x], {"shape": [2, 3, 4, 5]}, expect_fast=False):
+        np.testing.assert_array_equal(got, np.broadcast_to(x, (2, 3, 4, 5)))
+
+
+@pytest.mark.parametrize("case", [((5, 7), [1, 0]), ((64, 33), [1, 0]), ((96, 70), [-1, 0]), ((2, 40, 33), [0, 2, 1]),
+                                  ((2, 3, 28, 28), [0, 2, 3, 1]), ((3, 4, 5), [2, 0, 1]), ((1, 9, 1, 8), [3, 2, 1, 0])],
+                         ids=str)
+def test_transpose_bit_exact(case):
+    shape, perm = case
+    x = np.random.default_rng(12).standard_normal(shape).astype(np.float32)
+    ref, _ = run("reference", 1, "transpose", [x], {"perm": perm})
+    np.testing.assert_array_equal(ref, np.transpose(x, perm))
+    for isa, threads, got in each_fast("transpose", [x], {"perm": perm}):
+        np.testing.assert_array_equal(got, ref, err_msg=f"{case} {isa} threads={threads}")
+
+
+def test_transpose_other_permutations_use_reference():
+    x = np.random.default_rng(13).standard_normal((2, 3, 4)).astype(np.float32)
+    for _, _, got in each_fast("transpose", [x], {"perm": [1, 0, 2]}, expect_fast=False):
+        np.testing.assert_array_equal(got, np.transpose(x, [1, 0, 2]))

@@ -15,14 +15,17 @@ same bits (the kernels' split does not depend on the thread count).
 
 max_pool2d and max_pool2d_grad (one portable kernel, chosen at every ISA level) select values and
 add gradients in the reference's order, so they must match it bit for bit, including ties (first
-maximum wins), NaN (propagates), -inf, padding, dilation and ceil_mode windows.
+maximum wins), NaN (propagates), -inf, padding, dilation and ceil_mode windows. The average
+pools and their gradients (portable kernels) do the reference's double arithmetic per element in
+the same order, so they too must match bit for bit.
 """
 import numpy as np
 import pytest
 
 from graphruntime import _C
 
-TESTED_OPS = {"conv2d_grad_input", "conv2d_grad_weight", "max_pool2d", "max_pool2d_grad"}
+TESTED_OPS = {"conv2d_grad_input", "conv2d_grad_weight", "max_pool2d", "max_pool2d_grad", "avg_pool2d",
+              "avg_pool2d_grad", "adaptive_avg_pool2d", "adaptive_avg_pool2d_grad"}
 
 EPS32 = np.finfo(np.float32).eps
 FAST_ISAS = [isa for isa in _C.cpu_features()["isas"] if isa not in ("reference", "avx512_vnni")]
@@ -185,3 +188,55 @@ def test_max_pool2d_and_grad_bit_exact(index):
             assert name == "f32_max_pool2d_grad_portable", name
             np.testing.assert_array_equal(grad, ref_grad, err_msg=f"grad {shape} {isa} threads={threads}")
             np.testing.assert_array_equal(np.signbit(grad), np.signbit(ref_grad))
+
+
+def check_bit_exact(op, inputs, attrs, name):
+    ref, ref_name = run("reference", 1, op, inputs, attrs)
+    assert "reference" in ref_name
+    for isa in FAST_ISAS:
+        for threads in (1, 2):
+            got, got_name = run(isa, threads, op, inputs, attrs)
+            assert got_name == name, got_name
+            np.testing.assert_array_equal(got, ref, err_msg=f"{op} {attrs} {isa} threads={threads}")
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))
+
+
+# (shape, kernel, stride, padding, ceil_mode, count_include_pad)
+AVG_CASES = [
+    ((2, 3, 8, 8), 2, [], 0, False, True),
+    ((2, 3, 9, 7), 3, 2, 1, False, True),
+    ((2, 3, 9, 7), 3, 2, 1, False, False),
+    ((1, 2, 10, 10), 3, 2, 1, True, True),  # ceil_mode: a clipped last window
+    ((3, 5, 5), [2, 3], [1, 2], [1, 1], True, False),  # unbatched, non-square
+    ((64, 4, 14, 14), 2, [], 0, False, True),
+]
+
+
+@pytest.mark.parametrize("index", range(len(AVG_CASES)))
+def test_avg_pool2d_and_grad_bit_exact(index):
+    shape, k, s, p, ceil, include = AVG_CASES[index]
+    pair = lambda v: v if isinstance(v, list) else [v, v]
+    attrs = dict(kernel_size=pair(k), stride=pair(s) if s != [] else [], padding=pair(p), ceil_mode=ceil,
+                 count_include_pad=include)
+    rng = np.random.default_rng(500 + index)
+    x = rng.standard_normal(shape).astype(np.float32)
+    check_bit_exact("avg_pool2d", [x], attrs, "f32_avg_pool2d_portable")
+    y, _ = run("reference", 1, "avg_pool2d", [x], attrs)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    gy.reshape(-1)[::5] = -0.0
+    check_bit_exact("avg_pool2d_grad", [gy], dict(attrs, input_shape=list(shape)),
+                    "f32_avg_pool2d_grad_portable")
+
+
+@pytest.mark.parametrize("case", [((2, 3, 7, 7), [1, 1]), ((64, 64, 14, 14), [1, 1]), ((2, 3, 10, 7), [3, 4]),
+                                  ((1, 2, 5, 5), [5, 5]), ((4, 9, 11), [2, 3]), ((2, 2, 3, 3), [6, 5])],
+                         ids=str)
+def test_adaptive_avg_pool2d_and_grad_bit_exact(case):
+    shape, size = case
+    rng = np.random.default_rng(600)
+    x = rng.standard_normal(shape).astype(np.float32)
+    check_bit_exact("adaptive_avg_pool2d", [x], {"output_size": size}, "f32_adaptive_avg_pool2d_portable")
+    gy = rng.standard_normal(shape[:-2] + tuple(size)).astype(np.float32)
+    gy.reshape(-1)[::3] = -0.0
+    check_bit_exact("adaptive_avg_pool2d_grad", [gy], {"input_shape": list(shape)},
+                    "f32_adaptive_avg_pool2d_grad_portable")

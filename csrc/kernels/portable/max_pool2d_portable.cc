@@ -8,6 +8,8 @@
 // in double when windows overlap (as the reference does), so the sum rounds once the same way.
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <memory>
 #include <vector>
@@ -63,7 +65,18 @@ bool is_2x2_stride2(const PoolParams& p) {
 }
 
 // The running maximum step of the reference: b replaces a when greater or NaN.
-inline int pick(float a, float b) { return (b > a || b != b) ? 1 : 0; }
+inline int pick(float a, float b) { return static_cast<int>(b > a) | static_cast<int>(b != b); }
+
+inline uint32_t bits(float v) {
+  uint32_t u;
+  std::memcpy(&u, &v, 4);
+  return u;
+}
+inline float from_bits(uint32_t u) {
+  float v;
+  std::memcpy(&v, &u, 4);
+  return v;
+}
 
 class MaxPoolKernel : public OpKernel {
  public:
@@ -148,8 +161,9 @@ class MaxPoolKernel : public OpKernel {
     }
   }
 
-  // Writes all four inputs of each window (the selected one gets 0 + g, the others 0), with
-  // the selection done by conditional moves: no fill pass and no unpredictable branches.
+  // Writes all four inputs of each window (the selected one gets 0 + g, the others +0) with the
+  // selection done in integer bit operations: compilers turn float ternaries into branches,
+  // which random data mispredicts half the time.
   static void backward_2x2(const float* xp, const float* gp, const Planes& in, const Planes& out,
                            float* dx) {
     for (int64_t oy = 0; oy < out.height; ++oy) {
@@ -160,20 +174,21 @@ class MaxPoolKernel : public OpKernel {
       const float* g = gp + oy * out.width;
       for (int64_t ox = 0; ox < out.width; ++ox) {
         const float a = r0[2 * ox], b = r0[2 * ox + 1], c = r1[2 * ox], d = r1[2 * ox + 1];
-        float m = a;
-        int which = 0;
-        const int pb = pick(m, b);
-        m = pb ? b : m;
-        which = pb ? 1 : which;
-        const int pc = pick(m, c);
-        m = pc ? c : m;
-        which = pc ? 2 : which;
-        which = pick(m, d) ? 3 : which;
-        const float gv = 0.0f + g[ox];
-        d0[2 * ox] = which == 0 ? gv : 0.0f;
-        d0[2 * ox + 1] = which == 1 ? gv : 0.0f;
-        d1[2 * ox] = which == 2 ? gv : 0.0f;
-        d1[2 * ox + 1] = which == 3 ? gv : 0.0f;
+        // Running maximum (as bits) and the index of the selected tap.
+        uint32_t m = bits(a), which = 0;
+        uint32_t take = 0u - static_cast<uint32_t>(pick(from_bits(m), b));
+        m = (bits(b) & take) | (m & ~take);
+        which = (1u & take) | (which & ~take);
+        take = 0u - static_cast<uint32_t>(pick(from_bits(m), c));
+        m = (bits(c) & take) | (m & ~take);
+        which = (2u & take) | (which & ~take);
+        take = 0u - static_cast<uint32_t>(pick(from_bits(m), d));
+        which = (3u & take) | (which & ~take);
+        const uint32_t gv = bits(0.0f + g[ox]);
+        d0[2 * ox] = from_bits(gv & (0u - static_cast<uint32_t>(which == 0)));
+        d0[2 * ox + 1] = from_bits(gv & (0u - static_cast<uint32_t>(which == 1)));
+        d1[2 * ox] = from_bits(gv & (0u - static_cast<uint32_t>(which == 2)));
+        d1[2 * ox + 1] = from_bits(gv & (0u - static_cast<uint32_t>(which == 3)));
       }
     }
     // An odd last row / column belongs to no window.

@@ -1,6 +1,6 @@
-// Vectorized, threaded fp32 reductions sum / mean / var, written once on kernels/simd/vec.h and
-// included by one file per ISA (reduce_<isa>.cc, which defines EMBER_VEC_BYTES, EMBER_VEC_ISA and
-// EMBER_VEC_SUFFIX first).
+// Vectorized, threaded fp32 reductions sum / mean / var / max / min, written once on
+// kernels/simd/vec.h and included by one file per ISA after elementwise_impl.h (whose vector
+// loop helpers it uses).
 //
 // The input is viewed as [R0, K, R1]: kept dims K between reduced leading dims R0 and reduced
 // trailing dims R1 (any of them may be 1). That covers a reduction over the last dims (rows:
@@ -14,6 +14,7 @@
 // sums are added in chunk order: the result does not depend on the thread count.
 #pragma once
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -64,20 +65,36 @@ bool make_reduce_plan(const KernelInit& init, const Shape& x, ReducePlan* plan) 
     else if (stage == 1) plan->k *= d;
     else plan->r1 *= d;
   }
+  if (plan->k == 1) {  // nothing kept: one contiguous run
+    plan->r1 *= plan->r0;
+    plan->r0 = 1;
+  }
   plan->count = plan->r0 * plan->r1;
   return true;
 }
 
-// Sum (Squares: of (x - center)^2) of n contiguous floats, in double lanes.
+// Sum (Squares: of (x - center)^2) of n contiguous floats, in double lanes; four independent
+// accumulators so the additions' latency does not serialize the loop.
 template <bool Squares>
 inline void sum_run(const float* p, int64_t n, double center, vd& acc) {
   const vd c = vd{} + center;
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    vd v = __builtin_convertvector(load(p + i), vd);
+  auto term = [&](const float* q) {
+    vd v = __builtin_convertvector(load(q), vd);
     if constexpr (Squares) v = (v - c) * (v - c);
-    acc += v;
+    return v;
+  };
+  int64_t i = 0;
+  if (n >= 4 * kLanes) {
+    vd a1 = vd{}, a2 = vd{}, a3 = vd{};
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+      acc += term(p + i);
+      a1 += term(p + i + kLanes);
+      a2 += term(p + i + 2 * kLanes);
+      a3 += term(p + i + 3 * kLanes);
+    }
+    acc += (a1 + a2) + a3;
   }
+  for (; i + kLanes <= n; i += kLanes) acc += term(p + i);
   for (; i < n; ++i) {  // the tail, lane by lane
     double v = p[i];
     if constexpr (Squares) v = (v - center) * (v - center);
@@ -181,6 +198,89 @@ std::unique_ptr<OpKernel> create_reduce(const KernelInit& init, const char* op) 
     }
   });
 }
+
+// ---------------------------------------------------------------- max / min
+// The reference folds in row-major order: the first element, then v replaces the current value
+// when v > cur (v < cur for min) or v is NaN, and a NaN sticks. So the result is NaN if any
+// element is, else the extreme value; only the sign of a zero result depends on the order (the
+// first zero equal to it wins), which the vector path settles by a scan in order.
+template <bool Max>
+inline bool better(float v, float cur) { return Max ? v > cur : v < cur; }
+
+template <bool Max>
+float extreme_of_runs(const ReducePlan& p, const float* x, int64_t k) {
+  vf best = splat(Max ? -std::numeric_limits<float>::infinity() : std::numeric_limits<float>::infinity());
+  vi nan = splat_i(0);
+  for (int64_t r0 = 0; r0 < p.r0; ++r0) {
+    const float* run = x + (r0 * p.k + k) * p.r1;
+    for_vectors(p.r1, [&](int64_t i, int64_t n) {
+      vf v = get<true>(run, i, n);
+      if (n < kLanes)  // pad with the first element: it never changes the result
+        for (int j = static_cast<int>(n); j < kLanes; ++j) v[j] = run[0];
+      nan |= is_nan(v);
+      best = select(Max ? (v > best) : (v < best), v, best);
+    });
+  }
+  bool any_nan = false;
+  float result = best[0];
+  for (int j = 0; j < kLanes; ++j) {
+    any_nan |= nan[j] != 0;
+    if (better<Max>(best[j], result)) result = best[j];
+  }
+  if (any_nan) {  // the first NaN in order, as the reference keeps
+    for (int64_t r0 = 0; r0 < p.r0; ++r0)
+      for (int64_t i = 0; i < p.r1; ++i) {
+        const float v = x[(r0 * p.k + k) * p.r1 + i];
+        if (v != v) return v;
+      }
+  }
+  if (result == 0.0f) {  // +0 or -0: the first zero in order
+    for (int64_t r0 = 0; r0 < p.r0; ++r0)
+      for (int64_t i = 0; i < p.r1; ++i) {
+        const float v = x[(r0 * p.k + k) * p.r1 + i];
+        if (v == 0.0f) return v;
+      }
+  }
+  return result;
+}
+
+template <bool Max>
+std::unique_ptr<OpKernel> create_extreme(const KernelInit& init, const char* op) {
+  if (init.input_type(0).dtype != DType::Float32) return nullptr;
+  ReducePlan plan;
+  if (!make_reduce_plan(init, init.input_type(0).shape, &plan)) return nullptr;
+  if (plan.count == 0) return nullptr;  // an error the reference reports
+  return make_kernel(kernel_name(op), [plan](OpContext& ctx) {
+    const float* x = ctx.input(0).data<float>();
+    float* y = ctx.output(0).data<float>();
+    if (plan.r1 == 1 && plan.k > 1) {
+      // Leading dims: the reference's sequential fold, lane-wise over k.
+      const int64_t kblk = 1024, nblk = (plan.k + kblk - 1) / kblk;
+      ctx.parallel_for(nblk, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b) {
+          const int64_t k0 = b * kblk, kn = std::min(kblk, plan.k - k0);
+          for_vectors(kn, [&](int64_t i, int64_t n) {
+            vf cur = get<true>(x + k0, i, n);
+            for (int64_t r = 1; r < plan.r0; ++r) {
+              const vf v = get<true>(x + r * plan.k + k0, i, n);
+              const vi replace = ~is_nan(cur) & ((Max ? (v > cur) : (v < cur)) | is_nan(v));
+              cur = select(replace, v, cur);
+            }
+            put(y + k0, i, n, cur);
+          });
+        }
+      });
+      return;
+    }
+    ctx.parallel_for(plan.k, std::max<int64_t>(1, 16384 / std::max<int64_t>(plan.count, 1)),
+                     [&](int64_t k0, int64_t k1) {
+      for (int64_t k = k0; k < k1; ++k) y[k] = extreme_of_runs<Max>(plan, x, k);
+    });
+  });
+}
+
+EMBER_VEC_REGISTER(max, [](const KernelInit& i) { return create_extreme<true>(i, "max"); });
+EMBER_VEC_REGISTER(min, [](const KernelInit& i) { return create_extreme<false>(i, "min"); });
 
 EMBER_VEC_REGISTER(sum, [](const KernelInit& i) { return create_reduce<ReduceOp::Sum>(i, "sum"); });
 EMBER_VEC_REGISTER(mean, [](const KernelInit& i) { return create_reduce<ReduceOp::Mean>(i, "mean"); });
