@@ -21,7 +21,7 @@ def _contig(a):
 
 from frontend import _dtype as D
 from frontend import _dispatch
-from frontend._dispatch import dispatch
+from frontend._dispatch import dispatch, dispatch_one
 from frontend._tensor import Tensor, _wrap  # noqa: F401 (_wrap is used by rules)
 from frontend.autograd.graph import GradMode, record
 
@@ -44,13 +44,13 @@ def _op(op, inputs, attrs, num_outputs=-1):
 
 
 def _op1(op, inputs, attrs):
-    outs = dispatch(op, inputs, attrs)
+    out = dispatch_one(op, inputs, attrs)
     if GradMode.enabled:
         for t in inputs:
             if t is not None and t._requires_grad:
-                record(op, inputs, attrs, outs)
+                record(op, inputs, attrs, [out])
                 break
-    return outs[0]
+    return out
 
 
 _scalar_cache = {}
@@ -101,22 +101,19 @@ def _coerce(a, b):
 
 
 def _binary(op, a, b):
-    if type(a) is Tensor and type(b) is Tensor and a._data.dtype == b._data.dtype:
-        pass
-    else:
+    if type(a) is not Tensor or type(b) is not Tensor or a._data.dtype != b._data.dtype:
         a, b = _coerce(a, b)
-    outs = dispatch(op, [a, b], {})
-    if GradMode.enabled and (a._requires_grad or b._requires_grad):
-        record(op, [a, b], {}, outs)
-    return outs[0]
+    out = dispatch_one(op, [a, b])
+    if (a._requires_grad or b._requires_grad) and GradMode.enabled:
+        record(op, [a, b], {}, [out])
+    return out
 
 
 def _unary(op, x, attrs=None):
-    attrs = {} if attrs is None else attrs
-    outs = dispatch(op, [x], attrs)
+    out = dispatch_one(op, [x], attrs)
     if x._requires_grad and GradMode.enabled:
-        record(op, [x], attrs, outs)
-    return outs[0]
+        record(op, [x], {} if attrs is None else attrs, [out])
+    return out
 
 
 def _float_input(x, name):
@@ -352,10 +349,10 @@ def _float_unary(op):
     def fn(x):
         if x._data.dtype.kind != "f":
             x = to(x, D.float32)
-        outs = dispatch(op, [x], {})
+        out = dispatch_one(op, [x])
         if x._requires_grad and GradMode.enabled:
-            record(op, [x], {}, outs)
-        return outs[0]
+            record(op, [x], {}, [out])
+        return out
     fn.__name__ = op
     fn.__doc__ = f"torch.{op}, element-wise (integers are computed as float32)."
     return fn
@@ -376,10 +373,10 @@ relu6 = _float_unary("relu6")
 
 def relu(x):
     """max(x, 0)."""
-    outs = dispatch("relu", [x], {})
+    out = dispatch_one("relu", [x])
     if x._requires_grad and GradMode.enabled:
-        record("relu", [x], {}, outs)
-    return outs[0]
+        record("relu", [x], {}, [out])
+    return out
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
@@ -614,10 +611,10 @@ def matmul(a, b):
     """torch.matmul: 1-D, 2-D and batched products with broadcasting batch dims."""
     if a._data.dtype != b._data.dtype:
         a, b = _coerce(a, b)
-    outs = dispatch("matmul", [a, b], {})
-    if GradMode.enabled and (a._requires_grad or b._requires_grad):
-        record("matmul", [a, b], {}, outs)
-    return outs[0]
+    out = dispatch_one("matmul", [a, b])
+    if (a._requires_grad or b._requires_grad) and GradMode.enabled:
+        record("matmul", [a, b], {}, [out])
+    return out
 
 
 def mm(a, b):

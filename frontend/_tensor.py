@@ -54,7 +54,9 @@ class Tensor:
 
     `Tensor(data)` makes a float32 tensor from a list or array, like `torch.Tensor`."""
 
-    # Defaults live on the class so creating a tensor sets only `_data`.
+    # `_data` is a slot; the other attributes default on the class and go to the instance dict
+    # only when set, so creating a tensor sets just `_data`.
+    __slots__ = ("_data", "__dict__", "__weakref__")
     _requires_grad = False
     _grad_fn = None
     _out_idx = 0

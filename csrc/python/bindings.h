@@ -29,5 +29,7 @@ py::dict resolve_attrs_py(const std::string& type, const py::dict& attrs, const 
 std::string kernel_name_py(const std::string& type, const py::sequence& inputs,
                            const py::dict& attrs);
 void register_errors(py::module_& m);
+// _C.OpHandle (op_handle.cc).
+void register_op_handle(py::module_& m);
 
 }  // namespace ember::python
