@@ -37,7 +37,8 @@ def dispatch(op_type, inputs, attrs, num_outputs=-1):
 
 
 def dispatch_one(op_type, inputs, attrs=None):
-    """`dispatch` for single-output ops: returns the output Tensor. `attrs` None = defaults."""
+    """The single-output form of `dispatch` (same kernel call, same tracer record): returns the
+    output Tensor itself. `attrs` None means the defaults. Used on the hot path of most ops."""
     h = _handles.get(op_type)
     if h is None:
         h = _new_handle(op_type)

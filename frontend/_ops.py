@@ -109,6 +109,20 @@ def _binary(op, a, b):
     return out
 
 
+def _binary_fn(op, doc):
+    """A two-operand op as a standalone function (used for Tensor's operators)."""
+    def fn(a, b):
+        if type(a) is not Tensor or type(b) is not Tensor or a._data.dtype != b._data.dtype:
+            a, b = _coerce(a, b)
+        out = dispatch_one(op, [a, b])
+        if (a._requires_grad or b._requires_grad) and GradMode.enabled:
+            record(op, [a, b], {}, [out])
+        return out
+    fn.__name__ = op
+    fn.__doc__ = doc
+    return fn
+
+
 def _unary(op, x, attrs=None):
     out = dispatch_one(op, [x], attrs)
     if x._requires_grad and GradMode.enabled:
