@@ -108,8 +108,18 @@ class OpHandle {
     if (!seq) throw py::error_already_set();
     PyObject** items = PySequence_Fast_ITEMS(seq.ptr());
     const size_t n = static_cast<size_t>(PySequence_Fast_GET_SIZE(seq.ptr()));
-    std::vector<py::object> keep(n);
-    std::vector<Tensor> tensors(n);
+    // Per-call vectors come from a reused scratch (a nested or concurrent call gets its own).
+    Scratch local;
+    Scratch* sc = &local;
+    if (!scratch_in_use_) {
+      sc = &scratch_;
+      scratch_in_use_ = true;
+    }
+    ScratchGuard guard{this, sc};
+    std::vector<py::object>& keep = sc->keep;
+    std::vector<Tensor>& tensors = sc->tensors;
+    keep.resize(n);
+    tensors.resize(n);
     std::vector<const Tensor*> ptrs(n, nullptr);
     bool same_types = cached_kernel_ && cached_attrs_key_ == attrs_key && cached_in_.size() == n &&
                       cached_num_outputs_ == num_outputs;
@@ -144,7 +154,8 @@ class OpHandle {
         holder = a;
         tensors[i] = tensor_from_numpy(a, schema_->name() + ": input " + std::to_string(i));
       } else {
-        tensors[i] = Tensor::wrap(proxy->data, Shape(proxy->dimensions, proxy->dimensions + proxy->nd), dt);
+        sc->shape.assign(proxy->dimensions, proxy->dimensions + proxy->nd);
+        tensors[i] = Tensor::wrap(proxy->data, sc->shape, dt);
       }
       keep[i] = std::move(holder);
       ptrs[i] = &tensors[i];
@@ -189,8 +200,10 @@ class OpHandle {
 
     // 4. Allocate outputs (numpy arrays straight from the C API) and run.
     const size_t m = out_types->size();
-    std::vector<py::object> out_arrays(m);
-    std::vector<Tensor> outs(m);
+    std::vector<py::object>& out_arrays = sc->out_arrays;
+    std::vector<Tensor>& outs = sc->outs;
+    out_arrays.resize(m);
+    outs.resize(m);
     std::vector<Tensor*> out_ptrs(m);
     int64_t work = 0;
     for (size_t i = 0; i < m; ++i) {
@@ -234,6 +247,25 @@ class OpHandle {
   }
 
  private:
+  struct Scratch {
+    std::vector<py::object> keep, out_arrays;
+    std::vector<Tensor> tensors, outs;
+    Shape shape;
+  };
+  struct ScratchGuard {
+    OpHandle* handle;
+    Scratch* scratch;
+    ~ScratchGuard() {
+      scratch->keep.clear();
+      scratch->out_arrays.clear();
+      scratch->tensors.clear();
+      scratch->outs.clear();
+      if (scratch == &handle->scratch_) handle->scratch_in_use_ = false;
+    }
+  };
+  Scratch scratch_;
+  bool scratch_in_use_ = false;
+
   py::object wrap(py::object array) {
     if (wrap_.is_none()) return array;
     auto* type = reinterpret_cast<PyTypeObject*>(wrap_.ptr());
