@@ -112,7 +112,8 @@ def _binary(op, a, b):
 def _binary_fn(op, doc):
     """A two-operand op as a standalone function (used for Tensor's operators)."""
     def fn(a, b):
-        if type(a) is not Tensor or type(b) is not Tensor or a._data.dtype != b._data.dtype:
+        # NOTE: `is not` on dtypes is a fast identity test; equal but distinct dtypes take _coerce.
+        if type(a) is not Tensor or type(b) is not Tensor or a._data.dtype is not b._data.dtype:
             a, b = _coerce(a, b)
         out = dispatch_one(op, [a, b])
         if (a._requires_grad or b._requires_grad) and GradMode.enabled:

@@ -13,7 +13,9 @@ from frontend import _ops as O
 from frontend._creation import default_generator
 from frontend._ops import (gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, logsigmoid, one_hot,  # noqa: F401
                            pad, relu, relu6, sigmoid, silu, softmax, softplus, tanh)
+from frontend._dispatch import dispatch_one
 from frontend._tensor import Tensor, _wrap
+from frontend.autograd.graph import GradMode, record
 
 
 def _pair(v):
@@ -24,17 +26,26 @@ def _pair(v):
 
 def linear(input, weight, bias=None):
     """input @ weight.T + bias (weight is [out, in])."""
-    if input.shape[-1] != weight.shape[-1] if input.ndim else True:
-        a = list(input.shape)
-        rows = 1
-        for s in a[:-1]:
-            rows *= s
-        raise RuntimeError(
-            f"linear: mat1 and mat2 shapes cannot be multiplied ({rows}x{a[-1] if a else 1} and "
-            f"{weight.shape[1]}x{weight.shape[0]})")
+    x, w = input._data, weight._data
+    if x.ndim == 0 or x.shape[-1] != w.shape[-1] or x.dtype != w.dtype:
+        _linear_error(input, weight)
+    out = dispatch_one("linear", [input, weight, bias])
+    if (input._requires_grad or weight._requires_grad or (bias is not None and bias._requires_grad)) \
+            and GradMode.enabled:
+        record("linear", [input, weight, bias], {}, [out])
+    return out
+
+
+def _linear_error(input, weight):
     if input._data.dtype != weight._data.dtype:
-        raise RuntimeError(f"linear: expected both inputs to have the same dtype, but got {input.dtype.name} and {weight.dtype.name}")
-    return O._op1("linear", [input, weight, bias], {})
+        raise RuntimeError(f"linear: expected both inputs to have the same dtype, but got "
+                           f"{input.dtype.name} and {weight.dtype.name}")
+    a = list(input.shape)
+    rows = 1
+    for s in a[:-1]:
+        rows *= s
+    raise RuntimeError(f"linear: mat1 and mat2 shapes cannot be multiplied ({rows}x{a[-1] if a else 1} and "
+                       f"{weight.shape[1]}x{weight.shape[0]})")
 
 
 def bilinear(*args, **kwargs):
