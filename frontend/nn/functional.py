@@ -121,11 +121,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if running_mean is not None:
             with_no_grad_update(running_mean, mean, momentum, 1.0)
             with_no_grad_update(running_var, var, momentum, count / (count - 1))
-        y = O.mul(O.sub(input, O.reshape(mean, shape)), O.reshape(O.rsqrt(O.add(var, eps)), shape))
+        # y = x * scale + shift with per-channel scale and shift: two passes over the big tensor.
+        scale = O.rsqrt(O.add(var, eps))
         if weight is not None:
-            y = O.mul(y, O.reshape(weight, shape))
+            scale = O.mul(scale, weight)
+        shift = O.neg(O.mul(mean, scale))
         if bias is not None:
-            y = O.add(y, O.reshape(bias, shape))
+            shift = O.add(shift, bias)
+        y = O.add(O.mul(input, O.reshape(scale, shape)), O.reshape(shift, shape))
         return y
     if running_mean is None:
         raise RuntimeError("batch_norm: running_mean and running_var are required in eval mode")
