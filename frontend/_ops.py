@@ -212,22 +212,27 @@ def div(a, b, rounding_mode=None):
     raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
 
 
+def _host(x):
+    """x's array for a computation done in numpy (no kernel): a tracer is told, as for item()."""
+    _dispatch.on_python_value(x)
+    return x._data
+
+
 def floor_abs(x):
-    """floor(|x|) for floats (not differentiable)."""
-    with_np = _wrap(np.floor(np.abs(x._data)))
-    return with_np
+    """floor(|x|) for floats, computed in numpy (not differentiable, not traceable)."""
+    return _wrap(np.floor(np.abs(_host(x))))
 
 
 def floor_divide(a, b):
-    """floor(a / b), as torch.floor_divide (not differentiable)."""
+    """floor(a / b), as torch.floor_divide; computed in numpy (not differentiable, not traceable)."""
     a, b = _coerce(a, b)
-    return _wrap(np.floor_divide(a._data, b._data))
+    return _wrap(np.floor_divide(_host(a), _host(b)))
 
 
 def remainder(a, b):
-    """Python-style remainder, as torch.remainder (not differentiable)."""
+    """Python-style remainder, as torch.remainder; computed in numpy (not differentiable, not traceable)."""
     a, b = _coerce(a, b)
-    return _wrap(np.remainder(a._data, b._data))
+    return _wrap(np.remainder(_host(a), _host(b)))
 
 
 def true_divide(a, b):
@@ -312,7 +317,7 @@ def logical_or(a, b):
 def where(condition, x=None, y=None):
     """condition ? x : y with broadcasting; x and y may be Python scalars."""
     if x is None and y is None:
-        return tuple(_wrap(_contig(i.astype(np.int64))) for i in np.nonzero(condition._data))
+        return tuple(_wrap(_contig(i.astype(np.int64))) for i in np.nonzero(_host(condition)))
     condition = to(_to_tensor(condition), D.bool)
     x, y = _coerce(x, y)
     return _op1("where", [condition, x, y], {})
@@ -329,17 +334,17 @@ def masked_fill(x, mask, value):
 
 def equal(a, b):
     """True when both have the same shape and elements."""
-    return a.shape == b.shape and bool(np.array_equal(a._data, b._data))
+    return a.shape == b.shape and bool(np.array_equal(_host(a), _host(b)))
 
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """numpy/torch allclose on the values."""
-    return bool(np.allclose(_to_tensor(a)._data, _to_tensor(b)._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(np.allclose(_host(_to_tensor(a)), _host(_to_tensor(b)), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """Element-wise closeness as a bool tensor."""
-    return _wrap(np.isclose(_to_tensor(a)._data, _to_tensor(b)._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return _wrap(np.isclose(_host(_to_tensor(a)), _host(_to_tensor(b)), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 # --------------------------------------------------------------------------------------------
@@ -564,11 +569,6 @@ def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
     return sqrt(var(x, dim, unbiased, keepdim, correction))
 
 
-def prod(x, dim=None, keepdim=False):
-    """Product over `dim` via exp(sum(log|x|)) with sign -- not differentiable through zeros."""
-    raise NotImplementedError("prod is not supported by the frontend kernels yet")
-
-
 def norm(x, p=2, dim=None, keepdim=False):
     """p-norm over `dim` (p = 1, 2 or inf)."""
     if p == 2 or p == "fro":
@@ -591,8 +591,8 @@ def any(x, dim=None):  # noqa: A001
 
 
 def cumsum(x, dim):
-    """Cumulative sum along `dim` (not differentiable; computed in numpy)."""
-    return _wrap(_contig(np.cumsum(x._data, axis=dim)))
+    """Cumulative sum along `dim`, computed in numpy (not differentiable, not traceable)."""
+    return _wrap(_contig(np.cumsum(_host(x), axis=dim)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -654,10 +654,6 @@ def dot(a, b):
 def outer(a, b):
     """Outer product of two 1-D tensors."""
     return mul(unsqueeze(a, 1), unsqueeze(b, 0))
-
-
-def einsum(equation, *operands):
-    raise NotImplementedError("einsum is not supported by the frontend")
 
 
 # --------------------------------------------------------------------------------------------
@@ -953,7 +949,7 @@ def triu(x, diagonal=0):
 
 def nonzero(x, as_tuple=False):
     """Indices of nonzero elements ([n, ndim] int64, or a tuple of 1-D tensors)."""
-    idx = np.nonzero(x._data)
+    idx = np.nonzero(_host(x))
     if as_tuple:
         return tuple(_wrap(_contig(i.astype(np.int64))) for i in idx)
     return _wrap(_contig(np.stack(idx, 1).astype(np.int64)))
@@ -1067,7 +1063,7 @@ def getitem(x, idx):
             if k != 1:
                 ys = list(y.shape)
                 y = reshape(y, ys[:pos] + [-1] + ys[pos + k:])
-            flat = _wrap(_contig(np.flatnonzero(index._data).astype(np.int64)))
+            flat = _wrap(_contig(np.flatnonzero(_host(index)).astype(np.int64)))
             y = index_select(y, pos, flat)
         else:
             flat = index if index.ndim == 1 else reshape(index, [-1])

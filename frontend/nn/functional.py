@@ -48,10 +48,6 @@ def _linear_error(input, weight):
                        f"{weight.shape[1]}x{weight.shape[0]})")
 
 
-def bilinear(*args, **kwargs):
-    raise NotImplementedError("bilinear is not supported")
-
-
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """2-D convolution of NCHW `input` with OIHW `weight` (padding int, pair or 'same'/'valid')."""
     if input.ndim != 4:
@@ -156,10 +152,6 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     return O._op1("layer_norm", inputs, {"normalized_shape": shape, "eps": float(eps)})
 
 
-def group_norm(*args, **kwargs):
-    raise NotImplementedError("group_norm is not supported")
-
-
 def normalize(input, p=2.0, dim=1, eps=1e-12):
     """input / max(||input||_p, eps) along `dim`."""
     return O.div(input, O.clamp(O.norm(input, p, dim, keepdim=True), min=eps))
@@ -188,10 +180,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, scale_grad_by_freq
         mask = _wrap((input._data != padding_idx)[..., None].astype(weight._data.dtype))
         out = O.add(O.mul(out, mask), O.mul(O.detach(out), O.rsub(mask, 1.0)))
     return out
-
-
-def elu(*args, **kwargs):
-    raise NotImplementedError("elu is not supported")
 
 
 # ---- losses ----
