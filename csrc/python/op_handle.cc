@@ -82,6 +82,11 @@ class OpHandle {
   // Runs the op. `inputs` is a list or tuple; `attrs` a dict or None (defaults). Returns the
   // list of outputs, or the only output when `single` is set.
   py::object call(py::handle inputs, py::handle attrs, int64_t num_outputs, bool single) {
+    // A call made while another one on this handle is active (another thread during a
+    // GIL-released kernel, or re-entry through Python) uses no cached state at all.
+    const bool nested = scratch_in_use_;
+    AttrMap local_resolved;
+
     // 1. Attributes: defaults, the cached resolution, or a fresh one.
     const AttrMap* resolved;
     int attrs_key;
@@ -92,13 +97,15 @@ class OpHandle {
     } else {
       if (!PyDict_Check(attrs.ptr())) fail<InvalidArgument>(schema_->name(), ": attrs must be a dict");
       py::dict d = py::reinterpret_borrow<py::dict>(attrs);
-      if (!last_attrs_ || !d.equal(last_attrs_)) {
+      if (nested) {
+        local_resolved = schema_->resolve_attrs(attrs_from_py(d, schema_->name()));
+      } else if (!last_attrs_ || !d.equal(last_attrs_)) {
         last_resolved_ = schema_->resolve_attrs(attrs_from_py(d, schema_->name()));
         last_attrs_ = snapshot(d);
         ++attrs_version_;
       }
-      resolved = &last_resolved_;
-      attrs_key = attrs_version_;
+      resolved = nested ? &local_resolved : &last_resolved_;
+      attrs_key = nested ? -2 : attrs_version_;
     }
 
     // 2. Inputs: borrow each array's memory.
@@ -111,7 +118,7 @@ class OpHandle {
     // Per-call vectors come from a reused scratch (a nested or concurrent call gets its own).
     Scratch local;
     Scratch* sc = &local;
-    if (!scratch_in_use_) {
+    if (!nested) {
       sc = &scratch_;
       scratch_in_use_ = true;
     }
@@ -170,7 +177,7 @@ class OpHandle {
     OpKernel* kernel;
     const std::vector<TensorType>* out_types;
     std::vector<TensorType> local_out;
-    if (same_types && !busy_) {
+    if (same_types && !nested) {
       kernel = cached_kernel_.get();
       out_types = &cached_out_;
     } else {
@@ -184,7 +191,7 @@ class OpHandle {
       local_out = schema_->infer_types(in_ptrs, *resolved, kNoName, num_outputs);
       KernelInit init(schema_, &kNoName, resolved, in_types, {});
       fresh = schema_->create_kernel(init);
-      if (!busy_) {
+      if (!nested) {
         cached_in_ = std::move(in_types);
         cached_out_ = local_out;
         cached_kernel_ = std::move(fresh);
@@ -222,16 +229,9 @@ class OpHandle {
     }
     OpContext ctx(schema_, &kNoName, resolved, std::move(ptrs), std::move(out_ptrs), &ThreadPool::global());
     if (work >= kReleaseGilNumel) {
-      bool owns_cache = kernel == cached_kernel_.get();
-      if (owns_cache) busy_ = true;
-      try {
-        py::gil_scoped_release release;
-        kernel->run(ctx);
-      } catch (...) {
-        if (owns_cache) busy_ = false;
-        throw;
-      }
-      if (owns_cache) busy_ = false;
+      // The scratch stays marked in use, so concurrent calls keep off the cached state.
+      py::gil_scoped_release release;
+      kernel->run(ctx);
     } else {
       kernel->run(ctx);
     }
@@ -296,7 +296,6 @@ class OpHandle {
   std::unique_ptr<OpKernel> cached_kernel_;
   int cached_attrs_key_ = -1;
   int64_t cached_num_outputs_ = -1;
-  bool busy_ = false;  // the cached kernel is running with the GIL released
 };
 
 }  // namespace
