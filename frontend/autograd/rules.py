@@ -283,9 +283,10 @@ def linear(ctx, g):
     gx = gw = gb = None
     if ctx.needs_input_grad[0]:
         gx = O.matmul(g, w)
-    g2 = O.reshape(g, [-1, w.shape[0]])
+    g2 = g if g.ndim == 2 else O.reshape(g, [-1, w.shape[0]])
     if ctx.needs_input_grad[1]:
-        gw = O.matmul(O.transpose(g2, 0, 1), O.reshape(x, [-1, w.shape[1]]))
+        x2 = x if x.ndim == 2 else O.reshape(x, [-1, w.shape[1]])
+        gw = O.matmul(O.transpose(g2, 0, 1), x2)
     if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
         gb = O.sum(g2, 0)
     return gx, gw, gb
