@@ -1091,31 +1091,34 @@ def _numpy_index(idx):
 
 
 def setitem(x, idx, value):
-    """x[idx] = value, in place. With autograd recording it is where(mask, value, x)."""
+    """x[idx] = value, in place. When autograd records (or a tracer watches) it is computed as
+    where(mask, value, x) so the graph sees it; otherwise numpy writes the values directly."""
     np_idx = _numpy_index(idx)
     value_requires = isinstance(value, Tensor) and value._requires_grad
-    if GradMode.enabled and (x._requires_grad or value_requires):
-        if x._requires_grad and x._grad_fn is None:
+    use_graph = GradMode.enabled and (x._requires_grad or value_requires)
+    if use_graph or _dispatch.tracer is not None:
+        if use_graph and x._requires_grad and x._grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
         mask = np.zeros(x.shape, dtype=bool)
         mask[np_idx] = True
         v = value if isinstance(value, Tensor) else _scalar(value, x.dtype)
         if v.ndim and v.shape != x.shape:
+            target_shape = np.zeros(x.shape, dtype=bool)[np_idx].shape
             try:
-                np.broadcast_shapes(v.shape, x.shape)
-                target = x[idx]
-                v = expand(v, list(target.shape)) if v.shape != target.shape else v
-                full = np.zeros(x.shape, dtype=bool)
-                full[np_idx] = True
-                # Scatter via index_select on the flattened tensor.
-                flat_pos = np.full(x.numel(), -1, dtype=np.int64)
-                flat_pos[np.flatnonzero(full)] = np.arange(int(full.sum()))
-                v = index_select(reshape(to(v, x.dtype), [-1]), 0, _wrap(np.maximum(flat_pos, 0)))
-                v = reshape(v, list(x.shape))
-            except ValueError:
-                raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to indexing result") from None
+                v = expand(v, list(target_shape)) if v.shape != target_shape else v
+            except Exception:
+                raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be "
+                                   f"broadcast to indexing result of shape {list(target_shape)}") from None
+            # Scatter the values to their flat positions with index_select.
+            flat_pos = np.zeros(x.numel(), dtype=np.int64)
+            flat_pos[np.flatnonzero(mask)] = np.arange(int(mask.sum()))
+            v = reshape(index_select(reshape(to(v, x.dtype), [-1]), 0, _wrap(flat_pos)), list(x.shape))
         out = where(_wrap(mask), to(v, x.dtype), _alias(x))
-        _take_over(x, out)
+        if use_graph:
+            _take_over(x, out)
+        else:
+            np.copyto(x._data, out._data)
+            x._version += 1
         _dispatch.record_inplace("reshape", [out], {"shape": list(x.shape)}, x)
         return
     v = value._data if isinstance(value, Tensor) else value
