@@ -12,6 +12,9 @@
 #include <pybind11/stl.h>
 
 #include <array>
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
 
 #include "core/thread_pool.h"
 #include "python/bindings.h"
@@ -48,6 +51,92 @@ struct DTypeNums {
 const DTypeNums& dtype_nums() {
   static const DTypeNums nums;
   return nums;
+}
+
+// Output buffers of at least kMinBytes come from a cache of freed buffers keyed by exact byte size:
+// a training loop allocates the same sizes every step, and reusing warm memory avoids the page
+// faults of fresh allocations (which cost more than the arithmetic for element-wise ops). The
+// cache holds at most kMaxCachedBytes; buffers beyond that are freed. Buffers are 64-byte aligned.
+class BufferCache {
+ public:
+  static constexpr size_t kMinBytes = size_t(1) << 16;
+  static constexpr size_t kMaxCachedBytes = size_t(256) << 20;
+
+  void* get(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        cached_ -= bytes;
+        return p;
+      }
+    }
+    void* p = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+
+  void put(void* p, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (cached_ + bytes > kMaxCachedBytes) {
+      std::free(p);
+      return;
+    }
+    free_[bytes].push_back(p);
+    cached_ += bytes;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0;
+};
+
+// Never destroyed: arrays may outlive module teardown and return their buffers at any time.
+BufferCache& buffer_cache() {
+  static BufferCache* cache = new BufferCache;
+  return *cache;
+}
+
+constexpr const char* kBufferCapsule = "ember.eager_buffer";
+
+void release_buffer(PyObject* capsule) {
+  void* p = PyCapsule_GetPointer(capsule, kBufferCapsule);
+  auto bytes = reinterpret_cast<size_t>(PyCapsule_GetContext(capsule));
+  if (p) buffer_cache().put(p, bytes);
+}
+
+// A C-contiguous numpy array of `type`, from the buffer cache when large enough.
+PyObject* new_output_array(const py::detail::npy_api& api, PyObject* descr, const TensorType& type) {
+  static_assert(sizeof(Py_intptr_t) == sizeof(int64_t), "shape element size");
+  auto* dims = const_cast<Py_intptr_t*>(reinterpret_cast<const Py_intptr_t*>(type.shape.data()));
+  const int nd = static_cast<int>(type.shape.size());
+  const size_t bytes = static_cast<size_t>(type.numel()) * dtype_size(type.dtype);
+  Py_INCREF(descr);  // PyArray_NewFromDescr steals it
+  if (bytes < BufferCache::kMinBytes)
+    return api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, dims, nullptr, nullptr, 0, nullptr);
+  void* data = buffer_cache().get(bytes);
+  PyObject* capsule = PyCapsule_New(data, kBufferCapsule, release_buffer);
+  if (!capsule || PyCapsule_SetContext(capsule, reinterpret_cast<void*>(bytes)) != 0) {
+    Py_XDECREF(capsule);
+    buffer_cache().put(data, bytes);
+    Py_DECREF(descr);
+    return nullptr;
+  }
+  constexpr int kFlags = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
+                         py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+  PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, nd, dims, nullptr, data, kFlags, nullptr);
+  if (!a) {
+    Py_DECREF(capsule);  // returns the buffer
+    return nullptr;
+  }
+  if (api.PyArray_SetBaseObject_(a, capsule) != 0) {  // steals the capsule
+    Py_DECREF(a);
+    return nullptr;
+  }
+  return a;
 }
 
 // A copy of an attribute dict whose list values are copied too, so a later equality test
@@ -215,12 +304,7 @@ class OpHandle {
     int64_t work = 0;
     for (size_t i = 0; i < m; ++i) {
       const TensorType& t = (*out_types)[i];
-      PyObject* descr = descr_for(t.dtype);
-      Py_INCREF(descr);  // PyArray_NewFromDescr steals it
-      static_assert(sizeof(py::ssize_t) == sizeof(int64_t), "shape element size");
-      PyObject* a = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, static_cast<int>(t.shape.size()),
-                                              const_cast<Py_intptr_t*>(reinterpret_cast<const Py_intptr_t*>(t.shape.data())),
-                                              nullptr, nullptr, 0, nullptr);
+      PyObject* a = new_output_array(api, descr_for(t.dtype), t);
       if (!a) throw py::error_already_set();
       out_arrays[i] = py::reinterpret_steal<py::object>(a);
       outs[i] = Tensor::wrap(py::detail::array_proxy(a)->data, t.shape, t.dtype);

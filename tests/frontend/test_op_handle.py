@@ -69,3 +69,21 @@ def test_concurrent_calls_from_threads():
     for t in threads:
         t.join()
     assert not failures
+
+
+def test_large_outputs_reuse_freed_buffers_without_aliasing_live_ones():
+    h = _C.OpHandle("add")
+    a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float32)  # 256 KiB outputs
+    first = h.one([a, a])
+    address = first.ctypes.data
+    del first
+    second = h.one([a, a])  # the freed buffer comes back...
+    assert second.ctypes.data == address
+    third = h.one([a, -a])  # ...but never while its array is alive
+    assert third.ctypes.data != second.ctypes.data
+    assert np.array_equal(second, a + a) and np.array_equal(third, np.zeros_like(a))
+    view = second[1:]
+    del second
+    fourth = h.one([a, a])
+    assert fourth.ctypes.data != view.ctypes.data - 256 * 4  # a live view keeps its buffer
+    assert np.array_equal(view, (a + a)[1:])
