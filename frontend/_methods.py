@@ -107,7 +107,6 @@ def _copy_(self, src):
 
 def _fill_(self, value):
     """Sets every element to `value`, in place."""
-    import numpy as np
     if O.GradMode.enabled and self._requires_grad and self._grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     self._data[...] = value._data if isinstance(value, Tensor) else value

@@ -10,7 +10,6 @@ Functions take tensors first, so they double as `Tensor` methods:
 """
 import builtins
 import collections
-import math
 
 import numpy as np
 
@@ -26,8 +25,6 @@ from frontend._tensor import Tensor, _wrap  # noqa: F401 (_wrap is used by rules
 from frontend.autograd.graph import GradMode, record
 
 _builtin_sum = builtins.sum
-_builtin_max = builtins.max
-_builtin_min = builtins.min
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from frontend._creation import default_generator
 from frontend._ops import (gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, logsigmoid, one_hot,  # noqa: F401
                            pad, relu, relu6, sigmoid, silu, softmax, softplus, tanh)
 from frontend._dispatch import dispatch_one
-from frontend._tensor import Tensor, _wrap
+from frontend._tensor import _wrap
 from frontend.autograd.graph import GradMode, record
 
 
@@ -347,4 +347,4 @@ def flatten(input, start_dim=0, end_dim=-1):
     return O.flatten(input, start_dim, end_dim)
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and n not in ("math", "np", "D", "O", "Tensor")]
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("math", "np", "D", "O", "GradMode", "record", "dispatch_one", "default_generator")]

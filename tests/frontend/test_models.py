@@ -2,7 +2,6 @@
 give the same outputs: MLP, small CNN with BatchNorm, ResNet-18, MobileNetV2, TransformerEncoder.
 The torch twins are written here, independently of frontend.models."""
 import numpy as np
-import pytest
 
 import frontend
 from frontend import models
