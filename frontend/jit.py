@@ -192,10 +192,15 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
             for a in axes:  # one more along each dynamic axis
                 data = np.concatenate([data, np.take(data, [0], axis=a)], axis=a)
             grown.append(frontend.from_numpy(np.ascontiguousarray(data)))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", TracerWarning)
-            _, tracer_b, _ = _run_traced(module_or_fn, grown, param_names, names, dynamic)
-        _generalize(builder.net, tracer.ops, tracer_b.ops)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", TracerWarning)
+                _, tracer_b, _ = _run_traced(module_or_fn, grown, param_names, names, dynamic)
+        except Exception as e:  # noqa: BLE001 - the code itself rejects other sizes
+            warnings.warn(f"jit.trace: the code fails at another size of the dynamic axes ({e}); "
+                          "the graph keeps the traced shapes", TracerWarning, stacklevel=2)
+        else:
+            _generalize(builder.net, tracer.ops, tracer_b.ops)
     net = builder.build()
     traced = TracedModule(net)
     if check_trace:

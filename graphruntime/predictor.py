@@ -109,6 +109,13 @@ class Predictor:
         """Bytes of the last plan: arena, naive sum of intermediates, lower bound; and weights."""
         return dict(self._impl.memory_stats())
 
+    def plan(self, input_shapes: Mapping[str, list[int]]) -> dict[str, int]:
+        """Plans memory for the given input shapes without running; returns memory_stats()."""
+        missing = [n for n in self.input_names if n not in input_shapes]
+        if missing:
+            raise errors.InvalidArgumentError(f"missing input '{missing[0]}'")
+        return dict(self._impl.plan([list(input_shapes[n]) for n in self.input_names]))
+
     def kernel_names(self) -> list[str]:
         """The kernel chosen for each node, as "<op> '<node>': <kernel>"."""
         return list(self._impl.kernel_names())

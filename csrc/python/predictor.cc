@@ -94,6 +94,10 @@ void register_predictor(py::module_& m) {
       .def("run", &run_py, py::arg("inputs"),
            "Runs the model on arrays given in input order; returns the outputs in order.")
       .def("memory_stats", &stats_py)
+      .def("plan", [](const Predictor& p, const std::vector<Shape>& shapes) {
+        p.plan(shapes);
+        return stats_py(p);
+      }, py::arg("input_shapes"), "Plans memory for these input shapes (in input order) without running.")
       .def("kernel_names", &Predictor::kernel_names);
 
   m.def("plan_memory", [](const std::vector<size_t>& sizes, const std::vector<int64_t>& firsts,

@@ -55,6 +55,7 @@ struct Predictor::Impl {
 
   std::shared_ptr<const Plan> make_plan(const std::vector<Shape>& input_shapes) const;
   std::shared_ptr<const Plan> get_plan(const std::vector<Tensor>& inputs) const;
+  std::shared_ptr<const Plan> get_plan_for_shapes(const std::vector<Shape>& shapes) const;
 };
 
 Predictor::Predictor() : impl_(std::make_unique<Impl>()) {}
@@ -222,6 +223,10 @@ std::shared_ptr<const Plan> Predictor::Impl::get_plan(const std::vector<Tensor>&
                             " (-1 = any), got ", shape_str(t.shape()));
     shapes.push_back(t.shape());
   }
+  return get_plan_for_shapes(shapes);
+}
+
+std::shared_ptr<const Plan> Predictor::Impl::get_plan_for_shapes(const std::vector<Shape>& shapes) const {
   {
     std::lock_guard<std::mutex> lock(mutex);
     auto it = plans.find(shapes);
@@ -236,6 +241,28 @@ std::shared_ptr<const Plan> Predictor::Impl::get_plan(const std::vector<Tensor>&
   plans.emplace(shapes, plan);
   last_plan = plan;
   return plan;
+}
+
+MemoryStats Predictor::plan(const std::vector<Shape>& input_shapes) const {
+  const Model& m = *impl_->model;
+  if (input_shapes.size() != m.inputs.size())
+    fail<InvalidArgument>("model '", m.name, "' takes ", m.inputs.size(), " inputs, got ",
+                          input_shapes.size(), " shapes");
+  for (size_t k = 0; k < input_shapes.size(); ++k) {
+    const ModelValue& v = m.values[m.inputs[k]];
+    bool ok = static_cast<int64_t>(input_shapes[k].size()) == v.type.ndim();
+    for (size_t d = 0; ok && d < input_shapes[k].size(); ++d)
+      ok = input_shapes[k][d] >= 0 && (v.type.shape[d] == -1 || v.type.shape[d] == input_shapes[k][d]);
+    if (!ok)
+      fail<InvalidArgument>("input '", v.name, "': expected shape ", shape_str(v.type.shape),
+                            " (-1 = any), got ", shape_str(input_shapes[k]));
+  }
+  try {
+    impl_->get_plan_for_shapes(input_shapes);
+  } catch (const std::bad_alloc&) {
+    fail<InvalidArgument>("model '", m.name, "': out of memory while planning");
+  }
+  return memory_stats();
 }
 
 // ---------------------------------------------------------------- running

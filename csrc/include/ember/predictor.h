@@ -59,6 +59,9 @@ class Predictor {
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
 
   MemoryStats memory_stats() const;
+  // Infers shapes and plans memory for these input shapes without running (the plan is cached
+  // and becomes the one memory_stats() reports). Useful to warm up or to size a deployment.
+  MemoryStats plan(const std::vector<Shape>& input_shapes) const;
   // Kernel chosen for each node, "<op> '<node>': <kernel>", for profiling and tests.
   std::vector<std::string> kernel_names() const;
 
