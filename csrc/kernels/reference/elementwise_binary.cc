@@ -1,5 +1,6 @@
 // Element-wise binary ops with numpy broadcasting: arithmetic, comparisons, and where.
 #include <cmath>
+#include <type_traits>
 
 #include "core/op_registry.h"
 #include "core/shape_util.h"
@@ -27,6 +28,10 @@ template <typename T>
 T checked_div(T x, T y) {
   if constexpr (std::is_integral_v<T>) {
     if (y == 0) fail<InvalidArgument>("div: integer division by zero");
+    // MIN / -1 overflows (and traps on x86); wrap like numpy: the negation modulo 2^bits.
+    if constexpr (std::is_signed_v<T>) {
+      if (y == -1) return static_cast<T>(0 - static_cast<std::make_unsigned_t<T>>(x));
+    }
   }
   return x / y;
 }

@@ -1,0 +1,376 @@
+// ISA-independent drivers of the fast quantized kernels: weight packing with zero-point
+// folding (at model load when weights are constants, else per call), im2col into the
+// dot-product layout, tiling and threading. See qgemm.h for the layouts.
+#include "kernels/quantized/qgemm.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/quantized/reference.h"
+
+namespace ember::quantized {
+namespace {
+
+int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
+
+const Tensor* constant_or_null(const KernelInit& init, int64_t i) {
+  return init.has_input(i) ? init.constant(i) : nullptr;
+}
+
+// Per-channel epilogue constants with the bias folded: bias + (offset - zx) * sum_k W[o, k].
+std::vector<RequantRow> fold_rows(const Requantization& rq, const int8_t* w, int64_t out_channels,
+                                  int64_t k, const int32_t* bias, int32_t activation_offset) {
+  std::vector<RequantRow> rows(static_cast<size_t>(out_channels));
+  for (int64_t o = 0; o < out_channels; ++o) {
+    int32_t sum = 0;
+    for (int64_t i = 0; i < k; ++i) sum += w[o * k + i];
+    RequantRow& r = rows[static_cast<size_t>(o)];
+    r.bias = (bias ? bias[o] : 0) + (activation_offset - rq.input_zero_point) * sum;
+    r.multiplier = rq.scales[o].multiplier;
+    r.shift = rq.scales[o].shift;
+  }
+  return rows;
+}
+
+OutputParams output_params(const Requantization& rq) {
+  return {rq.output_zero_point, rq.range.min, rq.range.max};
+}
+
+// Thread-local scratch: each calling thread (concurrent predictors) packs into its own.
+uint8_t* scratch(size_t bytes) {
+  thread_local std::vector<uint8_t> buffer;
+  if (buffer.size() < bytes) buffer.resize(bytes);
+  return buffer.data();
+}
+
+// ---------------------------------------------------------------- convolution as GEMM
+
+struct PackedConv {
+  bool fast = false;
+  int64_t k = 0, k4 = 0, blocks = 0;          // per group
+  std::vector<int8_t> w8;                     // [group][block][K4][MR][4]
+  std::vector<int16_t> w16;
+  std::vector<RequantRow> rows;               // [group][block * MR]
+  OutputParams out{};
+};
+
+PackedConv pack_conv(const AttrReader& ctx, const QGemmConfig& cfg, const Tensor& weight,
+                     const Tensor& weight_scale, const Tensor* bias, int64_t groups) {
+  PackedConv p;
+  const int64_t out_channels = weight.dim(0);
+  Requantization rq = make_requantization(ctx, weight_scale, out_channels);
+  if (!rq.all_scales_below_one()) return p;  // the 32-bit SIMD epilogue needs scales < 1
+  p.fast = true;
+  p.k = weight.numel() / std::max<int64_t>(out_channels, 1);
+  p.k4 = round_up(p.k, 4) / 4;
+  const int64_t opg = out_channels / groups;
+  p.blocks = round_up(opg, cfg.mr) / cfg.mr;
+  const int8_t* w = weight.data<int8_t>();
+  std::vector<RequantRow> folded =
+      fold_rows(rq, w, out_channels, p.k, bias ? bias->data<int32_t>() : nullptr, cfg.activation_offset);
+  const int64_t block_elems = p.k4 * cfg.mr * 4;
+  const size_t total = static_cast<size_t>(groups * p.blocks * block_elems);
+  if (cfg.layout == WeightLayout::Int8Quads) p.w8.assign(total, 0); else p.w16.assign(total, 0);
+  p.rows.assign(static_cast<size_t>(groups * p.blocks * cfg.mr), RequantRow{0, 1 << 30, 31, 0});
+  for (int64_t g = 0; g < groups; ++g)
+    for (int64_t b = 0; b < p.blocks; ++b)
+      for (int64_t r = 0; r < cfg.mr; ++r) {
+        const int64_t oc = b * cfg.mr + r;  // within the group
+        if (oc >= opg) continue;
+        const int64_t o = g * opg + oc;
+        p.rows[static_cast<size_t>((g * p.blocks + b) * cfg.mr + r)] = folded[static_cast<size_t>(o)];
+        const int64_t base = (g * p.blocks + b) * block_elems;
+        for (int64_t k = 0; k < p.k; ++k) {
+          const int64_t at = base + ((k / 4) * cfg.mr + r) * 4 + k % 4;
+          if (cfg.layout == WeightLayout::Int8Quads) p.w8[at] = w[o * p.k + k]; else p.w16[at] = w[o * p.k + k];
+        }
+      }
+  p.out = output_params(rq);
+  return p;
+}
+
+class QuantizedConvGemmKernel : public OpKernel {
+ public:
+  QuantizedConvGemmKernel(const QGemmConfig& cfg, std::shared_ptr<const PackedConv> packed)
+      : cfg_(cfg), packed_(std::move(packed)) {}
+  const char* name() const override { return cfg_.name; }
+
+  void run(OpContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    const Tensor& weight = ctx.input(1);
+    const ConvGeometry g = conv_geometry(ctx, x.shape(), weight.shape());
+    std::shared_ptr<const PackedConv> packed = packed_;
+    if (!packed)
+      packed = std::make_shared<PackedConv>(pack_conv(ctx, cfg_, weight, ctx.input(2),
+                                                      ctx.has_input(3) ? &ctx.input(3) : nullptr, g.groups));
+    if (!packed->fast) return quantized_conv2d_reference(ctx);
+    const PackedConv& p = *packed;
+    const int64_t P = g.out_h * g.out_w;
+    if (P == 0 || g.batch == 0 || g.out_channels == 0) return;
+    const int64_t p_pad = round_up(P, cfg_.nr);
+    const int64_t col_stride = p_pad * 4;
+    uint8_t* col = scratch(static_cast<size_t>(p.k4 * col_stride));
+    const int32_t zx = static_cast<int32_t>(ctx.attr_int("input_zero_point"));
+    const int64_t cpg = g.in_channels_per_group(), opg = g.out_channels_per_group();
+    const int64_t taps = g.kernel_h * g.kernel_w;
+    const bool pointwise = taps == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+    const int64_t block_elems = p.k4 * cfg_.mr * 4;
+    const int64_t pixel_blocks = p_pad / cfg_.nr;
+    const int64_t tiles = pixel_blocks * p.blocks;
+    const int64_t tile_grain = std::max<int64_t>(1, tiles / (ctx.num_threads() * 8));
+    for (int64_t n = 0; n < g.batch; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
+        // im2col into [K4][P_pad][4].
+        ctx.parallel_for(p.k4, 1, [&](int64_t q0, int64_t q1) {
+          for (int64_t q = q0; q < q1; ++q) {
+            uint8_t* dst = col + q * col_stride;
+            std::memset(dst, 0, static_cast<size_t>(col_stride));
+            for (int64_t j = 0; j < 4; ++j) {
+              const int64_t k = q * 4 + j;
+              if (k >= p.k) break;
+              const int64_t c = k / taps, ky = (k % taps) / g.kernel_w, kx = k % g.kernel_w;
+              const uint8_t* plane = xg + c * g.in_h * g.in_w;
+              if (pointwise) {
+                for (int64_t i = 0; i < P; ++i) dst[i * 4 + j] = plane[i];
+                continue;
+              }
+              int64_t i = 0;
+              for (int64_t oy = 0; oy < g.out_h; ++oy) {
+                const int64_t iy = oy * g.stride_h - g.pad_h + ky * g.dilation_h;
+                const bool row_in = iy >= 0 && iy < g.in_h;
+                for (int64_t ox = 0; ox < g.out_w; ++ox, ++i) {
+                  const int64_t ix = ox * g.stride_w - g.pad_w + kx * g.dilation_w;
+                  dst[i * 4 + j] = (row_in && ix >= 0 && ix < g.in_w)
+                                       ? plane[iy * g.in_w + ix]
+                                       : static_cast<uint8_t>(zx);
+                }
+              }
+            }
+          }
+        });
+        uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * P;
+        const void* wg = p.w8.empty() ? static_cast<const void*>(p.w16.data() + grp * p.blocks * block_elems)
+                                      : static_cast<const void*>(p.w8.data() + grp * p.blocks * block_elems);
+        const size_t elem = p.w8.empty() ? 2 : 1;
+        const RequantRow* rows = p.rows.data() + grp * p.blocks * cfg_.mr;
+        ctx.parallel_for(tiles, tile_grain, [&](int64_t t0, int64_t t1) {
+          for (int64_t t = t0; t < t1; ++t) {
+            const int64_t pb = t / p.blocks, rb = t % p.blocks;
+            const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
+            const int64_t nr = std::min<int64_t>(cfg_.nr, P - pb * cfg_.nr);
+            cfg_.ukernel(p.k4, static_cast<const uint8_t*>(wg) + rb * block_elems * elem,
+                         col + pb * cfg_.nr * 4, col_stride, rows + rb * cfg_.mr, p.out,
+                         yg + rb * cfg_.mr * P + pb * cfg_.nr, P, mr, nr);
+          }
+        });
+      }
+  }
+
+ private:
+  QGemmConfig cfg_;
+  std::shared_ptr<const PackedConv> packed_;
+};
+
+// ---------------------------------------------------------------- depthwise
+
+struct PackedDepthwise {
+  bool fast = false;
+  std::vector<RequantRow> rows;
+  OutputParams out{};
+};
+
+PackedDepthwise pack_depthwise(const AttrReader& ctx, const Tensor& weight, const Tensor& weight_scale,
+                               const Tensor* bias) {
+  PackedDepthwise p;
+  const int64_t out_channels = weight.dim(0);
+  Requantization rq = make_requantization(ctx, weight_scale, out_channels);
+  if (!rq.all_scales_below_one()) return p;
+  p.fast = true;
+  p.rows = fold_rows(rq, weight.data<int8_t>(), out_channels, weight.numel() / std::max<int64_t>(out_channels, 1),
+                     bias ? bias->data<int32_t>() : nullptr, 0);
+  p.out = output_params(rq);
+  return p;
+}
+
+class QuantizedDepthwiseKernel : public OpKernel {
+ public:
+  QuantizedDepthwiseKernel(const char* name, QDepthwiseRowUkernel row,
+                           std::shared_ptr<const PackedDepthwise> packed)
+      : name_(name), row_(row), packed_(std::move(packed)) {}
+  const char* name() const override { return name_; }
+
+  void run(OpContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    const Tensor& weight = ctx.input(1);
+    const ConvGeometry g = conv_geometry(ctx, x.shape(), weight.shape());
+    std::shared_ptr<const PackedDepthwise> packed = packed_;
+    if (!packed)
+      packed = std::make_shared<PackedDepthwise>(
+          pack_depthwise(ctx, weight, ctx.input(2), ctx.has_input(3) ? &ctx.input(3) : nullptr));
+    if (!packed->fast) return quantized_conv2d_reference(ctx);
+    const int64_t ph = g.in_h + 2 * g.pad_h, pw = g.in_w + 2 * g.pad_w;
+    constexpr int64_t kSlack = 128;  // vector loads may run past the row end
+    const int64_t plane_bytes = ph * pw + kSlack;
+    const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
+    const int64_t multiplier = g.out_channels_per_group();
+    const int64_t taps = g.kernel_h * g.kernel_w;
+    const int8_t* w = weight.data<int8_t>();
+    uint8_t* y = ctx.output(0).data<uint8_t>();
+    const int64_t planes = g.batch * g.in_channels;
+    ctx.parallel_for(planes, 1, [&](int64_t b, int64_t e) {
+      thread_local std::vector<uint8_t> padded;
+      if (static_cast<int64_t>(padded.size()) < plane_bytes) padded.resize(static_cast<size_t>(plane_bytes));
+      for (int64_t plane = b; plane < e; ++plane) {
+        const int64_t n = plane / g.in_channels, c = plane % g.in_channels;
+        const uint8_t* src = x.data<uint8_t>() + plane * g.in_h * g.in_w;
+        std::memset(padded.data(), zx, static_cast<size_t>(plane_bytes));
+        for (int64_t iy = 0; iy < g.in_h; ++iy)
+          std::memcpy(padded.data() + (iy + g.pad_h) * pw + g.pad_w, src + iy * g.in_w, static_cast<size_t>(g.in_w));
+        for (int64_t m = 0; m < multiplier; ++m) {
+          const int64_t o = c * multiplier + m;
+          DepthwiseRowArgs args;
+          args.in_stride = pw;
+          args.w = w + o * taps;
+          args.kernel_h = g.kernel_h;
+          args.kernel_w = g.kernel_w;
+          args.stride_w = g.stride_w;
+          args.dilation_h = g.dilation_h;
+          args.dilation_w = g.dilation_w;
+          args.out_w = g.out_w;
+          args.row = packed->rows[static_cast<size_t>(o)];
+          args.out_params = packed->out;
+          for (int64_t oy = 0; oy < g.out_h; ++oy) {
+            args.in = padded.data() + oy * g.stride_h * pw;
+            args.out = y + ((n * g.out_channels + o) * g.out_h + oy) * g.out_w;
+            row_(args);
+          }
+        }
+      }
+    });
+  }
+
+ private:
+  const char* name_;
+  QDepthwiseRowUkernel row_;
+  std::shared_ptr<const PackedDepthwise> packed_;
+};
+
+// ---------------------------------------------------------------- linear
+
+struct PackedLinear {
+  Requantization rq;
+  std::vector<int32_t> bias;  // folded
+};
+
+PackedLinear pack_linear(const AttrReader& ctx, const Tensor& weight, const Tensor& weight_scale,
+                         const Tensor* bias) {
+  PackedLinear p;
+  const int64_t out_features = weight.dim(0), in_features = weight.dim(1);
+  p.rq = make_requantization(ctx, weight_scale, out_features);
+  std::vector<RequantRow> rows = fold_rows(p.rq, weight.data<int8_t>(), out_features, in_features,
+                                           bias ? bias->data<int32_t>() : nullptr, 0);
+  for (const auto& r : rows) p.bias.push_back(r.bias);
+  return p;
+}
+
+class QuantizedLinearKernel : public OpKernel {
+ public:
+  QuantizedLinearKernel(const char* name, QDotUkernel dot, std::shared_ptr<const PackedLinear> packed)
+      : name_(name), dot_(dot), packed_(std::move(packed)) {}
+  const char* name() const override { return name_; }
+
+  void run(OpContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    const Tensor& weight = ctx.input(1);
+    std::shared_ptr<const PackedLinear> packed = packed_;
+    if (!packed)
+      packed = std::make_shared<PackedLinear>(
+          pack_linear(ctx, weight, ctx.input(2), ctx.has_input(3) ? &ctx.input(3) : nullptr));
+    const PackedLinear& p = *packed;
+    const int64_t out_features = weight.dim(0), in_features = weight.dim(1);
+    const int64_t rows = in_features == 0 ? x.numel() : x.numel() / in_features;
+    constexpr int64_t kBlock = 16;
+    const int64_t blocks = (out_features + kBlock - 1) / kBlock;
+    const uint8_t* px = x.data<uint8_t>();
+    const int8_t* pw = weight.data<int8_t>();
+    uint8_t* py = ctx.output(0).data<uint8_t>();
+    ctx.parallel_for(rows * blocks, std::max<int64_t>(1, 4096 / std::max<int64_t>(in_features, 1)),
+                     [&](int64_t t0, int64_t t1) {
+      int32_t acc[kBlock];
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t m = t / blocks, o0 = (t % blocks) * kBlock;
+        const int64_t count = std::min(kBlock, out_features - o0);
+        dot_(px + m * in_features, pw + o0 * in_features, in_features, count, acc);
+        for (int64_t i = 0; i < count; ++i) {
+          const int64_t o = o0 + i;
+          py[m * out_features + o] = requantize_to_uint8(acc[i] + p.bias[o], p.rq.scales[o],
+                                                         p.rq.output_zero_point, p.rq.range);
+        }
+      }
+    });
+  }
+
+ private:
+  const char* name_;
+  QDotUkernel dot_;
+  std::shared_ptr<const PackedLinear> packed_;
+};
+
+}  // namespace
+
+std::unique_ptr<OpKernel> make_quantized_conv2d_gemm(const KernelInit& init, const QGemmConfig& config) {
+  const TensorType& w = init.input_type(1);
+  if (w.ndim() != 4) return nullptr;
+  const TensorType& x = init.input_type(0);
+  // Depthwise convolutions have their own direct kernels.
+  const int64_t groups = init.attr_int("groups");
+  if (!config.handles_depthwise && groups > 1 && w.shape[1] == 1 && x.ndim() == 4 && x.shape[1] == groups)
+    return nullptr;
+  const Tensor* weight = constant_or_null(init, 1);
+  const Tensor* scale = constant_or_null(init, 2);
+  const bool has_bias = init.has_input(3);
+  const Tensor* bias = constant_or_null(init, 3);
+  std::shared_ptr<const PackedConv> packed;
+  if (weight && scale && (!has_bias || bias)) {
+    auto p = std::make_shared<PackedConv>(pack_conv(init, config, *weight, *scale, bias, groups));
+    if (!p->fast) return nullptr;
+    packed = std::move(p);
+  }
+  return std::make_unique<QuantizedConvGemmKernel>(config, std::move(packed));
+}
+
+std::unique_ptr<OpKernel> make_quantized_conv2d_depthwise(const KernelInit& init, const char* name,
+                                                          QDepthwiseRowUkernel row, int64_t) {
+  const TensorType& w = init.input_type(1);
+  const TensorType& x = init.input_type(0);
+  const int64_t groups = init.attr_int("groups");
+  if (!(groups > 1 && w.ndim() == 4 && w.shape[1] == 1 && x.ndim() == 4 && x.shape[1] == groups))
+    return nullptr;
+  const Tensor* weight = constant_or_null(init, 1);
+  const Tensor* scale = constant_or_null(init, 2);
+  const bool has_bias = init.has_input(3);
+  const Tensor* bias = constant_or_null(init, 3);
+  std::shared_ptr<const PackedDepthwise> packed;
+  if (weight && scale && (!has_bias || bias)) {
+    auto p = std::make_shared<PackedDepthwise>(pack_depthwise(init, *weight, *scale, bias));
+    if (!p->fast) return nullptr;
+    packed = std::move(p);
+  }
+  return std::make_unique<QuantizedDepthwiseKernel>(name, row, std::move(packed));
+}
+
+std::unique_ptr<OpKernel> make_quantized_linear_dot(const KernelInit& init, const char* name, QDotUkernel dot) {
+  const TensorType& w = init.input_type(1);
+  if (w.ndim() != 2) return nullptr;
+  const Tensor* weight = constant_or_null(init, 1);
+  const Tensor* scale = constant_or_null(init, 2);
+  const bool has_bias = init.has_input(3);
+  const Tensor* bias = constant_or_null(init, 3);
+  std::shared_ptr<const PackedLinear> packed;
+  if (weight && scale && (!has_bias || bias))
+    packed = std::make_shared<PackedLinear>(pack_linear(init, *weight, *scale, bias));
+  return std::make_unique<QuantizedLinearKernel>(name, dot, std::move(packed));
+}
+
+}  // namespace ember::quantized

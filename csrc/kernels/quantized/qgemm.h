@@ -1,0 +1,80 @@
+// The fast quantized_conv2d / quantized_linear kernels: ISA-independent drivers (packing,
+// blocking, threading, fallbacks) that call ISA-specific microkernels described as data.
+//
+// Convolution as GEMM (NCHW, per group):  out[o, p] = sum_k W[o, k] * col[k, p]
+//   col   uint8 [K4][P_pad][4]: im2col with 4 consecutive k of one pixel adjacent (the operand
+//         layout of u8 x s8 dot-product instructions); padding taps hold the input zero point,
+//         k >= K holds 0, pixels >= P hold 0.
+//   W     packed per block of MR output channels: [K4][MR][4] int8 (or int16 for ISAs that
+//         multiply 16-bit lanes), zero rows/columns past the end.
+//   bias  folded: bias[o] + (activation_offset - input_zero_point) * sum_k W[o, k], so the
+//         microkernel accumulates raw u8 x s8 products (QNNPACK's zero-point folding).
+// Microkernels compute an MR x NR tile including the requantization epilogue (requantize.h
+// arithmetic, bit for bit).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/op_registry.h"
+#include "kernels/quantized/qparams.h"
+
+namespace ember::quantized {
+
+// Per output channel constants of the epilogue.
+struct RequantRow {
+  int32_t bias;        // folded bias
+  int32_t multiplier;  // FixedPointScale
+  int32_t shift;
+  int32_t unused = 0;
+};
+
+struct OutputParams {
+  int32_t zero_point;
+  int32_t min, max;  // clamp range of the output codes
+};
+
+enum class WeightLayout { Int8Quads, Int16Quads };
+
+// Tile: rows [0, MR) of the packed weight block `w`, pixels [0, NR) of col (advancing
+// `col_stride` bytes per k-quad); stores rows < mr and pixels < nr to out[r * out_stride + p].
+using QGemmUkernel = void (*)(int64_t k4, const void* w, const uint8_t* col, int64_t col_stride,
+                              const RequantRow* rows, const OutputParams& out_params, uint8_t* out,
+                              int64_t out_stride, int64_t mr, int64_t nr);
+
+struct QGemmConfig {
+  const char* name;
+  int mr, nr;
+  WeightLayout layout;
+  int32_t activation_offset;  // the microkernel sees x - activation_offset (0, or 128 for s8 dots)
+  QGemmUkernel ukernel;
+  bool handles_depthwise = false;  // false: leaves depthwise convolutions to a direct kernel
+};
+
+// Dot products of one uint8 row x[K] with `rows` int8 weight rows (stride K): raw sums.
+using QDotUkernel = void (*)(const uint8_t* x, const int8_t* w, int64_t k, int64_t rows, int32_t* out);
+
+// One output row of a depthwise convolution over a plane padded with the zero point:
+// out[ox] for ox in [0, out_w) from padded rows starting at `in` (row stride `in_stride`),
+// taps w[kh * kw], folded bias and requantization in `row`.
+struct DepthwiseRowArgs {
+  const uint8_t* in;
+  int64_t in_stride;
+  const int8_t* w;
+  int64_t kernel_h, kernel_w, stride_w, dilation_h, dilation_w;
+  int64_t out_w;
+  RequantRow row;
+  OutputParams out_params;
+  uint8_t* out;
+};
+using QDepthwiseRowUkernel = void (*)(const DepthwiseRowArgs& args);
+
+// Factories (nullptr when the case is not handled, so the registry falls back).
+std::unique_ptr<OpKernel> make_quantized_conv2d_gemm(const KernelInit& init, const QGemmConfig& config);
+std::unique_ptr<OpKernel> make_quantized_conv2d_depthwise(const KernelInit& init, const char* name,
+                                                          QDepthwiseRowUkernel row,
+                                                          int64_t max_stride);
+std::unique_ptr<OpKernel> make_quantized_linear_dot(const KernelInit& init, const char* name,
+                                                    QDotUkernel dot);
+
+}  // namespace ember::quantized

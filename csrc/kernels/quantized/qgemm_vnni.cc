@@ -1,0 +1,65 @@
+// AVX-512 VNNI kernels: vpdpbusd (u8 x s8, 4 products per int32 lane) for quantized_conv2d as
+// GEMM (8 output channels x 32 pixels per tile) and quantized_linear (dot products).
+
+#include "kernels/quantized/requantize_simd.h"  // first: sets the warning pragma before intrinsics
+#include "kernels/quantized/qgemm.h"
+
+namespace ember::quantized {
+namespace {
+
+void u8s8_conv_gemm_8x32_vnni(int64_t k4, const void* w, const uint8_t* col, int64_t col_stride,
+                              const RequantRow* rows, const OutputParams& out_params, uint8_t* out,
+                              int64_t out_stride, int64_t mr, int64_t nr) {
+  constexpr int MR = 8;
+  const int8_t* pw = static_cast<const int8_t*>(w);
+  __m512i acc[MR][2];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_set1_epi32(rows[r].bias);
+  for (int64_t q = 0; q < k4; ++q) {
+    const uint8_t* c = col + q * col_stride;
+    const __m512i x0 = _mm512_loadu_si512(c);
+    const __m512i x1 = _mm512_loadu_si512(c + 64);
+    const int8_t* wq = pw + q * MR * 4;
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r) {
+      const __m512i wr = _mm512_set1_epi32(load_i32(wq + r * 4));
+      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], x0, wr);
+      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], x1, wr);
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    if (r >= mr) break;
+    const Requant16 rq(rows[r], out_params);
+    uint8_t* o = out + r * out_stride;
+    Requant16::store(o, rq.apply(acc[r][0]), nr);
+    if (nr > 16) Requant16::store(o + 16, rq.apply(acc[r][1]), nr - 16);
+  }
+}
+
+void u8s8_dot_vnni(const uint8_t* x, const int8_t* w, int64_t k, int64_t rows, int32_t* out) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const int8_t* wr = w + r * k;
+    __m512i acc = _mm512_setzero_si512();
+    int64_t i = 0;
+    for (; i + 64 <= k; i += 64)
+      acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512(x + i), _mm512_loadu_si512(wr + i));
+    if (i < k) {
+      const __mmask64 mask = (~__mmask64{0}) >> (64 - (k - i));
+      acc = _mm512_dpbusd_epi32(acc, _mm512_maskz_loadu_epi8(mask, x + i), _mm512_maskz_loadu_epi8(mask, wr + i));
+    }
+    out[r] = _mm512_reduce_add_epi32(acc);
+  }
+}
+
+const QGemmConfig kConvGemm = {"u8s8_conv_gemm_8x32_vnni", 8, 32, WeightLayout::Int8Quads, 0,
+                               u8s8_conv_gemm_8x32_vnni};
+
+}  // namespace
+
+EMBER_REGISTER_KERNEL(quantized_conv2d, DType::UInt8, Isa::AVX512_VNNI, "u8s8_conv_gemm_8x32_vnni",
+                      [](const KernelInit& init) { return make_quantized_conv2d_gemm(init, kConvGemm); });
+EMBER_REGISTER_KERNEL(quantized_linear, DType::UInt8, Isa::AVX512_VNNI, "u8s8_linear_dot_vnni",
+                      [](const KernelInit& init) {
+                        return make_quantized_linear_dot(init, "u8s8_linear_dot_vnni", u8s8_dot_vnni);
+                      });
+
+}  // namespace ember::quantized
