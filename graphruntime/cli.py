@@ -24,7 +24,10 @@ import sys
 
 # (subcommand, module defining register(subparsers), one-line help), sorted by name.
 SUBCOMMANDS = [
+    ("bench", "graphruntime.cli_model", "Median latency of a model in the graph runtime."),
+    ("inspect", "graphruntime.cli_model", "Ops of a NetDef with shapes, parameter counts and FLOPs."),
     ("ops", "graphruntime.cli", "Print operator schemas: inputs, outputs, attributes, kernels."),
+    ("run", "graphruntime.cli_model", "Run a model on inputs from .npy files."),
 ]
 
 

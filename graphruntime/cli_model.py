@@ -82,7 +82,10 @@ def _parse_feed(items, predictor):
         name, sep, path = item.partition("=")
         if not sep:
             raise errors.InvalidArgumentError(f"--input expects NAME=file.npy, got '{item}'")
-        feed[name] = np.load(path, allow_pickle=False)
+        try:
+            feed[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise errors.InvalidArgumentError(f"input '{name}': cannot read '{path}' ({e})") from None
     return feed
 
 
