@@ -46,6 +46,7 @@ class _Tracer:
         self.names: dict[int, str] = {}
         self.keep: list[Any] = []  # keeps traced tensors alive so their ids stay unique
         self.ops: list[tuple[str, list, dict, list]] = []
+        self.scope: list[str] = []  # names of the modules whose forward is running
 
     def bind(self, tensor, name: str) -> None:
         self.names[id(tensor)] = name
@@ -64,8 +65,10 @@ class _Tracer:
 
     def record(self, op_type, inputs, attrs, outputs) -> None:
         in_names = ["" if t is None else self.name_of(t) for t in inputs]
-        out_names = self.builder.op(op_type, in_names, dict(attrs),
-                                    outputs=[op_type] * len(outputs))
+        scope = next((s for s in reversed(self.scope) if s), "")
+        hint = f"{scope}.{op_type}" if scope else op_type
+        out_names = self.builder.op(op_type, in_names, dict(attrs), name=scope,
+                                    outputs=[hint] * len(outputs))
         for t, name in zip(outputs, out_names):
             self.bind(t, name)
         self.ops.append((op_type, in_names, dict(attrs), [tuple(t._data.shape) for t in outputs]))
@@ -108,6 +111,12 @@ def _dynamic_axes_by_input(dynamic_axes, names: list[str], inputs) -> list[list[
     return [sorted({a % t.ndim for a in dynamic_axes}) if t.ndim else [] for t in inputs]
 
 
+def _leave(tracer) -> None:
+    """Forward hook: the module's forward returned (returns None: keeps the output)."""
+    if tracer.scope:
+        tracer.scope.pop()
+
+
 def _run_traced(fn, inputs, param_names, names, dynamic):
     import frontend
     from frontend import _dispatch
@@ -120,12 +129,22 @@ def _run_traced(fn, inputs, param_names, names, dynamic):
         tracer.bind(t, builder.input(name, dtype, shape))
     if _dispatch.tracer is not None:
         raise RuntimeError("jit.trace: another trace is already running")
+    # Ops are named after the module that runs them ("layer1.0.conv1"), so runtime errors and
+    # listings point at the model's code.
+    handles = []
+    if hasattr(fn, "named_modules"):
+        for module_name, module in fn.named_modules():
+            handles.append(module.register_forward_pre_hook(
+                lambda m, args, _n=module_name: tracer.scope.append(_n)))
+            handles.append(module.register_forward_hook(lambda m, args, out: _leave(tracer)))
     _dispatch.tracer = tracer
     try:
         with frontend.no_grad():
             result = fn(*inputs)
     finally:
         _dispatch.tracer = None
+        for handle in handles:
+            handle.remove()
     outputs = [result] if isinstance(result, frontend.Tensor) else list(result)
     for k, out in enumerate(outputs):
         if not isinstance(out, frontend.Tensor):

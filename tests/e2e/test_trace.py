@@ -144,3 +144,15 @@ def test_baked_batch_size_error_names_the_op():
         traced = jit.trace(g, frontend.ones(2, 3), dynamic_axes=[0])
     with pytest.raises(errors.InvalidArgumentError, match="add"):
         traced(frontend.ones(5, 3))
+
+
+def test_ops_are_named_after_modules():
+    frontend.manual_seed(0)
+    model = models.resnet18(num_classes=10).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = jit.trace(model, frontend.randn(1, 3, 32, 32))
+    names = {(op.type, op.name) for op in traced.net.op}
+    assert ("conv2d", "layer1.0.conv1") in names and ("linear", "fc") in names
+    # The hooks are gone after tracing: eager calls are unaffected.
+    assert model(frontend.randn(1, 3, 32, 32)).shape == frontend.Size([1, 10])
