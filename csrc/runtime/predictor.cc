@@ -63,12 +63,29 @@ Predictor::~Predictor() = default;
 
 // ---------------------------------------------------------------- loading
 
+namespace {
+// Drops the whole pages inside [data, data + size) of a private, read-only file mapping: they
+// are clean, so a later read faults them back in from the file.
+void release_mapped_pages(const void* data, size_t size) {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+}  // namespace
+
 std::unique_ptr<Predictor> Predictor::load_buffer(std::shared_ptr<void> owner, const void* data,
                                                   size_t size, int num_threads) {
+  return load_aligned(std::move(owner), data, size, num_threads, false);
+}
+
+std::unique_ptr<Predictor> Predictor::load_aligned(std::shared_ptr<void> owner, const void* data,
+                                                   size_t size, int num_threads, bool mapped) {
   if (reinterpret_cast<uintptr_t>(data) % kTensorAlignment != 0)
     return load_bytes(data, size, num_threads);
   std::unique_ptr<Predictor> p(new Predictor());
-  p->impl_->model = load_model(std::move(owner), static_cast<const uint8_t*>(data), size);
+  p->impl_->model = load_model(std::move(owner), static_cast<const uint8_t*>(data), size,
+                               mapped ? ReleaseFn(release_mapped_pages) : ReleaseFn());
   p->impl_->pool = std::make_unique<ThreadPool>(default_threads(num_threads));
   for (int64_t index : p->impl_->model->inputs)
     p->impl_->input_info.push_back({p->impl_->model->values[index].name,
@@ -103,7 +120,11 @@ std::unique_ptr<Predictor> Predictor::load_file(const std::string& path, int num
   ::close(fd);
   if (addr == MAP_FAILED) fail<InvalidArgument>("cannot map model file '", path, "'");
   std::shared_ptr<void> owner(addr, [size](void* p) { ::munmap(p, size); });
-  return load_buffer(owner, addr, size, num_threads);
+  // Kernel creation reads weights (fast kernels pre-pack them). The mapping is private and never
+  // written, so its pages are clean copies of the file: each weight's pages are dropped once its
+  // nodes have kernels. Weights a kernel reads in place fault back in on first use; packed ones
+  // are never touched again, so a weight is not resident twice, not even at the peak of loading.
+  return load_aligned(owner, addr, size, num_threads, true);
 }
 
 const std::vector<TensorInfo>& Predictor::inputs() const { return impl_->input_info; }

@@ -67,6 +67,8 @@ class Predictor {
 
  private:
   Predictor();
+  static std::unique_ptr<Predictor> load_aligned(std::shared_ptr<void> owner, const void* data,
+                                                 size_t size, int num_threads, bool mapped);
   std::vector<Tensor> run_unchecked(const std::vector<Tensor>& inputs) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
