@@ -36,15 +36,26 @@ T checked_div(T x, T y) {
   return x / y;
 }
 
+// Signed overflow is undefined in C++; integers wrap (two's complement) like torch and numpy.
+template <typename T, typename Op>
+T wrapping(T x, T y, Op op) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(op(static_cast<U>(x), static_cast<U>(y))));
+  } else {
+    return static_cast<T>(op(x, y));
+  }
+}
+
 #define EMBER_ARITH_KERNEL(NAME, EXPR)                                                  \
   void NAME##_reference(OpContext& ctx) {                                               \
     EMBER_DISPATCH_NUMERIC(ctx.input(0).dtype(), #NAME, [&] {                          \
       binary_loop<scalar_t, scalar_t>(ctx, [](scalar_t x, scalar_t y) { return EXPR; }); \
     });                                                                                 \
   }
-EMBER_ARITH_KERNEL(add, x + y)
-EMBER_ARITH_KERNEL(sub, x - y)
-EMBER_ARITH_KERNEL(mul, x * y)
+EMBER_ARITH_KERNEL(add, wrapping(x, y, [](auto p, auto q) { return p + q; }))
+EMBER_ARITH_KERNEL(sub, wrapping(x, y, [](auto p, auto q) { return p - q; }))
+EMBER_ARITH_KERNEL(mul, wrapping(x, y, [](auto p, auto q) { return p * q; }))
 EMBER_ARITH_KERNEL(div, checked_div(x, y))
 // NaN propagates, as in torch.maximum/minimum.
 EMBER_ARITH_KERNEL(maximum, (x != x) ? x : ((y != y) ? y : (x > y ? x : y)))
