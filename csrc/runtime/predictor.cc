@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -289,14 +290,20 @@ MemoryStats Predictor::plan(const std::vector<Shape>& input_shapes) const {
 // ---------------------------------------------------------------- running
 
 std::vector<Tensor> Predictor::run(const std::vector<Tensor>& inputs) const {
+  return run(inputs, nullptr);
+}
+
+std::vector<Tensor> Predictor::run(const std::vector<Tensor>& inputs,
+                                   std::vector<double>* node_seconds) const {
   try {
-    return run_unchecked(inputs);
+    return run_unchecked(inputs, node_seconds);
   } catch (const std::bad_alloc&) {
     fail<InvalidArgument>("model '", impl_->model->name, "': out of memory for these input shapes");
   }
 }
 
-std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs) const {
+std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs,
+                                             std::vector<double>* node_seconds) const {
   const Model& m = *impl_->model;
   std::shared_ptr<const Plan> plan = impl_->get_plan(inputs);
 
@@ -337,7 +344,10 @@ std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs) 
   }
   for (size_t k = 0; k < m.inputs.size(); ++k) values[m.inputs[k]] = inputs[k];
 
-  for (const ModelNode& node : m.nodes) {
+  if (node_seconds) node_seconds->assign(m.nodes.size(), 0.0);
+  for (size_t n = 0; n < m.nodes.size(); ++n) {
+    const ModelNode& node = m.nodes[n];
+    auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     std::vector<const Tensor*> ins;
     ins.reserve(node.inputs.size());
     for (int64_t index : node.inputs) ins.push_back(index < 0 ? nullptr : &values[index]);
@@ -347,6 +357,9 @@ std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs) 
     OpContext ctx(node.schema, &node.name, &node.attrs, std::move(ins), std::move(outs),
                   impl_->pool.get());
     node.kernel->run(ctx);
+    if (node_seconds)
+      (*node_seconds)[n] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
   std::vector<Tensor> outputs;
