@@ -72,6 +72,15 @@ def test_fuzzed_models_never_crash(tmp_path, name, make, iterations):
     assert "'rejected'" in result.stdout
 
 
+def test_structurally_fuzzed_netdefs_never_crash():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parents[1])] + env.get("PYTHONPATH", "").split(os.pathsep))
+    result = subprocess.run([sys.executable, str(HERE / "fuzz_netdef.py"), "1000", "99"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-2000:]}"
+    assert "InvalidModelError" in result.stdout and "InvalidArgumentError" in result.stdout
+
+
 @pytest.mark.parametrize("cut", [0, 4, 8, 100, -1])
 def test_truncated_model_is_invalid(cut):
     data = lower(fuzz_model())
