@@ -201,8 +201,19 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
     dynamic = _dynamic_axes_by_input(dynamic_axes, names, inputs)
     builder, tracer, outputs = _run_traced(module_or_fn, inputs, param_names, names, dynamic)
     out_names = ["output"] if len(outputs) == 1 else [f"output_{k}" for k in range(len(outputs))]
+    used, values = set(), []
     for out, name in zip(outputs, out_names):
-        builder.output(tracer.name_of(out), name)
+        value = tracer.name_of(out)
+        if value in used or any(vi.name == value for vi in builder.net.input) or \
+                any(t.name == value for t in builder.net.initializer):
+            # An input, a constant or a repeated output: the graph output needs its own value,
+            # made by a copy (a cast to the same dtype).
+            dtype = str(out._data.dtype) if out._data.dtype != np.bool_ else "bool"
+            value = builder.op("cast", [value], {"dtype": dtype}, outputs=[f"{name}.copy"])[0]
+        used.add(value)
+        values.append(value)
+    for value, name in zip(values, out_names):  # renaming comes last: copies read the old names
+        builder.output(value, name)
 
     if any(dynamic):
         grown = []

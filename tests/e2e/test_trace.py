@@ -156,3 +156,18 @@ def test_ops_are_named_after_modules():
     assert ("conv2d", "layer1.0.conv1") in names and ("linear", "fc") in names
     # The hooks are gone after tracing: eager calls are unaffected.
     assert model(frontend.randn(1, 3, 32, 32)).shape == frontend.Size([1, 10])
+
+
+def test_outputs_that_are_inputs_constants_or_repeated():
+    def f(x):
+        y = x * 2.0
+        return x, y, y
+    traced = jit.trace(f, frontend.ones(2, 3), dynamic_axes=[0])
+    x = frontend.randn(4, 3)
+    a, b, c = traced(x)
+    np.testing.assert_array_equal(a._data, x._data)
+    np.testing.assert_array_equal(b._data, x._data * 2)
+    np.testing.assert_array_equal(c._data, x._data * 2)
+    # The identity-removal pass keeps the copies that give outputs their own names.
+    out = graphruntime.Predictor(graphruntime.optimize(traced.net, 2)).run({traced.input_names[0]: x._data})
+    np.testing.assert_array_equal(out["output_0"], x._data)
