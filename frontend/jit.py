@@ -237,7 +237,9 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
         expected = [np.asarray(o._data) for o in outputs]
         got = traced.predictor.run({n: t._data for n, t in zip(names, inputs)})
         for name, e in zip(out_names, expected):
-            if got[name].shape != e.shape or not np.array_equal(got[name], e, equal_nan=True):
+            # NOTE: a tolerance, not equality: with a constant weight a fast kernel may choose
+            # another algorithm (pre-packed GEMV, Winograd) than the eager call did.
+            if got[name].shape != e.shape or not np.allclose(got[name], e, rtol=1e-4, atol=1e-5, equal_nan=True):
                 warnings.warn(f"jit.trace: the traced graph's '{name}' differs from the eager "
                               "result", TracerWarning, stacklevel=2)
     return traced
