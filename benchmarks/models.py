@@ -156,16 +156,22 @@ def randomize_batch_norm(model, seed=0):
 # ---------------------------------------------------------------- timing
 
 
-def median_ms(fn, budget_s=8.0, max_runs=30, min_runs=3, warmup=2):
-    for _ in range(warmup):
-        fn()
-    times = []
+def interleaved_medians(fns: dict, budget_s=20.0, max_rounds=30, min_rounds=5, warmup=2) -> dict:
+    """Median milliseconds of each callable, timed round-robin (one call of each per round) so
+    that load from other processes on a shared machine hits every engine alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
     start = time.perf_counter()
-    while len(times) < max_runs and (len(times) < min_runs or time.perf_counter() - start < budget_s):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
+    rounds = 0
+    while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget_s):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+        rounds += 1
+    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
 
 
 def build_cases(quick):
@@ -243,11 +249,13 @@ def run_table(quick):
                 got = predictor.run({input_name: x})["output"]
                 err = float(np.max(np.abs(got - reference)) / (np.max(np.abs(reference)) + 1e-12))
                 row = {"model": name, "batch": batch, "max_rel_err": err}
-                row["ember"] = median_ms(lambda: predictor.run({input_name: x}))
                 with torch.inference_mode():
-                    row["torch"] = median_ms(lambda: tm(xt))
-                    row["torch_jit"] = median_ms(lambda: frozen(xt))
-                row["ort"] = median_ms(lambda: session.run(None, {"input": x}))
+                    row.update(interleaved_medians({
+                        "ember": lambda: predictor.run({input_name: x}),
+                        "torch": lambda: tm(xt),
+                        "torch_jit": lambda: frozen(xt),
+                        "ort": lambda: session.run(None, {"input": x}),
+                    }))
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
