@@ -25,18 +25,37 @@ build-%: $(VENV)/.build-deps
 demo: build-demo
 	$(PY) examples/demo.py
 
+# The C++ runner is built by the same CMake build as the extension.
+define run_cpp_tests
+	@runner=$$(ls -t build/*/ember_cpp_tests | head -n 1); echo "== C++ tests: $$runner"; $$runner
+endef
+# pytest exits 5 when it collects no test; that is not a failure of the build.
+define run_pytest
+	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+endef
+
 cpp-test: build-test
-	@runner=$$(ls build/*/ember_cpp_tests | head -n 1); echo "== C++ tests: $$runner"; $$runner
+	$(run_cpp_tests)
 
 pytest: build-test
-	$(PY) -m pytest -q tests; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; exit 0; fi; exit $$rc
+	$(run_pytest)
 
 test: build-test
-	$(MAKE) --no-print-directory cpp-test
-	$(MAKE) --no-print-directory pytest
+	$(run_cpp_tests)
+	$(run_pytest)
 
 bench: build-bench
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+# Regenerates the committed generated code (protobuf and flatbuffers Python modules) from the
+# schemas; check-generated fails when it is stale (CI runs it).
+generate: $(VENV)/.build-deps
+	$(PIP) install --quiet "grpcio-tools>=1.62"
+	$(PY) tools/generate.py
+
+check-generated: $(VENV)/.build-deps
+	$(PIP) install --quiet "grpcio-tools>=1.62"
+	$(PY) tools/generate.py --check
 
 clean:
 	rm -rf build graphruntime/_C*.so

@@ -8,9 +8,20 @@ passes, and the runtime that runs them.
 from graphruntime import errors
 from graphruntime import _C
 from graphruntime._C import cpu_features, get_num_threads, op_schemas, run_op, set_num_threads
+from graphruntime.netdef import NetBuilder, check, load, save
+from graphruntime.predictor import Predictor
+from graphruntime.lower import lower
+from graphruntime.passes import optimize
 
 __all__ = [
     "errors",
+    "NetBuilder",
+    "Predictor",
+    "check",
+    "load",
+    "lower",
+    "optimize",
+    "save",
     "cpu_features",
     "get_num_threads",
     "op_schemas",

@@ -122,6 +122,7 @@ PYBIND11_MODULE(_C, m) {
   using namespace ember::python;
   m.doc() = "Ember's C++ operator library: op schemas, kernels, thread pool, CPU features.";
   register_errors(m);
+  register_predictor(m);
 
   m.def("op_schemas", [] {
     py::list out;
@@ -160,4 +161,5 @@ PYBIND11_MODULE(_C, m) {
         py::arg("isa"),
         "Caps the kernels' instruction set (like EMBER_ISA): 'reference' forces the scalar oracle.");
   m.def("get_max_isa", [] { return std::string(isa_name(max_isa())); });
+  register_gemm_binding(m);
 }

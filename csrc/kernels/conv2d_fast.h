@@ -1,0 +1,39 @@
+// Shared pieces of the fast fp32 conv2d kernels (NCHW): the problem shape, the implicit-im2col
+// packer that feeds the GEMM, and the direct depthwise kernels (one per ISA file).
+#pragma once
+#include <cstdint>
+
+#include "core/cpu_features.h"
+#include "core/thread_pool.h"
+
+namespace ember::conv {
+
+struct Conv2dShape {
+  int64_t N = 0, C = 0, H = 0, W = 0;  // input
+  int64_t O = 0, kh = 0, kw = 0;       // weight [O, C / groups, kh, kw]
+  int64_t sh = 1, sw = 1, ph = 0, pw = 0, dh = 1, dw = 1, groups = 1;
+  int64_t OH = 0, OW = 0;  // output
+};
+
+// Bias and activation applied as the output is written.
+struct ConvEpilogue {
+  const float* bias = nullptr;  // [O] or null
+  bool clamp = false;           // relu: [0, inf), relu6: [0, 6]
+  float lo = 0.0f, hi = 0.0f;
+};
+
+// Direct depthwise convolution (groups == C == O): 3x3 or 5x5, stride 1 or 2 (both
+// directions equal), no dilation. Each ISA file compiles the same code with its flags.
+bool depthwise_supported(const Conv2dShape& s);
+using DepthwiseFn = void (*)(const Conv2dShape& s, const float* x, const float* w, float* y,
+                             const ConvEpilogue& ep, ThreadPool* pool);
+void conv2d_depthwise_portable(const Conv2dShape& s, const float* x, const float* w, float* y,
+                               const ConvEpilogue& ep, ThreadPool* pool);
+#if defined(__x86_64__) || defined(_M_X64)
+void conv2d_depthwise_avx2(const Conv2dShape& s, const float* x, const float* w, float* y,
+                           const ConvEpilogue& ep, ThreadPool* pool);
+void conv2d_depthwise_avx512(const Conv2dShape& s, const float* x, const float* w, float* y,
+                             const ConvEpilogue& ep, ThreadPool* pool);
+#endif
+
+}  // namespace ember::conv

@@ -1,0 +1,241 @@
+// Fast fp32 conv2d (NCHW), one factory per ISA that picks the algorithm for the layer's shape:
+//   - depthwise 3x3 / 5x5, stride 1 / 2: direct kernel (conv2d_depthwise_<isa>);
+//   - 1x1, stride 1, no padding: GEMM on the input as it lies, out[O, HW] = W[O, C] x in[C, HW];
+//   - anything else: GEMM per group with implicit im2col (the GEMM's B packer gathers patches
+//     straight into packed panels, one L2-sized block at a time; no im2col matrix in memory).
+// Bias and relu / relu6 are fused into the GEMM's store (or the depthwise loop). A constant
+// weight (a model's) is packed once when the kernel is created.
+#include <algorithm>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/op_registry.h"
+#include "kernels/conv2d_fast.h"
+#include "kernels/gemm.h"
+
+namespace ember::conv {
+
+bool depthwise_supported(const Conv2dShape& s) {
+  return s.groups == s.C && s.O == s.C && s.kh == s.kw && (s.kh == 3 || s.kh == 5) &&
+         s.sh == s.sw && (s.sh == 1 || s.sh == 2) && s.dh == 1 && s.dw == 1 && s.ph < s.kh &&
+         s.pw < s.kw;
+}
+
+namespace {
+
+using gemm::Activation;
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+DepthwiseFn depthwise_for(Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::AVX512:
+    case Isa::AVX512_VNNI: return &conv2d_depthwise_avx512;
+    case Isa::AVX2: return &conv2d_depthwise_avx2;
+#endif
+    default: return &conv2d_depthwise_portable;
+  }
+}
+
+// Implicit im2col for one (image, group): B[k, p] with k = (c, ky, kx) over the group's input
+// channels and p = (oh, ow) the output pixel, written straight into packed GEMM panels.
+struct Im2colPacker {
+  const Conv2dShape* s;
+  const float* x;  // the group's first input channel of this image
+  int nr;
+
+  void operator()(int64_t k0, int64_t kc, int64_t panel_begin, int64_t panel_end,
+                  float* out) const {
+    const Conv2dShape& c = *s;
+    const int64_t P = c.OH * c.OW, taps = c.kh * c.kw;
+    // Output columns whose input column is inside the image, per kx: [ow_lo, ow_hi).
+    int64_t ow_lo[64], ow_hi[64];
+    const bool small_kw = c.kw <= 64;
+    if (small_kw) {
+      for (int64_t kx = 0; kx < c.kw; ++kx) {
+        const int64_t off = kx * c.dw - c.pw;  // iw = ow * sw + off
+        ow_lo[kx] = off >= 0 ? 0 : ceil_div(-off, c.sw);
+        ow_hi[kx] = c.W - 1 - off < 0 ? 0 : std::min(c.OW, (c.W - 1 - off) / c.sw + 1);
+      }
+    }
+    for (int64_t p = panel_begin; p < panel_end; ++p) {
+      float* panel = out + (p - panel_begin) * kc * nr;
+      const int64_t p0 = p * nr, cols = std::min<int64_t>(nr, P - p0);
+      // Runs of the panel's pixels that share an output row.
+      struct Run { int64_t oh, ow, len, j; } runs[64];
+      int nruns = 0;
+      for (int64_t j = 0, pix = p0; j < cols;) {
+        const int64_t oh = pix / c.OW, ow = pix % c.OW;
+        const int64_t len = std::min(c.OW - ow, cols - j);
+        runs[nruns++] = {oh, ow, len, j};
+        j += len;
+        pix += len;
+      }
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        const int64_t k = k0 + kk;
+        const int64_t ch = k / taps, r = k % taps, ky = r / c.kw, kx = r % c.kw;
+        const float* plane = x + ch * c.H * c.W;
+        float* d = panel + kk * nr;
+        for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
+        const int64_t off = kx * c.dw - c.pw;
+        for (int ri = 0; ri < nruns; ++ri) {
+          const Run& run = runs[ri];
+          float* dr = d + run.j;
+          const int64_t ih = run.oh * c.sh - c.ph + ky * c.dh;
+          if (ih < 0 || ih >= c.H) {
+            std::fill(dr, dr + run.len, 0.0f);
+            continue;
+          }
+          const float* row = plane + ih * c.W;
+          int64_t lo, hi;
+          if (small_kw) {
+            lo = ow_lo[kx];
+            hi = ow_hi[kx];
+          } else {
+            lo = off >= 0 ? 0 : ceil_div(-off, c.sw);
+            hi = c.W - 1 - off < 0 ? 0 : std::min(c.OW, (c.W - 1 - off) / c.sw + 1);
+          }
+          const int64_t a = std::clamp(lo, run.ow, run.ow + run.len);
+          const int64_t b = std::clamp(hi, a, run.ow + run.len);
+          std::fill(dr, dr + (a - run.ow), 0.0f);
+          if (c.sw == 1) {
+            std::memcpy(dr + (a - run.ow), row + a + off, static_cast<size_t>(b - a) * 4);
+          } else {
+            for (int64_t ow = a; ow < b; ++ow) dr[ow - run.ow] = row[ow * c.sw + off];
+          }
+          std::fill(dr + (b - run.ow), dr + run.len, 0.0f);
+        }
+      }
+    }
+  }
+};
+
+class Conv2dFastKernel : public OpKernel {
+ public:
+  Conv2dFastKernel(Isa isa, const gemm::SgemmKernel& gemm, const KernelInit& init,
+                   Conv2dShape shape)
+      : gemm_(&gemm), shape_(shape) {
+    activation_ = gemm::parse_activation(init.attr_string("activation"), init);
+    if (activation_ != Activation::None) {
+      ep_.clamp = true;
+      ep_.lo = 0.0f;
+      ep_.hi = activation_ == Activation::Relu6 ? 6.0f : std::numeric_limits<float>::infinity();
+    }
+    if (depthwise_supported(shape_)) {
+      depthwise_ = depthwise_for(isa);
+      name_ = std::string("f32_conv2d_dw") + std::to_string(shape_.kh) + "x" +
+              std::to_string(shape_.kw) + "_" + isa_name(isa);
+      return;
+    }
+    pointwise_ = shape_.kh == 1 && shape_.kw == 1 && shape_.sh == 1 && shape_.sw == 1 &&
+                 shape_.ph == 0 && shape_.pw == 0;
+    name_ = std::string(pointwise_ ? "f32_conv2d_1x1_" : "f32_conv2d_im2col_") + gemm.name;
+    if (const Tensor* w = init.constant(1)) {
+      const int64_t Og = shape_.O / shape_.groups, K = w->numel() / shape_.O;
+      for (int64_t g = 0; g < shape_.groups; ++g)
+        packed_.push_back(gemm::pack_a(gemm, Og, K, w->data<float>() + g * Og * K, K, 1));
+    }
+  }
+
+  const char* name() const override { return name_.c_str(); }
+
+  void run(OpContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    const Tensor& w = ctx.input(1);
+    Tensor& y = ctx.output(0);
+    Conv2dShape s = shape_;
+    s.N = x.ndim() == 4 ? x.dim(0) : 1;  // [C, H, W] is one image
+    s.H = x.dim(-2);
+    s.W = x.dim(-1);
+    s.OH = y.dim(-2);
+    s.OW = y.dim(-1);
+    ConvEpilogue ep = ep_;
+    ep.bias = ctx.has_input(2) ? ctx.input(2).data<float>() : nullptr;
+    if (y.numel() == 0) return;
+    if (depthwise_) {
+      depthwise_(s, x.data<float>(), w.data<float>(), y.data<float>(), ep, &ctx.pool());
+      return;
+    }
+    const int64_t Og = s.O / s.groups, Cg = s.C / s.groups, K = Cg * s.kh * s.kw;
+    const int64_t P = s.OH * s.OW;
+    gemm::Epilogue gep;
+    gep.activation = activation_;
+    for (int64_t n = 0; n < s.N; ++n) {
+      for (int64_t g = 0; g < s.groups; ++g) {
+        const float* xg = x.data<float>() + (n * s.C + g * Cg) * s.H * s.W;
+        float* yg = y.data<float>() + (n * s.O + g * Og) * P;
+        gep.row_bias = ep.bias ? ep.bias + g * Og : nullptr;
+        const gemm::Operand a = packed_.empty()
+                                    ? gemm::Operand::raw(w.data<float>() + g * Og * K, K, 1)
+                                    : gemm::Operand::prepacked(packed_[g]);
+        if (pointwise_) {
+          gemm::sgemm(*gemm_, Og, P, K, a, gemm::Operand::raw(xg, P, 1), yg, P, gep, &ctx.pool());
+        } else {
+          const gemm::BPacker packer = Im2colPacker{&s, xg, gemm_->nr};
+          gemm::sgemm(*gemm_, Og, P, K, a, gemm::Operand::packed_by(packer), yg, P, gep,
+                      &ctx.pool());
+        }
+      }
+    }
+  }
+
+ private:
+  const gemm::SgemmKernel* gemm_;
+  Conv2dShape shape_;
+  Activation activation_ = Activation::None;
+  ConvEpilogue ep_;
+  DepthwiseFn depthwise_ = nullptr;
+  bool pointwise_ = false;
+  std::vector<gemm::PackedMatrix> packed_;
+  std::string name_;
+};
+
+std::unique_ptr<OpKernel> create_conv2d(Isa isa, const KernelInit& init) {
+  const gemm::SgemmKernel* gemm = gemm::sgemm_kernel_for(isa);
+  if (!gemm || gemm->isa != (isa == Isa::AVX512_VNNI ? Isa::AVX512 : isa)) return nullptr;
+  const TensorType& xt = init.input_type(0);
+  const TensorType& wt = init.input_type(1);
+  if (xt.dtype != DType::Float32 || wt.dtype != DType::Float32) return nullptr;
+  if (init.has_input(2) && init.input_type(2).dtype != DType::Float32) return nullptr;
+  if ((xt.ndim() != 4 && xt.ndim() != 3) || wt.ndim() != 4) return nullptr;
+  for (int64_t d : wt.shape)
+    if (d <= 0) return nullptr;  // weight shape unknown until run time: leave it to the reference
+  Conv2dShape s;
+  s.C = xt.shape[xt.ndim() - 3];
+  s.O = wt.shape[0];
+  s.kh = wt.shape[2];
+  s.kw = wt.shape[3];
+  const auto& stride = init.attr_ints("stride");
+  const auto& padding = init.attr_ints("padding");
+  const auto& dilation = init.attr_ints("dilation");
+  if (stride.size() != 2 || padding.size() != 2 || dilation.size() != 2) return nullptr;
+  s.sh = stride[0];
+  s.sw = stride[1];
+  s.ph = padding[0];
+  s.pw = padding[1];
+  s.dh = dilation[0];
+  s.dw = dilation[1];
+  s.groups = init.attr_int("groups");
+  if (s.groups <= 0 || s.sh <= 0 || s.sw <= 0 || s.dh <= 0 || s.dw <= 0 || s.ph < 0 || s.pw < 0)
+    return nullptr;  // invalid: the reference kernel's checks report it
+  if (s.C < 0) s.C = wt.shape[1] * s.groups;
+  if (s.C != wt.shape[1] * s.groups || s.O % s.groups != 0) return nullptr;
+  return std::make_unique<Conv2dFastKernel>(isa, *gemm, init, s);
+}
+
+}  // namespace
+
+EMBER_REGISTER_KERNEL(conv2d, DType::Float32, Isa::Portable, "f32_conv2d_portable",
+                      [](const KernelInit& init) { return create_conv2d(Isa::Portable, init); });
+#if defined(__x86_64__) || defined(_M_X64)
+EMBER_REGISTER_KERNEL(conv2d, DType::Float32, Isa::AVX2, "f32_conv2d_avx2",
+                      [](const KernelInit& init) { return create_conv2d(Isa::AVX2, init); });
+EMBER_REGISTER_KERNEL(conv2d, DType::Float32, Isa::AVX512, "f32_conv2d_avx512",
+                      [](const KernelInit& init) { return create_conv2d(Isa::AVX512, init); });
+#endif
+
+}  // namespace ember::conv

@@ -1,0 +1,340 @@
+// The sgemm driver: cache blocking, packing, threading, and the choice of microkernel.
+#include "kernels/gemm.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "core/error.h"
+#include "core/op_registry.h"
+
+namespace ember::gemm {
+
+// Microkernel tables, one per file (kernels/portable, kernels/x86).
+const SgemmKernel& sgemm_4x16_portable();
+#if defined(__x86_64__) || defined(_M_X64)
+const SgemmKernel& sgemm_6x16_avx2();
+const SgemmKernel& sgemm_14x32_avx512();
+#endif
+
+Activation parse_activation(const std::string& name, const AttrReader& op) {
+  if (name == "none") return Activation::None;
+  if (name == "relu") return Activation::Relu;
+  if (name == "relu6") return Activation::Relu6;
+  op.fail("attribute 'activation' must be \"none\", \"relu\" or \"relu6\", got \"", name, "\"");
+}
+
+const SgemmKernel* sgemm_kernel_for(Isa isa) {
+  if (!isa_enabled(isa)) return nullptr;
+  switch (isa) {
+    case Isa::Portable: return &sgemm_4x16_portable();
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::AVX2: return &sgemm_6x16_avx2();
+    case Isa::AVX512:
+    case Isa::AVX512_VNNI: return &sgemm_14x32_avx512();
+#endif
+    default: return nullptr;
+  }
+}
+
+const SgemmKernel& select_sgemm_kernel(Isa cap) {
+  for (Isa isa : {Isa::AVX512, Isa::AVX2}) {
+    if (static_cast<int>(isa) <= static_cast<int>(cap))
+      if (const SgemmKernel* k = sgemm_kernel_for(isa)) return *k;
+  }
+  return sgemm_4x16_portable();
+}
+
+const SgemmKernel& select_sgemm_kernel() { return select_sgemm_kernel(max_isa()); }
+
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Grow-only, 64-byte aligned scratch memory owned by one thread (packing buffers are reused
+// across calls, so a steady-state GEMM allocates nothing).
+class Scratch {
+ public:
+  ~Scratch() { std::free(data_); }
+  float* get(int64_t floats) {
+    if (floats > capacity_) {
+      std::free(data_);
+      capacity_ = round_up(std::max<int64_t>(floats, 1), 16);
+      data_ = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(capacity_) * 4));
+      if (!data_) fail<Error>("sgemm: out of memory for a packing buffer of ", capacity_, " floats");
+    }
+    return data_;
+  }
+
+ private:
+  float* data_ = nullptr;
+  int64_t capacity_ = 0;
+};
+
+Scratch& a_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+Scratch& b_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+Scratch& b_block_scratch() {
+  thread_local Scratch s;
+  return s;
+}
+
+// Packs rows [0, m) x depth [0, kc) of a strided A into micro-panels of MR rows, k stride MR.
+// Panel p starts at out + p * panel_stride.
+void pack_a_block(int mr, int64_t m, int64_t kc, const float* A, int64_t rs, int64_t cs,
+                  float* out, int64_t panel_stride) {
+  for (int64_t p0 = 0; p0 < m; p0 += mr) {
+    float* dst = out + (p0 / mr) * panel_stride;
+    const int64_t rows = std::min<int64_t>(mr, m - p0);
+    if (cs == 1) {
+      for (int64_t i = 0; i < rows; ++i) {
+        const float* src = A + (p0 + i) * rs;
+        for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = src[k];
+      }
+      for (int64_t i = rows; i < mr; ++i)
+        for (int64_t k = 0; k < kc; ++k) dst[k * mr + i] = 0.0f;
+    } else {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = A + (p0)*rs + k * cs;
+        for (int64_t i = 0; i < rows; ++i) dst[k * mr + i] = src[i * rs];
+        for (int64_t i = rows; i < mr; ++i) dst[k * mr + i] = 0.0f;
+      }
+    }
+  }
+}
+
+// Packs column panels [panel_begin, panel_end) of B[K, N], depth [k0, k0 + kc), into panels
+// of NR columns, k-major; panel p is written at out + (p - panel_begin) * kc * NR.
+void pack_b_panels(int nr, int64_t k0, int64_t kc, int64_t N, const float* B, int64_t rs,
+                   int64_t cs, float* out, int64_t panel_begin, int64_t panel_end) {
+  B += k0 * rs;
+  for (int64_t p = panel_begin; p < panel_end; ++p) {
+    const int64_t n0 = p * nr;
+    const int64_t cols = std::min<int64_t>(nr, N - n0);
+    float* dst = out + (p - panel_begin) * kc * nr;
+    if (cs == 1) {
+      for (int64_t k = 0; k < kc; ++k) {
+        const float* src = B + k * rs + n0;
+        float* d = dst + k * nr;
+        std::memcpy(d, src, static_cast<size_t>(cols) * 4);
+        for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
+      }
+    } else {
+      for (int64_t j = 0; j < cols; ++j) {
+        const float* src = B + (n0 + j) * cs;
+        for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = src[k * rs];
+      }
+      for (int64_t j = cols; j < nr; ++j)
+        for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = 0.0f;
+    }
+  }
+}
+
+// K == 0: C is the epilogue applied to zero.
+void fill_epilogue_only(int64_t M, int64_t N, float* C, int64_t ldc, const Epilogue& ep) {
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t n = 0; n < N; ++n) {
+      float v = 0.0f;
+      if (ep.row_bias) v += ep.row_bias[m];
+      if (ep.col_bias) v += ep.col_bias[n];
+      if (ep.activation != Activation::None && !(v != v)) {
+        v = std::max(0.0f, v);
+        if (ep.activation == Activation::Relu6) v = std::min(6.0f, v);
+      }
+      C[m * ldc + n] = v;
+    }
+}
+
+}  // namespace
+
+int64_t packed_b_floats(const SgemmKernel& kernel, int64_t K, int64_t N) {
+  return ceil_div(N, kernel.nr) * kernel.nr * K;
+}
+
+int64_t packed_a_floats(const SgemmKernel& kernel, int64_t M, int64_t K) {
+  return ceil_div(M, kernel.mr) * kernel.mr * K;
+}
+
+PackedMatrix pack_a(const SgemmKernel& kernel, int64_t M, int64_t K, const float* A,
+                    int64_t row_stride, int64_t col_stride) {
+  PackedMatrix out;
+  out.kernel = &kernel;
+  out.rows = M;
+  out.depth = K;
+  out.storage = Tensor::empty({std::max<int64_t>(packed_a_floats(kernel, M, K), 1)}, DType::Float32);
+  pack_a_block(kernel.mr, M, K, A, row_stride, col_stride, out.storage.data<float>(),
+               K * kernel.mr);
+  return out;
+}
+
+void pack_b_into(const SgemmKernel& kernel, int64_t K, int64_t N, const float* B,
+                 int64_t row_stride, int64_t col_stride, float* out, ThreadPool* pool) {
+  const int64_t panels = ceil_div(N, kernel.nr);
+  auto body = [&](int64_t b, int64_t e) {
+    pack_b_panels(kernel.nr, 0, K, N, B, row_stride, col_stride, out + b * K * kernel.nr, b, e);
+  };
+  // Parallel only when there is enough to copy to pay for waking the workers.
+  if (pool && pool->num_threads() > 1 && K * N >= (1 << 16))
+    pool->parallel_for(panels, 1, body);
+  else
+    body(0, panels);
+}
+
+PackedMatrix pack_b(const SgemmKernel& kernel, int64_t K, int64_t N, const float* B,
+                    int64_t row_stride, int64_t col_stride) {
+  PackedMatrix out;
+  out.kernel = &kernel;
+  out.rows = N;
+  out.depth = K;
+  out.storage = Tensor::empty({std::max<int64_t>(packed_b_floats(kernel, K, N), 1)}, DType::Float32);
+  pack_b_into(kernel, K, N, B, row_stride, col_stride, out.storage.data<float>(), nullptr);
+  return out;
+}
+
+void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Operand& A,
+           const Operand& B, float* C, int64_t ldc, const Epilogue& ep, ThreadPool* pool) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    fill_epilogue_only(M, N, C, ldc, ep);
+    return;
+  }
+  const int mr = kernel.mr, nr = kernel.nr;
+  const int threads = pool ? pool->num_threads() : 1;
+
+  // Blocking. Tasks are (MC x NC) tiles of C; make at least one per thread when the
+  // problem allows, splitting N first (A blocks are the cheaper thing to re-pack).
+  const int64_t kc_block = kernel.kc;
+  int64_t mc = std::min<int64_t>(kernel.mc, round_up(M, mr));
+  int64_t m_blocks = ceil_div(M, mc);
+  int64_t nc = std::min<int64_t>(kernel.nc, round_up(N, nr));
+  if (threads > 1) {
+    const int64_t want_n_blocks = ceil_div(threads, m_blocks);
+    if (ceil_div(N, nc) < want_n_blocks)
+      nc = std::max<int64_t>(nr, round_up(ceil_div(N, want_n_blocks), nr));
+    if (m_blocks * ceil_div(N, nc) < threads && M > mr) {
+      mc = std::max<int64_t>(mr, round_up(ceil_div(M, threads), mr));
+      m_blocks = ceil_div(M, mc);
+    }
+  }
+  const int64_t n_blocks = ceil_div(N, nc);
+  const int64_t tasks = m_blocks * n_blocks;
+
+  // How B reaches the microkernel:
+  //  - pre-packed by the caller (constant weights);
+  //  - read in place when M is a couple of micro-panels (skinny M: packing B would cost as much
+  //    as the product) and B is row-major; only a partial last panel is copied (zero-padded);
+  //  - packed per (task, K block) into an L2-sized buffer when every B block belongs to one
+  //    task (a single block of rows), so the copy is read back from cache;
+  //  - else packed whole up front (in parallel) and shared by the tasks over M.
+  enum class BMode { Prepacked, InPlace, PerBlock, Whole };
+  BMode b_mode;
+  const float* packed_b = B.packed;
+  const float* b_tail = nullptr;
+  const int64_t full_panels = N / nr;
+  if (packed_b) {
+    b_mode = BMode::Prepacked;
+  } else if (!B.packer && B.col_stride == 1 && M <= 2 * mr) {
+    b_mode = BMode::InPlace;
+    if (N % nr) {
+      float* tail = b_scratch().get(K * nr);
+      pack_b_panels(nr, 0, K, N, B.data, B.row_stride, 1, tail, full_panels, full_panels + 1);
+      b_tail = tail;
+    }
+  } else if (m_blocks == 1) {
+    b_mode = BMode::PerBlock;
+  } else {
+    b_mode = BMode::Whole;
+    float* buf = b_scratch().get(packed_b_floats(kernel, K, N));
+    if (B.packer) {
+      const BPacker& packer = *B.packer;
+      auto body = [&](int64_t b, int64_t e) { packer(0, K, b, e, buf + b * K * nr); };
+      if (pool) pool->parallel_for(ceil_div(N, nr), 1, body); else body(0, ceil_div(N, nr));
+    } else {
+      pack_b_into(kernel, K, N, B.data, B.row_stride, B.col_stride, buf, pool);
+    }
+    packed_b = buf;
+  }
+
+  UkernelParams base;
+  if (ep.activation != Activation::None) {
+    base.clamp = true;
+    base.lo = 0.0f;
+    base.hi = ep.activation == Activation::Relu6 ? 6.0f : std::numeric_limits<float>::infinity();
+  }
+
+  auto run_tasks = [&](int64_t t0, int64_t t1) {
+    float* a_buf = A.packed ? nullptr : a_scratch().get(mc * kc_block);
+    float* b_buf = b_mode == BMode::PerBlock ? b_block_scratch().get(round_up(nc, nr) * kc_block)
+                                             : nullptr;
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t ib = t / n_blocks, jb = t % n_blocks;
+      const int64_t m0 = ib * mc, m = std::min<int64_t>(mc, M - m0);
+      const int64_t n0 = jb * nc, n = std::min<int64_t>(nc, N - n0);
+      for (int64_t k0 = 0; k0 < K; k0 += kc_block) {
+        const int64_t kc = std::min<int64_t>(kc_block, K - k0);
+        // A micro-panels for rows [m0, m0 + m), depth [k0, k0 + kc): panel stride, k stride mr.
+        const float* a_panels;
+        int64_t a_panel_stride;
+        if (A.packed) {
+          a_panels = A.packed + (m0 / mr) * K * mr + k0 * mr;
+          a_panel_stride = K * mr;
+        } else {
+          pack_a_block(mr, m, kc, A.data + m0 * A.row_stride + k0 * A.col_stride, A.row_stride,
+                       A.col_stride, a_buf, kc * mr);
+          a_panels = a_buf;
+          a_panel_stride = kc * mr;
+        }
+        if (b_mode == BMode::PerBlock) {
+          if (B.packer)
+            (*B.packer)(k0, kc, n0 / nr, ceil_div(n0 + n, nr), b_buf);
+          else
+            pack_b_panels(nr, k0, kc, N, B.data, B.row_stride, B.col_stride, b_buf, n0 / nr,
+                          ceil_div(n0 + n, nr));
+        }
+        UkernelParams p = base;
+        p.accumulate = k0 > 0;
+        p.last = k0 + kc >= K;
+        for (int64_t j = 0; j < n; j += nr) {
+          const int64_t nn = std::min<int64_t>(nr, n - j);
+          const int64_t panel = (n0 + j) / nr;
+          const float* b_panel = nullptr;
+          int64_t ldb = nr;
+          switch (b_mode) {
+            case BMode::Prepacked:
+            case BMode::Whole: b_panel = packed_b + panel * K * nr + k0 * nr; break;
+            case BMode::PerBlock: b_panel = b_buf + (j / nr) * kc * nr; break;
+            case BMode::InPlace:
+              if (panel < full_panels) {
+                b_panel = B.data + k0 * B.row_stride + n0 + j;
+                ldb = B.row_stride;
+              } else {
+                b_panel = b_tail + k0 * nr;
+              }
+              break;
+          }
+          p.col_bias = ep.col_bias ? ep.col_bias + n0 + j : nullptr;
+          for (int64_t i = 0; i < m; i += mr) {
+            const int64_t mm = std::min<int64_t>(mr, m - i);
+            p.row_bias = ep.row_bias ? ep.row_bias + m0 + i : nullptr;
+            kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel, ldb,
+                                   C + (m0 + i) * ldc + n0 + j, ldc, nn, p);
+          }
+        }
+      }
+    }
+  };
+  if (pool && threads > 1 && tasks > 1)
+    pool->parallel_for(tasks, 1, run_tasks);
+  else
+    run_tasks(0, tasks);
+}
+
+}  // namespace ember::gemm

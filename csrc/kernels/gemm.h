@@ -1,0 +1,125 @@
+// Single-precision GEMM: C[M, N] = epilogue(A[M, K] x B[K, N]), BLIS style.
+//
+// The driver blocks the problem for the caches (MC rows of A x KC depth x NC columns of B),
+// packs A into micro-panels of MR rows ([K][MR], k-major) and B into micro-panels of NR columns
+// ([K][NR]), and calls a register-blocked microkernel that computes one MR x NR tile of C held
+// entirely in vector registers. Microkernels are named by ISA and tile (sgemm_14x32_avx512,
+// sgemm_6x16_avx2, sgemm_4x16_portable); the best enabled one is picked by `select_sgemm_kernel`
+// (the CPU dispatch decision is made in core/cpu_features, not here).
+//
+// Operands may be given raw (any row/column strides, so a transposed weight needs no copy) or
+// pre-packed once with `pack_a` / `pack_b` (constant weights: done when a kernel is created).
+// The epilogue (bias per row or per column, then relu / relu6) is fused into the microkernel's
+// final store, so the output is written once.
+//
+// Threads: the (MC x NC) tiles of C are independent tasks spread over the ThreadPool. The
+// summation order over K does not depend on the thread count, so 1 and N threads give the
+// same bits.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/cpu_features.h"
+#include "core/tensor.h"
+#include "core/thread_pool.h"
+
+namespace ember {
+class AttrReader;
+}
+
+namespace ember::gemm {
+
+enum class Activation { None, Relu, Relu6 };
+// "none" | "relu" | "relu6"; anything else is an InvalidArgument naming the op.
+Activation parse_activation(const std::string& name, const AttrReader& op);
+
+// What the microkernel applies to a tile on its last K block.
+struct UkernelParams {
+  const float* row_bias = nullptr;  // mr values (bias per row of C), or null
+  const float* col_bias = nullptr;  // n values (bias per column of C), or null
+  float lo = 0.0f, hi = 0.0f;       // clamp bounds when `clamp`
+  bool clamp = false;
+  bool accumulate = false;  // add to what C holds (every K block but the first)
+  bool last = false;        // apply bias and clamp (the last K block)
+};
+
+// Computes an mr x n tile of C (mr <= MR, n <= NR): C (+)= Apanel x Bpanel over kc steps, where
+// the A micro-panel holds MR floats per k step and the B micro-panel NR floats per k step, k
+// steps `ldb` floats apart (NR when packed; the row stride when B is read in place). All NR
+// columns of B are read even when n < NR.
+using UkernelFn = void (*)(int64_t kc, const float* a, const float* b, int64_t ldb, float* c,
+                           int64_t ldc, int64_t n, const UkernelParams& p);
+
+constexpr int kMaxMR = 16;
+
+struct SgemmKernel {
+  const char* name;  // "sgemm_14x32_avx512"
+  Isa isa;
+  int mr, nr;
+  int mc, kc, nc;                // cache blocking (mc multiple of mr, nc multiple of nr)
+  UkernelFn ukernel[kMaxMR];     // ukernel[r - 1] computes r rows, r = 1..mr
+};
+
+// The best kernel enabled at or below `cap` (max_isa() by default).
+const SgemmKernel& select_sgemm_kernel();
+const SgemmKernel& select_sgemm_kernel(Isa cap);
+// The kernel of exactly this ISA if it is compiled in and enabled here, else null.
+const SgemmKernel* sgemm_kernel_for(Isa isa);
+
+// A matrix packed for one kernel. A side: [ceil(M/MR)][K][MR]; B side: [ceil(N/NR)][K][NR];
+// padding rows/columns are zero. Element (k, n) of a packed B is at
+// ((n / NR) * K + k) * NR + n % NR (code that builds B itself, e.g. im2col, writes there).
+struct PackedMatrix {
+  const SgemmKernel* kernel = nullptr;
+  int64_t rows = 0;  // M for A, N for B
+  int64_t depth = 0;  // K
+  Tensor storage;
+  const float* data() const { return storage.data<float>(); }
+  bool defined() const { return kernel != nullptr; }
+};
+
+int64_t packed_b_floats(const SgemmKernel& kernel, int64_t K, int64_t N);
+int64_t packed_a_floats(const SgemmKernel& kernel, int64_t M, int64_t K);
+
+// A[M, K] with element (m, k) at A[m * row_stride + k * col_stride].
+PackedMatrix pack_a(const SgemmKernel& kernel, int64_t M, int64_t K, const float* A,
+                    int64_t row_stride, int64_t col_stride);
+// B[K, N] with element (k, n) at B[k * row_stride + n * col_stride].
+PackedMatrix pack_b(const SgemmKernel& kernel, int64_t K, int64_t N, const float* B,
+                    int64_t row_stride, int64_t col_stride);
+// Packs into caller memory of packed_b_floats() floats, optionally in parallel over panels.
+void pack_b_into(const SgemmKernel& kernel, int64_t K, int64_t N, const float* B,
+                 int64_t row_stride, int64_t col_stride, float* out, ThreadPool* pool);
+
+// Writes B's column panels [panel_begin, panel_end) over depth [k0, k0 + kc) in the packed
+// layout: panel p at out + (p - panel_begin) * kc * NR, element (k0 + k, p * NR + j) at
+// k * NR + j, columns past N zero. Lets a caller build B on the fly (implicit im2col).
+using BPacker = std::function<void(int64_t k0, int64_t kc, int64_t panel_begin,
+                                   int64_t panel_end, float* out)>;
+
+// One GEMM operand: raw strided memory, pre-packed (then `packed` is used), or for B only a
+// packer that produces it block by block.
+struct Operand {
+  const float* data = nullptr;
+  int64_t row_stride = 0, col_stride = 0;
+  const float* packed = nullptr;  // in the kernel's packed layout for this side
+  const BPacker* packer = nullptr;
+
+  static Operand raw(const float* p, int64_t rs, int64_t cs) { return {p, rs, cs, nullptr, nullptr}; }
+  static Operand prepacked(const PackedMatrix& m) { return {nullptr, 0, 0, m.data(), nullptr}; }
+  static Operand prepacked(const float* p) { return {nullptr, 0, 0, p, nullptr}; }
+  static Operand packed_by(const BPacker& f) { return {nullptr, 0, 0, nullptr, &f}; }
+};
+
+struct Epilogue {
+  const float* row_bias = nullptr;  // [M]: conv (M = output channels)
+  const float* col_bias = nullptr;  // [N]: linear (N = output features)
+  Activation activation = Activation::None;
+};
+
+// C[m * ldc + n] = act(sum_k A(m, k) B(k, n) + bias). `pool` may be null (one thread).
+void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Operand& A,
+           const Operand& B, float* C, int64_t ldc, const Epilogue& epilogue, ThreadPool* pool);
+
+}  // namespace ember::gemm

@@ -1,0 +1,330 @@
+// The executor behind ember::Predictor: per input-shape signature it infers every value's type,
+// computes lifetimes over the execution order, plans intermediates into one arena (with in-place
+// reuse), validates the plan, and caches it. A run borrows an arena from a small pool, binds
+// tensors to it, and calls each node's kernel in order.
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "ember/predictor.h"
+#include "runtime/memory_planner.h"
+#include "runtime/model.h"
+
+namespace ember {
+
+namespace {
+
+constexpr size_t kMaxCachedPlans = 64;
+
+// Where a value lives during a run.
+enum class Storage : uint8_t { Input, Constant, Arena, Output };
+
+struct Plan {
+  std::vector<TensorType> types;       // per value, concrete
+  std::vector<Storage> storage;        // per value
+  std::vector<size_t> offsets;         // per value (Arena only)
+  size_t arena_size = 0;
+  size_t naive_bytes = 0;
+  size_t lower_bound = 0;
+};
+
+int default_threads(int n) {
+  if (n > 0) return n;
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw == 0 ? 1 : static_cast<int>(hw);
+}
+
+}  // namespace
+
+struct Predictor::Impl {
+  std::unique_ptr<Model> model;
+  std::unique_ptr<ThreadPool> pool;
+  std::vector<TensorInfo> input_info, output_info;
+
+  mutable std::mutex mutex;  // guards plans, last_plan and free_arenas
+  mutable std::map<std::vector<Shape>, std::shared_ptr<const Plan>> plans;
+  mutable std::shared_ptr<const Plan> last_plan;
+  mutable std::vector<Tensor> free_arenas;
+
+  std::shared_ptr<const Plan> make_plan(const std::vector<Shape>& input_shapes) const;
+  std::shared_ptr<const Plan> get_plan(const std::vector<Tensor>& inputs) const;
+};
+
+Predictor::Predictor() : impl_(std::make_unique<Impl>()) {}
+Predictor::~Predictor() = default;
+
+// ---------------------------------------------------------------- loading
+
+std::unique_ptr<Predictor> Predictor::load_buffer(std::shared_ptr<void> owner, const void* data,
+                                                  size_t size, int num_threads) {
+  if (reinterpret_cast<uintptr_t>(data) % kTensorAlignment != 0)
+    return load_bytes(data, size, num_threads);
+  std::unique_ptr<Predictor> p(new Predictor());
+  p->impl_->model = load_model(std::move(owner), static_cast<const uint8_t*>(data), size);
+  p->impl_->pool = std::make_unique<ThreadPool>(default_threads(num_threads));
+  for (int64_t index : p->impl_->model->inputs)
+    p->impl_->input_info.push_back({p->impl_->model->values[index].name,
+                                    p->impl_->model->values[index].type});
+  for (int64_t index : p->impl_->model->outputs)
+    p->impl_->output_info.push_back({p->impl_->model->values[index].name,
+                                     p->impl_->model->values[index].type});
+  return p;
+}
+
+std::unique_ptr<Predictor> Predictor::load_bytes(const void* data, size_t size, int num_threads) {
+  Tensor copy = Tensor::empty({static_cast<int64_t>(size)}, DType::UInt8);
+  if (size) std::memcpy(copy.raw_data(), data, size);
+  auto holder = std::make_shared<Tensor>(copy);
+  return load_buffer(holder, holder->raw_data(), size, num_threads);
+}
+
+std::unique_ptr<Predictor> Predictor::load_file(const std::string& path, int num_threads) {
+  int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0) fail<InvalidArgument>("cannot open model file '", path, "': ", std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail<InvalidArgument>("'", path, "' is not a regular file");
+  }
+  size_t size = static_cast<size_t>(st.st_size);
+  if (size == 0) {
+    ::close(fd);
+    fail<InvalidModel>("model file '", path, "' is empty");
+  }
+  void* addr = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (addr == MAP_FAILED) fail<InvalidArgument>("cannot map model file '", path, "'");
+  std::shared_ptr<void> owner(addr, [size](void* p) { ::munmap(p, size); });
+  return load_buffer(owner, addr, size, num_threads);
+}
+
+const std::vector<TensorInfo>& Predictor::inputs() const { return impl_->input_info; }
+const std::vector<TensorInfo>& Predictor::outputs() const { return impl_->output_info; }
+const std::string& Predictor::name() const { return impl_->model->name; }
+int Predictor::num_threads() const { return impl_->pool->num_threads(); }
+
+std::vector<std::string> Predictor::kernel_names() const {
+  std::vector<std::string> out;
+  for (const ModelNode& node : impl_->model->nodes)
+    out.push_back(node.where() + ": " + node.kernel->name());
+  return out;
+}
+
+// ---------------------------------------------------------------- planning
+
+std::shared_ptr<const Plan> Predictor::Impl::make_plan(const std::vector<Shape>& input_shapes) const {
+  const Model& m = *model;
+  auto plan = std::make_shared<Plan>();
+  const size_t num_values = m.values.size();
+  plan->types.resize(num_values);
+  plan->storage.assign(num_values, Storage::Arena);
+  plan->offsets.assign(num_values, 0);
+  for (size_t i = 0; i < num_values; ++i) {
+    if (m.values[i].is_constant) {
+      plan->types[i] = m.values[i].type;
+      plan->storage[i] = Storage::Constant;
+    }
+  }
+  for (size_t k = 0; k < m.inputs.size(); ++k) {
+    plan->types[m.inputs[k]] = {m.values[m.inputs[k]].type.dtype, input_shapes[k]};
+    plan->storage[m.inputs[k]] = Storage::Input;
+  }
+  for (int64_t index : m.outputs)
+    if (plan->storage[index] == Storage::Arena) plan->storage[index] = Storage::Output;
+
+  // Types for these shapes; an op that rejects them (e.g. a reshape that baked in a batch size)
+  // names itself in the error.
+  std::vector<int64_t> last_use(num_values, -1);
+  for (size_t n = 0; n < m.nodes.size(); ++n) {
+    const ModelNode& node = m.nodes[n];
+    std::vector<const TensorType*> ins;
+    for (int64_t index : node.inputs) {
+      ins.push_back(index < 0 ? nullptr : &plan->types[index]);
+      if (index >= 0) last_use[index] = static_cast<int64_t>(n);
+    }
+    std::vector<TensorType> outs = node.schema->infer_types(
+        ins, node.attrs, node.name, static_cast<int64_t>(node.outputs.size()));
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+      double elements = 1;
+      for (int64_t d : outs[k].shape) elements *= static_cast<double>(std::max<int64_t>(d, 0));
+      if (elements > static_cast<double>(int64_t{1} << 40))
+        fail<InvalidArgument>(node.where(), ": output '", m.values[node.outputs[k]].name,
+                              "' would have ", elements, " elements (", shape_str(outs[k].shape), ")");
+      for (int64_t d : outs[k].shape)
+        if (d < 0)
+          fail<InvalidArgument>(node.where(), ": could not infer the shape of output '",
+                                m.values[node.outputs[k]].name, "' (", shape_str(outs[k].shape), ")");
+      plan->types[node.outputs[k]] = outs[k];
+    }
+  }
+
+  // Buffers: each arena value gets one, except that an op declared in-place writes its output
+  // into the buffer of input `inplace_input()` when that input dies at this op and has the size.
+  std::vector<int64_t> buffer_of(num_values, -1);
+  std::vector<BufferRequest> requests;
+  for (size_t n = 0; n < m.nodes.size(); ++n) {
+    const ModelNode& node = m.nodes[n];
+    for (size_t k = 0; k < node.outputs.size(); ++k) {
+      int64_t out = node.outputs[k];
+      if (plan->storage[out] != Storage::Arena) continue;
+      size_t nbytes = static_cast<size_t>(plan->types[out].numel()) * dtype_size(plan->types[out].dtype);
+      plan->naive_bytes += align_up(nbytes, kTensorAlignment);
+      int64_t end = std::max<int64_t>(last_use[out], static_cast<int64_t>(n));
+      int64_t reuse = node.schema->inplace_input();
+      if (k == 0 && reuse >= 0 && reuse < static_cast<int64_t>(node.inputs.size())) {
+        int64_t in = node.inputs[reuse];
+        if (in >= 0 && plan->storage[in] == Storage::Arena && last_use[in] == static_cast<int64_t>(n) &&
+            plan->types[in].dtype == plan->types[out].dtype &&
+            plan->types[in].numel() == plan->types[out].numel()) {
+          int64_t b = buffer_of[in];
+          buffer_of[out] = b;
+          requests[b].last_use = std::max(requests[b].last_use, end);
+          continue;
+        }
+      }
+      buffer_of[out] = static_cast<int64_t>(requests.size());
+      requests.push_back({nbytes, static_cast<int64_t>(n), end});
+    }
+  }
+  MemoryPlan mp = plan_memory(requests, kTensorAlignment);
+  validate_plan(requests, mp, kTensorAlignment);
+  plan->arena_size = mp.arena_size;
+  plan->lower_bound = lower_bound_bytes(requests, kTensorAlignment);
+  for (size_t i = 0; i < num_values; ++i)
+    if (buffer_of[i] >= 0) plan->offsets[i] = mp.offsets[buffer_of[i]];
+  return plan;
+}
+
+std::shared_ptr<const Plan> Predictor::Impl::get_plan(const std::vector<Tensor>& inputs) const {
+  const Model& m = *model;
+  if (inputs.size() != m.inputs.size())
+    fail<InvalidArgument>("model '", m.name, "' takes ", m.inputs.size(), " inputs, got ",
+                          inputs.size());
+  std::vector<Shape> shapes;
+  for (size_t k = 0; k < inputs.size(); ++k) {
+    const ModelValue& v = m.values[m.inputs[k]];
+    const Tensor& t = inputs[k];
+    if (t.dtype() != v.type.dtype)
+      fail<InvalidArgument>("input '", v.name, "': expected dtype ", dtype_name(v.type.dtype),
+                            ", got ", dtype_name(t.dtype()));
+    bool ok = t.ndim() == v.type.ndim();
+    for (int64_t d = 0; ok && d < t.ndim(); ++d)
+      ok = v.type.shape[d] == -1 || v.type.shape[d] == t.shape()[d];
+    if (!ok)
+      fail<InvalidArgument>("input '", v.name, "': expected shape ", shape_str(v.type.shape),
+                            " (-1 = any), got ", shape_str(t.shape()));
+    shapes.push_back(t.shape());
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = plans.find(shapes);
+    if (it != plans.end()) {
+      last_plan = it->second;
+      return it->second;
+    }
+  }
+  std::shared_ptr<const Plan> plan = make_plan(shapes);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (plans.size() >= kMaxCachedPlans) plans.clear();
+  plans.emplace(shapes, plan);
+  last_plan = plan;
+  return plan;
+}
+
+// ---------------------------------------------------------------- running
+
+std::vector<Tensor> Predictor::run(const std::vector<Tensor>& inputs) const {
+  try {
+    return run_unchecked(inputs);
+  } catch (const std::bad_alloc&) {
+    fail<InvalidArgument>("model '", impl_->model->name, "': out of memory for these input shapes");
+  }
+}
+
+std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs) const {
+  const Model& m = *impl_->model;
+  std::shared_ptr<const Plan> plan = impl_->get_plan(inputs);
+
+  Tensor arena;
+  {
+    std::lock_guard<std::mutex> lock(impl_->mutex);
+    auto& pool = impl_->free_arenas;
+    auto fit = std::find_if(pool.begin(), pool.end(), [&](const Tensor& a) {
+      return static_cast<size_t>(a.numel()) >= plan->arena_size;
+    });
+    if (fit != pool.end()) {
+      arena = *fit;
+      pool.erase(fit);
+    }
+  }
+  if (!arena.defined())
+    arena = Tensor::empty({static_cast<int64_t>(std::max<size_t>(plan->arena_size, 1))}, DType::UInt8);
+  struct ArenaReturn {
+    Impl* impl;
+    Tensor* arena;
+    ~ArenaReturn() {
+      std::lock_guard<std::mutex> lock(impl->mutex);
+      if (impl->free_arenas.size() < 4) impl->free_arenas.push_back(*arena);
+    }
+  } give_back{impl_.get(), &arena};
+
+  std::vector<Tensor> values(m.values.size());
+  uint8_t* base = arena.data<uint8_t>();
+  for (size_t i = 0; i < m.values.size(); ++i) {
+    switch (plan->storage[i]) {
+      case Storage::Constant: values[i] = m.values[i].constant; break;
+      case Storage::Arena:
+        values[i] = Tensor::wrap(base + plan->offsets[i], plan->types[i].shape, plan->types[i].dtype);
+        break;
+      case Storage::Output: values[i] = Tensor::empty(plan->types[i].shape, plan->types[i].dtype); break;
+      case Storage::Input: break;
+    }
+  }
+  for (size_t k = 0; k < m.inputs.size(); ++k) values[m.inputs[k]] = inputs[k];
+
+  for (const ModelNode& node : m.nodes) {
+    std::vector<const Tensor*> ins;
+    ins.reserve(node.inputs.size());
+    for (int64_t index : node.inputs) ins.push_back(index < 0 ? nullptr : &values[index]);
+    std::vector<Tensor*> outs;
+    outs.reserve(node.outputs.size());
+    for (int64_t index : node.outputs) outs.push_back(&values[index]);
+    OpContext ctx(node.schema, &node.name, &node.attrs, std::move(ins), std::move(outs),
+                  impl_->pool.get());
+    node.kernel->run(ctx);
+  }
+
+  std::vector<Tensor> outputs;
+  for (int64_t index : m.outputs) {
+    if (plan->storage[index] == Storage::Output) {
+      outputs.push_back(values[index]);
+    } else {  // an input or a constant returned as is: hand out a copy
+      Tensor copy = Tensor::empty(values[index].shape(), values[index].dtype());
+      if (copy.nbytes()) std::memcpy(copy.raw_data(), values[index].raw_data(), copy.nbytes());
+      outputs.push_back(copy);
+    }
+  }
+  return outputs;
+}
+
+MemoryStats Predictor::memory_stats() const {
+  MemoryStats s;
+  s.weight_bytes = impl_->model->weight_bytes;
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  s.num_plans = impl_->plans.size();
+  if (impl_->last_plan) {
+    s.arena_bytes = impl_->last_plan->arena_size;
+    s.naive_bytes = impl_->last_plan->naive_bytes;
+    s.lower_bound_bytes = impl_->last_plan->lower_bound;
+  }
+  return s;
+}
+
+}  // namespace ember

@@ -1,0 +1,256 @@
+"""Tracing eager code into a graph: `trace(module_or_fn, example_inputs)` runs the code once on
+the example inputs, records every op that goes through the dispatcher, and returns a
+`TracedModule` whose `.net` is the NetDef and whose `__call__` runs the C++ graph runtime.
+
+    >>> import frontend
+    >>> from frontend import nn, jit
+    >>> model = nn.Sequential(nn.Linear(4, 3), nn.ReLU()).eval()
+    >>> traced = jit.trace(model, frontend.randn(1, 4), dynamic_axes=[0])
+    >>> traced(frontend.randn(8, 4)).shape
+    frontend.Size([8, 3])
+
+Parameters and buffers become initializers named by their `state_dict` keys; any other tensor
+the code uses (a constant made inside forward) becomes an initializer too. Python control flow
+is evaluated once, at trace time: when a tensor is turned into a Python value (`item()`,
+`bool()`, `tolist()`...), the tracer warns (`TracerWarning`), because the recorded graph will not
+follow a different branch for other inputs.
+
+Dynamic axes: with `dynamic_axes` the inputs' listed axes are -1 in the net, and the code is
+traced a second time with those axes one larger; `reshape`/`expand` shapes that depend on them are
+generalized to -1. Anything else that bakes in the size (a constant of that shape, a slice end)
+stays as traced, and the runtime's error for another size names the op.
+"""
+from __future__ import annotations
+
+import inspect
+import warnings
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from graphruntime import Predictor
+from graphruntime.netdef import NetBuilder, listing, op_attrs, set_op_attrs
+from graphruntime.proto import net_pb2
+
+
+class TracerWarning(UserWarning):
+    """The trace may not generalize: a tensor was converted to a Python value while tracing."""
+
+
+class _Tracer:
+    """Receives every dispatched op while tracing (the `frontend._dispatch.tracer` hook)."""
+
+    def __init__(self, builder: NetBuilder, param_names: Mapping[int, str]):
+        self.builder = builder
+        self.param_names = dict(param_names)
+        self.names: dict[int, str] = {}
+        self.keep: list[Any] = []  # keeps traced tensors alive so their ids stay unique
+        self.ops: list[tuple[str, list, dict, list]] = []
+
+    def bind(self, tensor, name: str) -> None:
+        self.names[id(tensor)] = name
+        self.keep.append(tensor)
+
+    def name_of(self, tensor) -> str:
+        key = id(tensor)
+        if key in self.names:
+            return self.names[key]
+        if key in self.param_names:
+            name = self.builder.initializer(self.param_names[key], np.array(tensor._data))
+        else:  # a tensor made outside the dispatcher (a constant in forward)
+            name = self.builder.initializer("const", np.array(tensor._data))
+        self.bind(tensor, name)
+        return name
+
+    def record(self, op_type, inputs, attrs, outputs) -> None:
+        in_names = ["" if t is None else self.name_of(t) for t in inputs]
+        out_names = self.builder.op(op_type, in_names, dict(attrs),
+                                    outputs=[op_type] * len(outputs))
+        for t, name in zip(outputs, out_names):
+            self.bind(t, name)
+        self.ops.append((op_type, in_names, dict(attrs), [tuple(t._data.shape) for t in outputs]))
+
+    def on_python_value(self, tensor) -> None:
+        warnings.warn(
+            "a tensor was converted to a Python value while tracing; the traced graph records the "
+            "result of any Python control flow that used it as a constant and may be wrong for "
+            "other inputs", TracerWarning, stacklevel=3)
+
+
+def _as_tuple(example_inputs):
+    import frontend
+    if isinstance(example_inputs, frontend.Tensor):
+        return (example_inputs,)
+    return tuple(example_inputs)
+
+
+def _input_names(fn, count: int) -> list[str]:
+    target = fn.forward if hasattr(fn, "forward") else fn
+    try:
+        params = [p.name for p in inspect.signature(target).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    if len(params) >= count and len(set(params[:count])) == count:
+        return params[:count]
+    return ["input"] if count == 1 else [f"input_{i}" for i in range(count)]
+
+
+def _dynamic_axes_by_input(dynamic_axes, names: list[str], inputs) -> list[list[int]]:
+    if dynamic_axes is None:
+        return [[] for _ in names]
+    if isinstance(dynamic_axes, Mapping):
+        out = []
+        for i, (name, t) in enumerate(zip(names, inputs)):
+            axes = dynamic_axes.get(name, dynamic_axes.get(i, []))
+            out.append(sorted({a % t.ndim for a in axes}))
+        return out
+    return [sorted({a % t.ndim for a in dynamic_axes}) if t.ndim else [] for t in inputs]
+
+
+def _run_traced(fn, inputs, param_names, names, dynamic):
+    import frontend
+    from frontend import _dispatch
+    builder = NetBuilder(getattr(type(fn), "__name__", "traced") if hasattr(fn, "forward")
+                         else getattr(fn, "__name__", "traced"))
+    tracer = _Tracer(builder, param_names)
+    for name, t, axes in zip(names, inputs, dynamic):
+        shape = [(-1 if a in axes else d) for a, d in enumerate(t.shape)]
+        dtype = str(t._data.dtype) if t._data.dtype != np.bool_ else "bool"
+        tracer.bind(t, builder.input(name, dtype, shape))
+    if _dispatch.tracer is not None:
+        raise RuntimeError("jit.trace: another trace is already running")
+    _dispatch.tracer = tracer
+    try:
+        with frontend.no_grad():
+            result = fn(*inputs)
+    finally:
+        _dispatch.tracer = None
+    outputs = [result] if isinstance(result, frontend.Tensor) else list(result)
+    for k, out in enumerate(outputs):
+        if not isinstance(out, frontend.Tensor):
+            raise TypeError(f"jit.trace: output {k} is a {type(out).__name__}, not a Tensor")
+    return builder, tracer, outputs
+
+
+def _generalize(net: net_pb2.NetDef, ops_a, ops_b) -> None:
+    """Sets to -1 the reshape/expand target dims that changed between two traces."""
+    if len(ops_a) != len(ops_b) or any(a[0] != b[0] for a, b in zip(ops_a, ops_b)):
+        warnings.warn("the traced code ran different ops at another size of the dynamic axes; "
+                      "shapes baked into the trace are kept as they are", TracerWarning, stacklevel=3)
+        return
+    for op, (type_a, _, attrs_a, shapes_a), (_, _, _, shapes_b) in zip(net.op, ops_a, ops_b):
+        if type_a not in ("reshape", "expand") or len(shapes_a) != 1:
+            continue
+        out_a, out_b = shapes_a[0], shapes_b[0]
+        varying = [i for i, (x, y) in enumerate(zip(out_a, out_b)) if x != y]
+        if not varying or len(out_a) != len(out_b):
+            continue
+        attrs = op_attrs(op)
+        if type_a == "reshape":
+            if len(varying) != 1:
+                continue
+            shape = list(out_a)
+            shape[varying[0]] = -1
+        else:
+            shape = list(attrs["shape"])
+            for i in varying:
+                shape[i] = -1
+        attrs["shape"] = shape
+        set_op_attrs(op, attrs)
+
+
+def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = True) -> "TracedModule":
+    """Traces a module or function into a `TracedModule` (see the module docstring).
+
+    `example_inputs`: a Tensor or a tuple of Tensors. `dynamic_axes`: a list of axes dynamic in
+    every input (e.g. `[0]` for the batch), or a dict input name/index -> axes.
+    """
+    import frontend
+    inputs = _as_tuple(example_inputs)
+    for i, t in enumerate(inputs):
+        if not isinstance(t, frontend.Tensor):
+            raise TypeError(f"jit.trace: example input {i} is a {type(t).__name__}, not a Tensor")
+    param_names: dict[int, str] = {}
+    if hasattr(module_or_fn, "named_parameters"):
+        for name, p in module_or_fn.named_parameters():
+            param_names.setdefault(id(p), name)
+        for name, b in module_or_fn.named_buffers():
+            if b is not None:
+                param_names.setdefault(id(b), name)
+    names = _input_names(module_or_fn, len(inputs))
+    dynamic = _dynamic_axes_by_input(dynamic_axes, names, inputs)
+    builder, tracer, outputs = _run_traced(module_or_fn, inputs, param_names, names, dynamic)
+    out_names = ["output"] if len(outputs) == 1 else [f"output_{k}" for k in range(len(outputs))]
+    for out, name in zip(outputs, out_names):
+        builder.output(tracer.name_of(out), name)
+
+    if any(dynamic):
+        grown = []
+        for t, axes in zip(inputs, dynamic):
+            data = t._data
+            for a in axes:  # one more along each dynamic axis
+                data = np.concatenate([data, np.take(data, [0], axis=a)], axis=a)
+            grown.append(frontend.from_numpy(np.ascontiguousarray(data)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", TracerWarning)
+            _, tracer_b, _ = _run_traced(module_or_fn, grown, param_names, names, dynamic)
+        _generalize(builder.net, tracer.ops, tracer_b.ops)
+    net = builder.build()
+    traced = TracedModule(net)
+    if check_trace:
+        expected = [np.asarray(o._data) for o in outputs]
+        got = traced.predictor.run({n: t._data for n, t in zip(names, inputs)})
+        for name, e in zip(out_names, expected):
+            if got[name].shape != e.shape or not np.array_equal(got[name], e, equal_nan=True):
+                warnings.warn(f"jit.trace: the traced graph's '{name}' differs from the eager "
+                              "result", TracerWarning, stacklevel=2)
+    return traced
+
+
+class TracedModule:
+    """A traced graph: `.net` (NetDef), `.graph` (readable listing), `.save(path)`, and calling it
+    runs the C++ runtime and returns frontend Tensors."""
+
+    def __init__(self, net: net_pb2.NetDef, num_threads: int | None = None):
+        self.net = net
+        self._num_threads = num_threads
+        self._predictor = None
+
+    @property
+    def predictor(self) -> Predictor:
+        """The runtime Predictor for `.net` (created on first use)."""
+        if self._predictor is None:
+            self._predictor = Predictor(self.net, num_threads=self._num_threads)
+        return self._predictor
+
+    @property
+    def graph(self) -> str:
+        """A readable listing of the traced net."""
+        return listing(self.net)
+
+    @property
+    def input_names(self) -> list[str]:
+        """Names of the net's inputs, in call order."""
+        return [vi.name for vi in self.net.input]
+
+    def save(self, path) -> None:
+        """Writes the NetDef (`.pb`, or text format for `.pbtxt`)."""
+        from graphruntime import save
+        save(self.net, path)
+
+    def __call__(self, *inputs):
+        import frontend
+        if len(inputs) != len(self.net.input):
+            raise TypeError(f"traced module takes {len(self.net.input)} inputs, got {len(inputs)}")
+        feed = {vi.name: (t._data if isinstance(t, frontend.Tensor) else np.asarray(t))
+                for vi, t in zip(self.net.input, inputs)}
+        out = self.predictor.run(feed)
+        results = [frontend.from_numpy(out[vi.name]) for vi in self.net.output]
+        return results[0] if len(results) == 1 else tuple(results)
+
+    def __repr__(self):
+        return f"TracedModule({self.net.name}: {len(self.net.op)} ops)\n{self.graph}"
+
+
+__all__ = ["trace", "TracedModule", "TracerWarning"]

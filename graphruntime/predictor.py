@@ -1,0 +1,117 @@
+"""`Predictor`: runs a net in the C++ runtime.
+
+    >>> import numpy as np
+    >>> from graphruntime.netdef import NetBuilder
+    >>> b = NetBuilder("double"); x = b.input("x", "float32", [-1]); b.output(b.op("add", [x, x]), "y")
+    >>> p = Predictor(b.build(), num_threads=1)
+    >>> p.run({"x": np.arange(3, dtype=np.float32)})["y"]
+    array([0., 2., 4.], dtype=float32)
+"""
+from __future__ import annotations
+
+import os
+from typing import Mapping
+
+import numpy as np
+
+from graphruntime import _C, errors
+from graphruntime.proto import net_pb2
+
+_MODEL_IDENTIFIER = b"EMBR"
+
+
+class Predictor:
+    """A model loaded into the C++ runtime, ready to run.
+
+    `net_or_path` is a NetDef, a path to a NetDef (`.pb`/`.pbtxt`) or to a runtime model file
+    (memory-mapped, weights used in place), or runtime model bytes. `num_threads` (default: the
+    hardware threads) sets the size of this predictor's thread pool. `run` releases the GIL, so
+    several Python threads can run one predictor at the same time.
+    """
+
+    def __init__(self, net_or_path, num_threads: int | None = None):
+        threads = int(num_threads or 0)
+        if isinstance(net_or_path, net_pb2.NetDef):
+            from graphruntime.lower import lower
+            self._impl = _C.Predictor.from_bytes(lower(net_or_path), threads)
+        elif isinstance(net_or_path, (bytes, bytearray, memoryview)):
+            self._impl = _C.Predictor.from_bytes(net_or_path, threads)
+        elif isinstance(net_or_path, (str, os.PathLike)):
+            path = os.fspath(net_or_path)
+            if not os.path.isfile(path):
+                raise errors.InvalidArgumentError(f"model file '{path}' does not exist")
+            with open(path, "rb") as f:
+                head = f.read(8)
+            if head[4:8] == _MODEL_IDENTIFIER:
+                self._impl = _C.Predictor.from_file(path, threads)
+            else:
+                from graphruntime.lower import lower
+                from graphruntime.netdef import load
+                self._impl = _C.Predictor.from_bytes(lower(load(path)), threads)
+        else:
+            raise errors.InvalidArgumentError(
+                f"Predictor takes a NetDef, a path or model bytes, not {type(net_or_path).__name__}")
+        self._inputs = [(name, dtype, list(shape)) for name, dtype, shape in self._impl.inputs]
+        self._outputs = [(name, dtype, list(shape)) for name, dtype, shape in self._impl.outputs]
+
+    @property
+    def input_names(self) -> list[str]:
+        """Names of the graph inputs, in order."""
+        return [name for name, _, _ in self._inputs]
+
+    @property
+    def output_names(self) -> list[str]:
+        """Names of the graph outputs, in order."""
+        return [name for name, _, _ in self._outputs]
+
+    @property
+    def input_info(self) -> dict[str, tuple[str, list[int]]]:
+        """name -> (dtype, shape) of each input; -1 marks a dynamic dimension."""
+        return {name: (dtype, list(shape)) for name, dtype, shape in self._inputs}
+
+    @property
+    def output_info(self) -> dict[str, tuple[str, list[int]]]:
+        """name -> (dtype, shape) of each output as declared at load (-1 = depends on inputs)."""
+        return {name: (dtype, list(shape)) for name, dtype, shape in self._outputs}
+
+    @property
+    def num_threads(self) -> int:
+        """Threads of this predictor's pool."""
+        return self._impl.num_threads
+
+    def run(self, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Runs the model on `feed` (input name -> array) and returns output name -> array.
+
+        Every input must be given with the declared dtype and a shape matching the declared one
+        (-1 dims are free); anything else raises InvalidArgumentError naming the input.
+        """
+        if not isinstance(feed, Mapping):
+            raise errors.InvalidArgumentError("run() takes a dict of input name -> array")
+        unknown = [k for k in feed if k not in self.input_info]
+        if unknown:
+            raise errors.InvalidArgumentError(
+                f"unknown input '{unknown[0]}' (the model's inputs are: {', '.join(self.input_names)})")
+        missing = [n for n in self.input_names if n not in feed]
+        if missing:
+            raise errors.InvalidArgumentError(f"missing input '{missing[0]}'")
+        arrays = []
+        for name in self.input_names:
+            value = feed[name]
+            if not isinstance(value, np.ndarray):
+                value = np.asarray(value)
+            arrays.append(value)
+        outputs = self._impl.run(arrays)
+        return dict(zip(self.output_names, outputs))
+
+    __call__ = run
+
+    def memory_stats(self) -> dict[str, int]:
+        """Bytes of the last plan: arena, naive sum of intermediates, lower bound; and weights."""
+        return dict(self._impl.memory_stats())
+
+    def kernel_names(self) -> list[str]:
+        """The kernel chosen for each node, as "<op> '<node>': <kernel>"."""
+        return list(self._impl.kernel_names())
+
+
+__all__ = ["Predictor"]

@@ -1,0 +1,147 @@
+"""Turns a ModelInferRequest into a validated feed for a model version, and outputs back into a
+ModelInferResponse. Works on the protocol messages by field name, so it never imports them.
+
+Every mismatch between a request and the model raises InvalidRequestError with a message naming
+the model, the tensor and what was expected; nothing reaches the predictor unchecked.
+"""
+import math
+import time
+
+import numpy as np
+
+from serving import datatypes
+from serving.errors import InternalError, InvalidRequestError
+
+# Parameters that name Triton features Ember does not implement; refused rather than ignored.
+_UNSUPPORTED_PARAMETERS = ("shared_memory_region", "classification")
+# Longer than any real request may wait: treated as "no deadline".
+_NO_DEADLINE_SECONDS = 365 * 24 * 3600.0
+
+
+def decode_request(request, version):
+    """Returns (feed, output_names) for `request` against ModelVersion `version`: feed maps input
+    name -> array of the model's dtype and the request's shape; output_names lists the outputs to
+    return, in the model's order when the request names none."""
+    model = f"model '{version.name}' version {version.version}"
+    raw = request.raw_input_contents
+    if raw and len(raw) != len(request.inputs):
+        raise InvalidRequestError(
+            f"{model}: request has {len(raw)} raw_input_contents entries for "
+            f"{len(request.inputs)} inputs; send one per input, or none and typed contents")
+    feed = {}
+    for index, tensor in enumerate(request.inputs):
+        spec = version.input_by_name.get(tensor.name)
+        if spec is None:
+            raise InvalidRequestError(
+                f"{model}: unknown input '{tensor.name}'; the model's inputs are "
+                f"{[s.name for s in version.inputs]}")
+        if tensor.name in feed:
+            raise InvalidRequestError(f"{model}: input '{tensor.name}' is given twice")
+        for key in tensor.parameters:
+            if key in _UNSUPPORTED_PARAMETERS:
+                raise InvalidRequestError(f"{model}: input '{tensor.name}': parameter '{key}' "
+                                          "is not supported")
+        feed[tensor.name] = _decode_tensor(model, tensor, spec, raw[index] if raw else None,
+                                           version.settings.max_batch_size)
+    missing = [spec.name for spec in version.inputs if spec.name not in feed]
+    if missing:
+        raise InvalidRequestError(
+            f"{model}: missing input{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(repr(m) for m in missing)}; the model's inputs are "
+            f"{[s.name for s in version.inputs]}")
+    if version.settings.max_batch_size > 0 and feed:
+        batch_sizes = {name: int(a.shape[0]) for name, a in feed.items()}
+        if len(set(batch_sizes.values())) > 1:
+            raise InvalidRequestError(
+                f"{model}: inputs disagree on the batch size (dimension 0): {batch_sizes}")
+    names = []
+    for requested in request.outputs:
+        if requested.name not in version.output_by_name:
+            raise InvalidRequestError(
+                f"{model}: unknown output '{requested.name}'; the model's outputs are "
+                f"{[s.name for s in version.outputs]}")
+        for key in requested.parameters:
+            if key in _UNSUPPORTED_PARAMETERS:
+                raise InvalidRequestError(f"{model}: output '{requested.name}': parameter "
+                                          f"'{key}' is not supported")
+        if requested.name not in names:
+            names.append(requested.name)
+    return feed, names or [spec.name for spec in version.outputs]
+
+
+def _decode_tensor(model, tensor, spec, raw, max_batch_size):
+    where = f"{model}: input '{tensor.name}'"
+    if tensor.datatype != spec.datatype:
+        known = datatypes.is_known_datatype(tensor.datatype)
+        raise InvalidRequestError(
+            f"{where}: datatype {tensor.datatype if known else repr(tensor.datatype)} does not "
+            f"match the model's {spec.datatype}")
+    shape = [int(d) for d in tensor.shape]
+    if len(shape) != len(spec.shape) or any(
+            d < 0 or (s != -1 and d != s) for d, s in zip(shape, spec.shape)):
+        raise InvalidRequestError(
+            f"{where}: shape {shape} does not match the model's {list(spec.shape)} (-1 = any size)")
+    if max_batch_size > 0 and not 1 <= shape[0] <= max_batch_size:
+        raise InvalidRequestError(
+            f"{where}: batch size {shape[0]} is outside [1, max_batch_size={max_batch_size}]")
+    count = math.prod(shape)
+    dtype = spec.dtype.newbyteorder("<") if spec.dtype.itemsize > 1 else spec.dtype
+    if raw is not None:
+        expected = count * dtype.itemsize
+        if len(raw) != expected:
+            raise InvalidRequestError(
+                f"{where}: raw data has {len(raw)} bytes, but shape {shape} of {spec.datatype} "
+                f"needs {expected}")
+        array = np.frombuffer(raw, dtype=dtype)
+    else:
+        field = datatypes.contents_field(spec.datatype)
+        values = getattr(tensor.contents, field)
+        if len(values) != count:
+            raise InvalidRequestError(
+                f"{where}: contents.{field} has {len(values)} values, but shape {shape} needs "
+                f"{count}")
+        try:
+            array = np.asarray(values, dtype=spec.dtype)
+        except (OverflowError, ValueError) as e:
+            raise InvalidRequestError(f"{where}: contents.{field}: {e}") from None
+    return array.reshape(shape).astype(spec.dtype, copy=False)
+
+
+def request_deadline(request, grpc_time_remaining):
+    """time.monotonic() deadline of a request from the gRPC deadline (seconds remaining or None)
+    and the protocol's `timeout` parameter (microseconds), whichever is earlier; None if neither."""
+    now = time.monotonic()
+    # NOTE: gRPC reports a call without a deadline as an enormous time remaining.
+    deadline = None
+    if grpc_time_remaining is not None and grpc_time_remaining < _NO_DEADLINE_SECONDS:
+        deadline = now + grpc_time_remaining
+    if "timeout" in request.parameters:
+        parameter = request.parameters["timeout"]
+        timeout_us = getattr(parameter, parameter.WhichOneof("parameter_choice") or "int64_param")
+        if isinstance(timeout_us, (int, float)) and not isinstance(timeout_us, bool) and timeout_us > 0:
+            candidate = now + timeout_us / 1e6
+            deadline = candidate if deadline is None else min(deadline, candidate)
+    return deadline
+
+
+def encode_response(response, version, outputs, names, request_id):
+    """Fills `response` (a ModelInferResponse) with `names` from `outputs` as raw contents."""
+    response.model_name = version.name
+    response.model_version = version.version_str
+    response.id = request_id
+    for name in names:
+        value = outputs.get(name)
+        if value is None:
+            raise InternalError(f"model '{version.name}' produced no output '{name}'")
+        value = np.asarray(value)
+        try:
+            datatype = datatypes.to_wire_datatype(value.dtype)
+        except ValueError as e:
+            raise InternalError(f"model '{version.name}' output '{name}': {e}") from None
+        tensor = response.outputs.add()
+        tensor.name = name
+        tensor.datatype = datatype
+        tensor.shape.extend(value.shape)
+        little = value.dtype.newbyteorder("<") if value.dtype.itemsize > 1 else value.dtype
+        response.raw_output_contents.append(np.ascontiguousarray(value, dtype=little).tobytes())
+    return response

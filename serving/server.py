@@ -1,0 +1,330 @@
+"""The gRPC server: the KServe v2 `inference.GRPCInferenceService`, grpc.health.v1 and reflection.
+
+    >>> server, port = create_server("models", "127.0.0.1", 0)   # doctest: +SKIP
+    >>> server.start()                                            # doctest: +SKIP
+    >>> server.stop(grace=10)                                     # doctest: +SKIP
+
+`serve()` (behind `ember serve` and `python -m serving`) adds the Prometheus endpoint, repository
+polling and signal handling: SIGTERM or SIGINT stops accepting requests, lets in-flight ones
+finish (bounded by the drain timeout) and returns 0.
+"""
+import concurrent.futures
+import logging
+import signal
+import threading
+import time
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from serving import codec
+from serving.errors import InvalidRequestError, ServingError
+from serving.metrics import ServingMetrics
+from serving.proto import grpc_service_pb2 as pb
+from serving.proto import grpc_service_pb2_grpc as pb_grpc
+from serving.proto import model_config_pb2 as config_pb
+from serving.repository import ModelRepository
+
+log = logging.getLogger("serving")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"].full_name
+SERVER_NAME = "ember"
+# "statistics" makes perf_analyzer read ModelStatistics; ours satisfy its checks (decimal
+# versions, growing queue counts, equal compute counts).
+EXTENSIONS = ("model_repository", "model_configuration", "statistics")
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+
+def _server_version():
+    try:
+        from importlib.metadata import version  # noqa: PLC0415
+        return version("ember")
+    except Exception:  # noqa: BLE001 - not installed as a distribution (source checkout)
+        return "0.1.0"
+
+
+def _abort(context, error):
+    context.abort(getattr(grpc.StatusCode, error.status), str(error))
+
+
+class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
+    """Answers the protocol's RPCs from a ModelRepository; the logic lives in the repository,
+    the schedulers and serving.codec."""
+
+    def __init__(self, repository, readiness):
+        self._repository = repository
+        self._readiness = readiness  # callable: True while the server takes inference requests
+        self._version = _server_version()
+
+    # -- health-style ----------------------------------------------------------------------------
+
+    def ServerLive(self, request, context):
+        return pb.ServerLiveResponse(live=True)
+
+    def ServerReady(self, request, context):
+        return pb.ServerReadyResponse(ready=self._readiness())
+
+    def ModelReady(self, request, context):
+        return pb.ModelReadyResponse(
+            ready=self._readiness() and self._repository.is_ready(request.name, request.version))
+
+    def ServerMetadata(self, request, context):
+        return pb.ServerMetadataResponse(name=SERVER_NAME, version=self._version,
+                                         extensions=EXTENSIONS)
+
+    # -- model description -----------------------------------------------------------------------
+
+    def ModelMetadata(self, request, context):
+        try:
+            version = self._repository.get(request.name, request.version)
+            versions = self._repository.ready_versions(request.name)
+        except ServingError as e:
+            _abort(context, e)
+        response = pb.ModelMetadataResponse(name=version.name, platform=version.settings.platform,
+                                            versions=[str(v) for v in versions])
+        for specs, field in ((version.inputs, response.inputs), (version.outputs, response.outputs)):
+            for spec in specs:
+                field.add(name=spec.name, datatype=spec.datatype, shape=spec.shape)
+        return response
+
+    def ModelConfig(self, request, context):
+        try:
+            version = self._repository.get(request.name, request.version)
+        except ServingError as e:
+            _abort(context, e)
+        return pb.ModelConfigResponse(config=model_config(version))
+
+    def ModelStatistics(self, request, context):
+        try:
+            if request.name:
+                self._repository.ready_versions(request.name)  # NOT_FOUND for unknown names
+                if request.version:
+                    versions = [self._repository.get(request.name, request.version)]
+                else:
+                    versions = self._repository.all_versions(request.name)
+            else:
+                versions = self._repository.all_versions()
+        except ServingError as e:
+            _abort(context, e)
+        response = pb.ModelStatisticsResponse()
+        for version in versions:
+            snapshot = version.statistics.snapshot()
+            stats = response.model_stats.add(
+                name=version.name, version=version.version_str,
+                last_inference=snapshot["last_inference_ms"],
+                inference_count=snapshot["inference_count"],
+                execution_count=snapshot["execution_count"])
+            for field, (count, ns) in snapshot["durations"].items():
+                getattr(stats.inference_stats, field).count = count
+                getattr(stats.inference_stats, field).ns = ns
+        return response
+
+    # -- inference -------------------------------------------------------------------------------
+
+    def _infer(self, request, time_remaining):
+        with self._repository.acquire(request.model_name, request.model_version) as version:
+            try:
+                feed, output_names = codec.decode_request(request, version)
+            except InvalidRequestError as e:
+                version.record_failure(e.status)
+                raise
+            deadline = codec.request_deadline(request, time_remaining)
+            result = version.infer(feed, deadline)
+            return codec.encode_response(pb.ModelInferResponse(), version, result.outputs,
+                                         output_names, request.id)
+
+    def ModelInfer(self, request, context):
+        try:
+            return self._infer(request, context.time_remaining())
+        except ServingError as e:
+            _abort(context, e)
+
+    def ModelStreamInfer(self, request_iterator, context):
+        for request in request_iterator:
+            try:
+                yield pb.ModelStreamInferResponse(
+                    infer_response=self._infer(request, context.time_remaining()))
+            except ServingError as e:
+                yield pb.ModelStreamInferResponse(
+                    error_message=f"{e.status}: {e}",
+                    infer_response=pb.ModelInferResponse(
+                        model_name=request.model_name, model_version=request.model_version,
+                        id=request.id))
+
+    # -- repository ------------------------------------------------------------------------------
+
+    def RepositoryIndex(self, request, context):
+        response = pb.RepositoryIndexResponse()
+        for name, version, state, reason in self._repository.index(ready_only=request.ready):
+            response.models.add(name=name, version=version, state=state, reason=reason)
+        return response
+
+    def RepositoryModelLoad(self, request, context):
+        override = None
+        for key, parameter in request.parameters.items():
+            if key == "config":
+                if parameter.WhichOneof("parameter_choice") != "string_param":
+                    _abort(context, InvalidRequestError("parameter 'config' must be a string "
+                                                        "holding the config.json content"))
+                override = parameter.string_param
+            elif key.startswith("file:"):
+                _abort(context, InvalidRequestError(
+                    f"parameter '{key}': uploading model files is not supported; place them in "
+                    "the model repository"))
+        try:
+            self._repository.load_model(request.model_name, config_override=override)
+        except ServingError as e:
+            _abort(context, e)
+        return pb.RepositoryModelLoadResponse()
+
+    def RepositoryModelUnload(self, request, context):
+        try:
+            self._repository.unload_model(request.model_name)
+        except ServingError as e:
+            _abort(context, e)
+        return pb.RepositoryModelUnloadResponse()
+
+
+def model_config(version):
+    """Triton's ModelConfig for a ModelVersion (batch dimension left out of dims when
+    max_batch_size > 0, as Triton does)."""
+    settings = version.settings
+    config = config_pb.ModelConfig(name=version.name, platform=settings.platform, backend="ember",
+                                   max_batch_size=settings.max_batch_size)
+    skip = 1 if settings.max_batch_size > 0 else 0
+    for spec in version.inputs:
+        config.input.add(name=spec.name, data_type=_data_type(spec.datatype), dims=spec.shape[skip:])
+    for spec in version.outputs:
+        config.output.add(name=spec.name, data_type=_data_type(spec.datatype), dims=spec.shape[skip:])
+    if settings.dynamic_batching is not None:
+        config.dynamic_batching.max_queue_delay_microseconds = \
+            settings.dynamic_batching.max_queue_delay_microseconds
+        config.dynamic_batching.preferred_batch_size.extend(settings.dynamic_batching.preferred_batch_size)
+    config.instance_group.add(name=f"{version.name}_cpu", kind=config_pb.ModelInstanceGroup.KIND_CPU,
+                              count=settings.instance_count)
+    return config
+
+
+def _data_type(datatype):
+    from serving.datatypes import config_data_type  # noqa: PLC0415
+    return config_data_type(datatype)
+
+
+class InferenceServer:
+    """A gRPC server serving one model repository. Build it with `create_server`."""
+
+    def __init__(self, grpc_server, repository, health_servicer, address):
+        self.grpc_server = grpc_server
+        self.repository = repository
+        self.health = health_servicer
+        self.address = address
+        self._draining = False
+
+    def ready(self):
+        """True while the server takes inference requests."""
+        return not self._draining
+
+    def start(self):
+        """Starts answering RPCs and reports SERVING to health checks."""
+        self.grpc_server.start()
+        for service in ("", SERVICE_NAME):
+            self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+
+    def stop(self, grace=30.0):
+        """Reports NOT_SERVING, refuses new RPCs, waits up to `grace` seconds for in-flight ones,
+        then closes every model version. Returns True if everything finished in time."""
+        started = time.monotonic()
+        self._draining = True
+        self.health.enter_graceful_shutdown()
+        finished = self.grpc_server.stop(grace).wait(grace + 1.0)
+        remaining = max(0.0, grace - (time.monotonic() - started))
+        self.repository.close(remaining)
+        return finished
+
+    def wait_for_termination(self, timeout=None):
+        """Blocks until the server stops (or `timeout` seconds pass)."""
+        return self.grpc_server.wait_for_termination(timeout)
+
+
+def create_server(repository, host="127.0.0.1", port=8001, *, max_workers=128,
+                  max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, predictor_factory=None,
+                  metrics=None, drain_timeout=30.0, load=True):
+    """Builds (not starts) a server for `repository` (a directory path or a ModelRepository)
+    bound to host:port; port 0 picks a free port. Returns (InferenceServer, bound port).
+
+    `max_message_bytes` caps request and response sizes (larger requests are answered
+    RESOURCE_EXHAUSTED); `max_workers` bounds concurrently handled RPCs. With `load`, every model
+    in the repository is loaded before returning.
+    """
+    if not isinstance(repository, ModelRepository):
+        repository = ModelRepository(repository, predictor_factory=predictor_factory,
+                                     metrics=metrics, drain_timeout=drain_timeout)
+    if load:
+        repository.load_all()
+    options = [("grpc.max_receive_message_length", max_message_bytes),
+               ("grpc.max_send_message_length", max_message_bytes),
+               ("grpc.so_reuseport", 0)]
+    grpc_server = grpc.server(
+        concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
+        options=options)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    server = InferenceServer(grpc_server, repository, health_servicer, address)
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(
+        InferenceServicer(repository, server.ready), grpc_server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server)
+    try:
+        bound = grpc_server.add_insecure_port(address)
+    except RuntimeError as e:
+        raise OSError(f"cannot listen on {address}: {e}") from None
+    if not bound:
+        raise OSError(f"cannot listen on {address}")
+    server.address = f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}"
+    return server, bound
+
+
+def serve(model_repository, host="127.0.0.1", port=8001, metrics_port=8002, poll_interval=5.0,
+          drain_timeout=30.0, max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, max_workers=128,
+          ready_message=print):
+    """Runs the daemon until SIGTERM/SIGINT, then drains and returns 0.
+
+    `metrics_port` None disables the Prometheus endpoint (0 picks a free port);
+    `poll_interval` 0 disables repository polling. `ready_message` receives one line naming the
+    bound addresses once the server accepts requests.
+    """
+    stop = threading.Event()
+
+    def request_stop(signum, frame):
+        log.info("received %s; draining", signal.Signals(signum).name)
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    metrics = ServingMetrics()
+    server, bound = create_server(model_repository, host, port, max_workers=max_workers,
+                                  max_message_bytes=max_message_bytes, metrics=metrics,
+                                  drain_timeout=drain_timeout)
+    http_server = None
+    metrics_address = "off"
+    if metrics_port is not None:
+        http_server, _ = metrics.start_http_server(metrics_port, host)
+        metrics_address = f"{host}:{http_server.server_port}"
+    server.start()
+    if poll_interval and poll_interval > 0:
+        server.repository.start_polling(poll_interval)
+    if ready_message is not None:
+        ready_message(f"ember serve: listening on {server.address} (metrics {metrics_address}, "
+                      f"repository {server.repository.root})")
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        drained = server.stop(drain_timeout)
+        if http_server is not None:
+            http_server.shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped%s", "" if drained else " (drain timeout reached)")
+    return 0

@@ -1,0 +1,146 @@
+"""Graph mode end to end: models built with `frontend` are traced at batch 1 with a dynamic batch
+axis, run in the C++ runtime at batch 8, and compared with eager: bit-exact without
+optimization, within rtol 1e-4 after batch-norm folding and activation fusion."""
+import warnings
+
+import numpy as np
+import pytest
+
+frontend = pytest.importorskip("frontend")
+jit = pytest.importorskip("frontend.jit")
+models = pytest.importorskip("frontend.models")
+
+import graphruntime  # noqa: E402
+from graphruntime import errors  # noqa: E402
+from frontend import nn  # noqa: E402
+
+
+def randomize_batch_norm_stats(module, seed=0):
+    """Non-trivial running statistics so that folding them actually changes the weights."""
+    rng = np.random.default_rng(seed)
+    for name, buf in module.named_buffers():
+        if name.endswith("running_mean"):
+            buf._data[...] = rng.uniform(-0.5, 0.5, buf._data.shape).astype(buf._data.dtype)
+        elif name.endswith("running_var"):
+            buf._data[...] = rng.uniform(0.5, 2.0, buf._data.shape).astype(buf._data.dtype)
+    return module
+
+
+def check_model(model, make_input, rtol=1e-4, atol=1e-5):
+    model.eval()
+    x1 = make_input(1)
+    traced = jit.trace(model, x1, dynamic_axes=[0])
+    assert traced.net.input[0].dims[0] == -1
+    x8 = make_input(8)
+    with frontend.no_grad():
+        expected = model(x8)._data
+    plain = graphruntime.Predictor(traced.net, num_threads=2)
+    name = traced.net.input[0].name
+    got = plain.run({name: x8._data})["output"]
+    np.testing.assert_array_equal(got, expected)  # level 0: the same kernels in the same order
+    optimized = graphruntime.optimize(traced.net, 2)
+    fast = graphruntime.Predictor(optimized, num_threads=2).run({name: x8._data})["output"]
+    np.testing.assert_allclose(fast, expected, rtol=rtol, atol=atol)
+    return traced, optimized
+
+
+def image_input(channels, size, seed=0):
+    def make(batch):
+        rng = np.random.default_rng(seed + batch)
+        return frontend.from_numpy(rng.standard_normal((batch, channels, size, size)).astype(np.float32))
+    return make
+
+
+def test_mlp():
+    frontend.manual_seed(0)
+    traced, optimized = check_model(models.MLP((64, 32, 16, 10)), image_input(1, 8))
+    assert "linear" in traced.graph
+    # relu fused into the linears
+    assert [op.type for op in optimized.op].count("relu") == 0
+
+
+def test_small_cnn():
+    frontend.manual_seed(0)
+    model = randomize_batch_norm_stats(models.SmallCNN(in_channels=1, width=8))
+    traced, optimized = check_model(model, image_input(1, 8))
+    types = [op.type for op in optimized.op]
+    assert "batch_norm" not in types and "relu" not in types
+    assert types.count("conv2d") == 3
+
+
+def test_resnet18():
+    frontend.manual_seed(0)
+    model = randomize_batch_norm_stats(models.resnet18(num_classes=10))
+    traced, optimized = check_model(model, image_input(3, 32), rtol=1e-4, atol=1e-4)
+    assert "batch_norm" not in [op.type for op in optimized.op]
+    # Parameters are initializers named by their state_dict keys.
+    names = {t.name for t in traced.net.initializer}
+    assert "layer1.0.conv1.weight" in names and "fc.bias" in names
+    assert "layer1.0.bn1.running_var" in names
+
+
+def test_mobilenet_v2():
+    frontend.manual_seed(0)
+    model = randomize_batch_norm_stats(models.mobilenet_v2(num_classes=10))
+    check_model(model, image_input(3, 32), rtol=1e-4, atol=1e-4)
+
+
+def test_transformer_encoder():
+    frontend.manual_seed(0)
+    model = models.transformer_encoder(d_model=32, nhead=4, num_layers=2, dim_feedforward=64)
+
+    def make(batch):
+        rng = np.random.default_rng(batch)
+        return frontend.from_numpy(rng.standard_normal((batch, 10, 32)).astype(np.float32))
+    check_model(model, make)
+
+
+def test_several_inputs_and_outputs_and_save(tmp_path):
+    frontend.manual_seed(0)
+
+    class TwoHeads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 3)
+            self.b = nn.Linear(5, 3)
+
+        def forward(self, x, y):
+            h = self.a(x) + self.b(y)
+            return h.relu(), h * 2.0
+
+    model = TwoHeads().eval()
+    x, y = frontend.randn(1, 4), frontend.randn(1, 5)
+    traced = jit.trace(model, (x, y), dynamic_axes={"x": [0], "y": [0]})
+    assert traced.input_names == ["x", "y"]
+    x8, y8 = frontend.randn(8, 4), frontend.randn(8, 5)
+    r, s = traced(x8, y8)
+    er, es = model(x8, y8)
+    np.testing.assert_array_equal(r._data, er._data)
+    np.testing.assert_array_equal(s._data, es._data)
+    traced.save(tmp_path / "two.pb")
+    out = graphruntime.Predictor(tmp_path / "two.pb").run({"x": x8._data, "y": y8._data})
+    np.testing.assert_array_equal(out["output_0"], er._data)
+
+
+def test_tracer_warns_on_python_values():
+    def f(x):
+        if float(x.sum()) > 0:  # data-dependent control flow
+            return x * 2.0
+        return x * 3.0
+    with pytest.warns(jit.TracerWarning):
+        jit.trace(f, frontend.ones(2, 3))
+
+
+def test_baked_batch_size_error_names_the_op():
+    def f(x):
+        return x + frontend.ones(1, 3)  # a constant of the traced batch size... broadcast is fine
+    traced = jit.trace(f, frontend.ones(2, 3), dynamic_axes=[0])
+    traced(frontend.ones(5, 3))
+
+    def g(x):
+        return x + frontend.ones(2, 3)  # baked batch of 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = jit.trace(g, frontend.ones(2, 3), dynamic_axes=[0])
+    with pytest.raises(errors.InvalidArgumentError, match="add"):
+        traced(frontend.ones(5, 3))
