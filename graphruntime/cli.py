@@ -24,7 +24,9 @@ import sys
 
 # (subcommand, module defining register(subparsers), one-line help), sorted by name.
 SUBCOMMANDS = [
+    ("export", "mobile.cli", "Write a NetDef as an .ember runtime model."),
     ("ops", "graphruntime.cli", "Print operator schemas: inputs, outputs, attributes, kernels."),
+    ("quantize", "mobile.cli", "Post-training int8 quantization of a NetDef (calibrated)."),
 ]
 
 
