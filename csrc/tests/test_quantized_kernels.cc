@@ -132,6 +132,7 @@ Case conv_case(std::mt19937& rng, int index) {
   pad = std::min(pad, std::min(kh, kw) / 2 + 1);
   int64_t H = size(rng) + (kh - 1) * dil, W = size(rng) + (kw - 1) * dil;
   if (index % 7 == 0) W = pick(rng, {31, 32, 33, 47, 48, 49});  // pixel tile edges
+  if (kind == 1 && index % 5 == 1) W = pick(rng, {63, 64, 65, 129, 200});  // depthwise vector groups
   const int64_t N = pick(rng, {1, 1, 2});
   const int64_t K = (C / groups) * kh * kw;
   std::uniform_real_distribution<double> log_ratio(std::log(1e-4), std::log(0.5));
@@ -219,7 +220,7 @@ void expect_fast_kernels_ran(const std::set<std::string>& used, bool conv) {
 TEST_CASE(quantized_conv2d_fast_kernels_match_reference) {
   std::mt19937 rng(7);
   std::set<std::string> used;
-  for (int i = 0; i < 120; ++i) check_all_isas(conv_case(rng, i), &used);
+  for (int i = 0; i < 160; ++i) check_all_isas(conv_case(rng, i), &used);
   expect_fast_kernels_ran(used, true);
 }
 
