@@ -21,18 +21,6 @@ inline __m512i load_tap(const uint8_t* base, int64_t stride, int64_t n) {
 void u8s8_dwconv_row_avx512(const DepthwiseRowArgs& a) {
   const Requant16 rq(a.row, a.out_params);
   const int64_t taps = a.kernel_h * a.kernel_w;
-  // Tap offsets (bytes from the row start at ox = 0) and weight pairs (w[2i] | w[2i+1] << 16).
-  int64_t offset[64];
-  int32_t pair[32];
-  const bool small = taps <= 64;
-  if (small) {
-    for (int64_t t = 0; t < taps; ++t)
-      offset[t] = (t / a.kernel_w) * a.dilation_h * a.in_stride + (t % a.kernel_w) * a.dilation_w;
-    for (int64_t t = 0; t < taps; t += 2) {
-      const int32_t w0 = a.w[t], w1 = t + 1 < taps ? a.w[t + 1] : 0;
-      pair[t / 2] = static_cast<int32_t>((static_cast<uint32_t>(w1) << 16) | (static_cast<uint32_t>(w0) & 0xFFFF));
-    }
-  }
   const __m512i lo_index = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
   const __m512i hi_index = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
   for (int64_t ox = 0; ox < a.out_w; ox += 32) {
@@ -40,15 +28,12 @@ void u8s8_dwconv_row_avx512(const DepthwiseRowArgs& a) {
     const uint8_t* row = a.in + ox * a.stride_w;
     __m512i acc_lo = _mm512_setzero_si512(), acc_hi = _mm512_setzero_si512();
     for (int64_t t = 0; t < taps; t += 2) {
-      const int64_t off0 = small ? offset[t] : (t / a.kernel_w) * a.dilation_h * a.in_stride + (t % a.kernel_w) * a.dilation_w;
-      const __m512i x0 = load_tap(row + off0, a.stride_w, n);
+      const __m512i x0 = load_tap(row + a.tap_offsets[t], a.stride_w, n);
       __m512i x1 = x0;
       int32_t w;
       if (t + 1 < taps) {
-        const int64_t off1 = small ? offset[t + 1]
-                                   : ((t + 1) / a.kernel_w) * a.dilation_h * a.in_stride + ((t + 1) % a.kernel_w) * a.dilation_w;
-        x1 = load_tap(row + off1, a.stride_w, n);
-        w = small ? pair[t / 2] : static_cast<int32_t>((static_cast<uint32_t>(a.w[t + 1]) << 16) | (static_cast<uint32_t>(a.w[t]) & 0xFFFF));
+        x1 = load_tap(row + a.tap_offsets[t + 1], a.stride_w, n);
+        w = static_cast<int32_t>((static_cast<uint32_t>(a.w[t + 1]) << 16) | (static_cast<uint32_t>(a.w[t]) & 0xFFFF));
       } else {
         w = static_cast<int32_t>(static_cast<uint32_t>(a.w[t]) & 0xFFFF);
       }

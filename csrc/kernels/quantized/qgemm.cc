@@ -301,7 +301,7 @@ class QuantizedDepthwiseKernel : public OpKernel {
           pack_depthwise(ctx, weight, ctx.input(2), ctx.has_input(3) ? &ctx.input(3) : nullptr));
     if (!packed->fast) return quantized_conv2d_reference(ctx);
     const int64_t ph = g.in_h + 2 * g.pad_h, pw = g.in_w + 2 * g.pad_w;
-    constexpr int64_t kSlack = 128;  // vector loads may run past the row end
+    constexpr int64_t kSlack = 256;  // vector loads (up to 128 bytes) may run past the row end
     const int64_t plane_bytes = ph * pw + kSlack;
     const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
     const int64_t multiplier = g.out_channels_per_group();
@@ -309,6 +309,9 @@ class QuantizedDepthwiseKernel : public OpKernel {
     const int8_t* w = weight.data<int8_t>();
     uint8_t* y = ctx.output(0).data<uint8_t>();
     const int64_t planes = g.batch * g.in_channels;
+    std::vector<int64_t> tap_offsets(static_cast<size_t>(taps));
+    for (int64_t t = 0; t < taps; ++t)
+      tap_offsets[t] = (t / g.kernel_w) * g.dilation_h * pw + (t % g.kernel_w) * g.dilation_w;
     ctx.parallel_for(planes, 1, [&](int64_t b, int64_t e) {
       thread_local std::vector<uint8_t> padded;
       if (static_cast<int64_t>(padded.size()) < plane_bytes) padded.resize(static_cast<size_t>(plane_bytes));
@@ -322,6 +325,7 @@ class QuantizedDepthwiseKernel : public OpKernel {
           const int64_t o = c * multiplier + m;
           DepthwiseRowArgs args;
           args.in_stride = pw;
+          args.tap_offsets = tap_offsets.data();
           args.w = w + o * taps;
           args.kernel_h = g.kernel_h;
           args.kernel_w = g.kernel_w;

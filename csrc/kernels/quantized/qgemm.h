@@ -65,6 +65,7 @@ using QDotUkernel = void (*)(const uint8_t* x, const int8_t* w, int64_t k, int64
 struct DepthwiseRowArgs {
   const uint8_t* in;
   int64_t in_stride;
+  const int64_t* tap_offsets;  // [kh * kw]: byte offset of tap (ky, kx) from `in`
   const int8_t* w;
   int64_t kernel_h, kernel_w, stride_w, dilation_h, dilation_w;
   int64_t out_w;
