@@ -45,6 +45,25 @@ def median_ms(fn, runs, warmup=3):
     return statistics.median(times)
 
 
+def interleaved_medians(runners, runs, warmup=3):
+    """Median wall-clock ms (and, under the key '<name>_cpu', median CPU ms of the process) of
+    each runner, timed round-robin so that load from other processes hits all of them alike."""
+    for fn in runners.values():
+        for _ in range(warmup):
+            fn()
+    wall = {k: [] for k in runners}
+    cpu = {k: [] for k in runners}
+    for _ in range(runs):
+        for name, fn in runners.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            wall[name].append((time.perf_counter() - t0) * 1e3)
+            cpu[name].append((time.process_time() - c0) * 1e3)
+    out = {k: statistics.median(v) for k, v in wall.items()}
+    out.update({k + "_cpu": statistics.median(v) for k, v in cpu.items()})
+    return out
+
+
 # ---------------------------------------------------------------- PyTorch twins (torchvision layout)
 
 def torch_model(name):
@@ -148,6 +167,24 @@ def torch_twin(name, model):
     return twin
 
 
+def realistic_batch_norm(model, name, rng):
+    """Random weights with identity batch-norm statistics make activations vanish or explode
+    layer by layer, which no trained net does. Re-estimate the running statistics on random
+    inputs (in the PyTorch twin: fast) and copy them back, so every layer sees unit-scale data."""
+    import torch
+    twin = torch_twin(name, model)
+    for m in twin.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+    twin.train()
+    with torch.no_grad():
+        for _ in range(4):
+            twin(torch.from_numpy(rng.standard_normal((8, 3, 224, 224)).astype(np.float32)))
+    own = model.state_dict()
+    model.load_state_dict({k: v.numpy() for k, v in twin.state_dict().items() if k in own}, strict=False)
+
+
 def torch_int8(twin, calib):
     import torch
     from torch.ao.quantization import get_default_qconfig_mapping
@@ -230,6 +267,7 @@ def main(argv=None):
     for name in args.models:
         frontend.manual_seed(0)
         model = getattr(models, name)().eval()
+        realistic_batch_norm(model, name, np.random.default_rng(1))
         net = ember_float_net(name, model)
         t0 = time.perf_counter()
         qnet = mobile.quantize(net, [{"x": b} for b in calib], progress=False)
@@ -268,18 +306,22 @@ def main(argv=None):
         for threads in args.threads:
             fp_t = Predictor(optimize(net, 2), num_threads=threads)
             q_t = mobile.Interpreter(int8_path, num_threads=threads)
-            fp32_ms = median_ms(lambda: fp_t.run({"x": x}), args.runs)
-            int8_ms = median_ms(lambda: q_t.run({"x": x}), args.runs)
-            row = {"model": name, "threads": threads, "ember_fp32": fp32_ms, "ember_int8": int8_ms}
+            runners = {"ember_fp32": lambda: fp_t.run({"x": x}), "ember_int8": lambda: q_t.run({"x": x})}
             if peers:
                 torch.set_num_threads(threads)
                 xt = torch.from_numpy(x)
-                with torch.no_grad():
-                    row["pytorch_fx_int8"] = median_ms(lambda: peers["pytorch_fx_int8"](xt), args.runs)
+                tq = peers["pytorch_fx_int8"]
                 sess = ort_session(peers["onnxruntime_qdq_int8"], threads)
-                row["onnxruntime_int8"] = median_ms(lambda: sess.run(None, {"x": x}), args.runs)
+
+                def torch_run():
+                    with torch.no_grad():
+                        tq(xt)
+                runners["pytorch_fx_int8"] = torch_run
+                runners["onnxruntime_int8"] = lambda: sess.run(None, {"x": x})
+            row = {"model": name, "threads": threads}
+            row.update(interleaved_medians(runners, args.runs))
             rows.append(row)
-            print(row, flush=True)
+            print({k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     binary = ember_run_binary()
     if binary:
         notes.append(f"ember-run: {os.path.getsize(binary) / 1e6:.2f} MB, stripped {stripped_size(binary) / 1e6:.2f} MB")
@@ -289,14 +331,16 @@ def main(argv=None):
             notes.append("ember-run mobilenet_v2 int8: " + out.stdout.strip().splitlines()[-1])
 
     cols = ["ember_fp32", "ember_int8", "pytorch_fx_int8", "onnxruntime_int8"]
-    print("\nmedian latency (ms), batch 1, 224x224")
-    print(f"{'model':<14}{'thr':>4}" + "".join(f"{c:>18}" for c in cols) + f"{'fp32/int8':>11}{'int8/torch':>11}{'int8/ort':>10}")
-    for r in rows:
-        cells = "".join(f"{r[c]:>18.2f}" if c in r else f"{'-':>18}" for c in cols)
-        ratios = f"{r['ember_fp32'] / r['ember_int8']:>11.2f}"
-        ratios += f"{r['ember_int8'] / r['pytorch_fx_int8']:>11.2f}" if "pytorch_fx_int8" in r else f"{'-':>11}"
-        ratios += f"{r['ember_int8'] / r['onnxruntime_int8']:>10.2f}" if "onnxruntime_int8" in r else f"{'-':>10}"
-        print(f"{r['model']:<14}{r['threads']:>4}{cells}{ratios}")
+    for suffix, title in [("", "median wall-clock latency (ms)"), ("_cpu", "median CPU time per run (ms; with 1 thread: the latency on an idle core)")]:
+        print(f"\n{title}, batch 1, 224x224")
+        print(f"{'model':<14}{'thr':>4}" + "".join(f"{c:>18}" for c in cols) + f"{'fp32/int8':>11}{'int8/torch':>11}{'int8/ort':>10}")
+        for r in rows:
+            v = {c: r[c + suffix] for c in cols if c + suffix in r}
+            cells = "".join(f"{v[c]:>18.2f}" if c in v else f"{'-':>18}" for c in cols)
+            ratios = f"{v['ember_fp32'] / v['ember_int8']:>11.2f}"
+            ratios += f"{v['ember_int8'] / v['pytorch_fx_int8']:>11.2f}" if "pytorch_fx_int8" in v else f"{'-':>11}"
+            ratios += f"{v['ember_int8'] / v['onnxruntime_int8']:>10.2f}" if "onnxruntime_int8" in v else f"{'-':>10}"
+            print(f"{r['model']:<14}{r['threads']:>4}{cells}{ratios}")
     print()
     for n in notes:
         print(n)

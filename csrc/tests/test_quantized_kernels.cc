@@ -2,6 +2,7 @@
 // machine runs (AVX2 / AVX-512 / VNNI on x86-64; NEON / dot product on aarch64, also under
 // qemu), with weights packed at load (constants) and per call, on randomized shapes and
 // quantization parameters including zero point 0, saturation and tile edge sizes.
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -251,4 +252,26 @@ TEST_CASE(quantized_add_fast_kernel_matches_reference) {
     check_all_isas(c, &used);
   }
   EXPECT(any_fast(used, "portable"));
+  if (cpu_features().avx512f) EXPECT(any_fast(used, "avx512"));
+}
+
+TEST_CASE(quantize_fast_kernel_matches_reference) {
+  std::mt19937 rng(10);
+  std::set<std::string> used;
+  for (int i = 0; i < 12; ++i) {
+    Case c;
+    c.op = "quantize";
+    const int64_t n = pick(rng, {1, 15, 16, 17, 100, 1000});
+    Tensor x = Tensor::empty({n}, DType::Float32);
+    std::normal_distribution<float> d(0.0f, 3.0f);
+    for (int64_t k = 0; k < n; ++k) x.data<float>()[k] = d(rng);
+    const float special[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, -0.0f, 0.5f, 1.5f, 2.5f, -0.5f, -1.5f};
+    for (int64_t k = 0; k < n && k < 11; ++k) x.data<float>()[k * 7 % n] = special[k];
+    c.inputs.push_back(x);
+    c.attrs["scale"] = AttrValue::Float(i % 3 == 0 ? 1.0 : 0.01 + 0.03 * i);
+    c.attrs["zero_point"] = AttrValue::Int(zero_point(rng));
+    c.describe = "quantize case " + std::to_string(i);
+    check_all_isas(c, &used);
+  }
+  if (cpu_features().avx512f) EXPECT(any_fast(used, "avx512"));
 }

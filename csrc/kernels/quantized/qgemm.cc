@@ -301,8 +301,12 @@ class QuantizedDepthwiseKernel : public OpKernel {
           pack_depthwise(ctx, weight, ctx.input(2), ctx.has_input(3) ? &ctx.input(3) : nullptr));
     if (!packed->fast) return quantized_conv2d_reference(ctx);
     const int64_t ph = g.in_h + 2 * g.pad_h, pw = g.in_w + 2 * g.pad_w;
-    constexpr int64_t kSlack = 256;  // vector loads (up to 128 bytes) may run past the row end
-    const int64_t plane_bytes = ph * pw + kSlack;
+    // Narrow planes run as one long row: output (oy, ox) at virtual index j = oy * pw + ox reads
+    // padded[stride * j + tap offset] when the strides are equal, so every tap is a constant
+    // offset; the pw - out_w columns past each row are computed and dropped.
+    const bool flat = g.stride_h == g.stride_w && g.out_w < kFlatBelow;
+    const int64_t slack = 256 + (flat ? g.stride_w * pw * 2 : 0);  // vector loads run past the end
+    const int64_t plane_bytes = ph * pw + slack;
     const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
     const int64_t multiplier = g.out_channels_per_group();
     const int64_t taps = g.kernel_h * g.kernel_w;
@@ -313,8 +317,10 @@ class QuantizedDepthwiseKernel : public OpKernel {
     for (int64_t t = 0; t < taps; ++t)
       tap_offsets[t] = (t / g.kernel_w) * g.dilation_h * pw + (t % g.kernel_w) * g.dilation_w;
     ctx.parallel_for(planes, 1, [&](int64_t b, int64_t e) {
-      thread_local std::vector<uint8_t> padded;
+      thread_local std::vector<uint8_t> padded, virtual_out;
       if (static_cast<int64_t>(padded.size()) < plane_bytes) padded.resize(static_cast<size_t>(plane_bytes));
+      if (flat && static_cast<int64_t>(virtual_out.size()) < g.out_h * pw)
+        virtual_out.resize(static_cast<size_t>(g.out_h * pw));
       for (int64_t plane = b; plane < e; ++plane) {
         const int64_t n = plane / g.in_channels, c = plane % g.in_channels;
         const uint8_t* src = x.data<uint8_t>() + plane * g.in_h * g.in_w;
@@ -323,6 +329,7 @@ class QuantizedDepthwiseKernel : public OpKernel {
           std::memcpy(padded.data() + (iy + g.pad_h) * pw + g.pad_w, src + iy * g.in_w, static_cast<size_t>(g.in_w));
         for (int64_t m = 0; m < multiplier; ++m) {
           const int64_t o = c * multiplier + m;
+          uint8_t* out = y + (n * g.out_channels + o) * g.out_h * g.out_w;
           DepthwiseRowArgs args;
           args.in_stride = pw;
           args.tap_offsets = tap_offsets.data();
@@ -332,12 +339,21 @@ class QuantizedDepthwiseKernel : public OpKernel {
           args.stride_w = g.stride_w;
           args.dilation_h = g.dilation_h;
           args.dilation_w = g.dilation_w;
-          args.out_w = g.out_w;
           args.row = packed->rows[static_cast<size_t>(o)];
           args.out_params = packed->out;
+          if (flat) {
+            args.in = padded.data();
+            args.out_w = (g.out_h - 1) * pw + g.out_w;
+            args.out = virtual_out.data();
+            row_(args);
+            for (int64_t oy = 0; oy < g.out_h; ++oy)
+              std::memcpy(out + oy * g.out_w, virtual_out.data() + oy * pw, static_cast<size_t>(g.out_w));
+            continue;
+          }
+          args.out_w = g.out_w;
           for (int64_t oy = 0; oy < g.out_h; ++oy) {
             args.in = padded.data() + oy * g.stride_h * pw;
-            args.out = y + ((n * g.out_channels + o) * g.out_h + oy) * g.out_w;
+            args.out = out + oy * g.out_w;
             row_(args);
           }
         }
@@ -346,6 +362,7 @@ class QuantizedDepthwiseKernel : public OpKernel {
   }
 
  private:
+  static constexpr int64_t kFlatBelow = 48;  // output widths that run as one long row
   const char* name_;
   QDepthwiseRowUkernel row_;
   std::shared_ptr<const PackedDepthwise> packed_;
