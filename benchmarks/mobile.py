@@ -235,7 +235,13 @@ def ort_session(path, threads):
 def ember_run_binary():
     here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
     found = sorted(glob.glob(os.path.join(here, "build", "*", "ember-run")), key=os.path.getmtime)
-    return found[-1] if found else None
+    for path in reversed(found):  # newest first; skip binaries for another machine (cross builds)
+        try:
+            if subprocess.run([path, "--help"], capture_output=True, timeout=30).returncode == 0:
+                return path
+        except OSError:
+            continue
+    return None
 
 
 def stripped_size(path):

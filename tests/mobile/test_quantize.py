@@ -168,7 +168,13 @@ def test_cli_quantize_report_and_export(tmp_path, float_net, capsys):
 def _ember_run():
     here = os.path.dirname(__file__)
     found = sorted(glob.glob(os.path.join(here, "..", "..", "build", "*", "ember-run")), key=os.path.getmtime)
-    return found[-1] if found else None
+    for path in reversed(found):  # newest first; skip binaries for another machine (cross builds)
+        try:
+            if subprocess.run([path, "--help"], capture_output=True, timeout=30).returncode == 0:
+                return path
+        except OSError:
+            continue
+    return None
 
 
 @pytest.mark.skipif(_ember_run() is None, reason="ember-run is not built")
