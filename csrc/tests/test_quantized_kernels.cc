@@ -275,3 +275,24 @@ TEST_CASE(quantize_fast_kernel_matches_reference) {
   }
   if (cpu_features().avx512f) EXPECT(any_fast(used, "avx512"));
 }
+
+TEST_CASE(quantized_max_pool2d_fast_kernel_matches_reference) {
+  std::mt19937 rng(11);
+  std::set<std::string> used;
+  for (int i = 0; i < 30; ++i) {
+    Case c;
+    c.op = "quantized_max_pool2d";
+    const int64_t k = pick(rng, {1, 2, 3, 5}), s = pick(rng, {1, 2, 3});
+    const int64_t p = std::min<int64_t>(pick(rng, {0, 1, 2}), k / 2);
+    const int64_t H = k + pick(rng, {0, 1, 5, 20}), W = k + pick(rng, {0, 3, 60, 130});
+    c.inputs.push_back(random_tensor<uint8_t>(rng, {pick(rng, {1, 2}), pick(rng, {1, 3}), H, W}, DType::UInt8,
+                                              i % 5 == 0 ? 0 : 0, i % 5 == 0 ? 3 : 255));
+    c.attrs["kernel_size"] = AttrValue::Ints({k, k});
+    c.attrs["stride"] = AttrValue::Ints({s, s});
+    c.attrs["padding"] = AttrValue::Ints({p, p});
+    c.attrs["ceil_mode"] = AttrValue::Bool(i % 2 == 1);
+    c.describe = "max_pool case " + std::to_string(i);
+    check_all_isas(c, &used);
+  }
+  if (cpu_features().avx512f) EXPECT(any_fast(used, "avx512"));
+}

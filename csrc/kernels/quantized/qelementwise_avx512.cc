@@ -1,6 +1,10 @@
 // AVX-512 quantize (float32 -> uint8) and same-shape quantized_add: the reference arithmetic
 // lane by lane (IEEE division and round-to-nearest-even; 64-bit fixed-point sums), bit-exact.
 #include "kernels/quantized/requantize_simd.h"  // first: sets the warning pragma before intrinsics
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
 #include "kernels/quantized/qparams.h"
 #include "kernels/quantized/reference.h"
 
@@ -69,8 +73,64 @@ std::unique_ptr<OpKernel> make_add(const KernelInit& init) {
   return make_function_kernel(quantized_add_avx512, "u8_add_avx512");
 }
 
+// 64 consecutive window starts of one tap (stride 1, 2, or gathered).
+inline __m512i load_u8x64(const uint8_t* base, int64_t stride, int64_t n) {
+  if (stride == 1) return _mm512_loadu_si512(base);
+  if (stride == 2) {
+    const __m256i lo = _mm512_cvtepi16_epi8(_mm512_loadu_si512(base));
+    const __m256i hi = _mm512_cvtepi16_epi8(_mm512_loadu_si512(base + 64));
+    return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
+  }
+  alignas(64) uint8_t tmp[64] = {0};
+  for (int64_t i = 0; i < n; ++i) tmp[i] = base[i * stride];
+  return _mm512_load_si512(tmp);
+}
+
+// Max pooling over a plane padded with 0 (the smallest code: it never beats a real tap, and
+// every window holds one).
+void quantized_max_pool2d_avx512(OpContext& ctx) {
+  const auto& k = ctx.attr_ints("kernel_size");
+  const auto& st = ctx.attr_ints("stride");
+  const auto& pad = ctx.attr_ints("padding");
+  const int64_t kh = k[0], kw = k[1], sh = st.empty() ? kh : st[0], sw = st.empty() ? kw : st[1];
+  const Tensor& x = ctx.input(0);
+  Tensor& y = ctx.output(0);
+  const int64_t planes = x.dim(0) * x.dim(1), H = x.dim(2), W = x.dim(3), OH = y.dim(2), OW = y.dim(3);
+  const int64_t ph = std::max(H + 2 * pad[0], (OH - 1) * sh + kh), pw = std::max(W + 2 * pad[1], (OW - 1) * sw + kw);
+  const int64_t plane_bytes = ph * pw + 256 + 2 * pw;
+  ctx.parallel_for(planes, 1, [&](int64_t b, int64_t e) {
+    thread_local std::vector<uint8_t> padded;
+    if (static_cast<int64_t>(padded.size()) < plane_bytes) padded.resize(static_cast<size_t>(plane_bytes));
+    for (int64_t c = b; c < e; ++c) {
+      const uint8_t* src = x.data<uint8_t>() + c * H * W;
+      std::memset(padded.data(), 0, static_cast<size_t>(plane_bytes));
+      for (int64_t iy = 0; iy < H; ++iy)
+        std::memcpy(padded.data() + (iy + pad[0]) * pw + pad[1], src + iy * W, static_cast<size_t>(W));
+      uint8_t* dst = y.data<uint8_t>() + c * OH * OW;
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ox += 64) {
+          const int64_t n = std::min<int64_t>(64, OW - ox);
+          __m512i best = _mm512_setzero_si512();
+          for (int64_t ky = 0; ky < kh; ++ky) {
+            const uint8_t* row = padded.data() + (oy * sh + ky) * pw + ox * sw;
+            for (int64_t kx = 0; kx < kw; ++kx) best = _mm512_max_epu8(best, load_u8x64(row + kx, sw, n));
+          }
+          const __mmask64 mask = n == 64 ? ~__mmask64{0} : ((__mmask64{1} << n) - 1);
+          _mm512_mask_storeu_epi8(dst + oy * OW + ox, mask, best);
+        }
+    }
+  });
+}
+
+std::unique_ptr<OpKernel> make_max_pool(const KernelInit& init) {
+  const auto& d = init.attr_ints("dilation");
+  if (d.size() != 2 || d[0] != 1 || d[1] != 1) return nullptr;
+  return make_function_kernel(quantized_max_pool2d_avx512, "u8_max_pool2d_avx512");
+}
+
 }  // namespace
 
+EMBER_REGISTER_KERNEL(quantized_max_pool2d, DType::UInt8, Isa::AVX512, "u8_max_pool2d_avx512", make_max_pool);
 EMBER_REGISTER_KERNEL(quantize, DType::Float32, Isa::AVX512, "f32_quantize_u8_avx512", make_quantize);
 EMBER_REGISTER_KERNEL(quantized_add, DType::UInt8, Isa::AVX512, "u8_add_avx512", make_add);
 
