@@ -139,6 +139,10 @@ class QuantizedConvGemmKernel : public OpKernel {
     const PackedConv& p = *packed;
     const int64_t P = g.out_h * g.out_w;
     if (P == 0 || g.batch == 0 || g.out_channels == 0) return;
+    const bool pointwise = g.kernel_h * g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
+                           g.pad_h == 0 && g.pad_w == 0;
+    // Stride 1 only: with stride s the virtual rows hold pw > s * out_w pixels, mostly wasted.
+    if (!pointwise && g.stride_h == 1 && g.stride_w == 1) return run_on_padded_planes(ctx, g, p);
     const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
     const int64_t cpg = g.in_channels_per_group(), opg = g.out_channels_per_group();
     const int64_t block_elems = p.k4 * cfg_.mr * 4;
@@ -189,6 +193,105 @@ class QuantizedConvGemmKernel : public OpKernel {
  private:
   static constexpr int64_t kPixelChunk = 256;
 
+  // Convolution with equal strides s over zero-point-padded planes of width pw: output (oy, ox)
+  // is virtual pixel j = oy * pw + ox and reads padded[s * j + ky * dh * pw + kx * dw], so each
+  // im2col row of a chunk is one contiguous (s = 1) or strided slice of a plane: no per-row
+  // bounds logic. The pw - out_w virtual pixels past each output row are computed and dropped.
+  void run_on_padded_planes(OpContext& ctx, const ConvGeometry& g, const PackedConv& p) const {
+    const Tensor& x = ctx.input(0);
+    const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
+    const int64_t s = g.stride_w, cpg = g.in_channels_per_group(), opg = g.out_channels_per_group();
+    const int64_t ph = g.in_h + 2 * g.pad_h, pw = g.in_w + 2 * g.pad_w;
+    const int64_t virtual_pixels = (g.out_h - 1) * pw + g.out_w;
+    const int64_t align = std::max<int64_t>(cfg_.nr, 16);
+    const int64_t chunk = std::min<int64_t>(round_up(virtual_pixels, align), round_up(kPixelChunk, align));
+    const int64_t chunks = (virtual_pixels + chunk - 1) / chunk;
+    // Reads reach s * (chunks * chunk) + the largest tap offset past a plane's start.
+    const int64_t plane_stride = round_up(std::max(ph * pw, s * chunks * chunk + (g.kernel_h - 1) * g.dilation_h * pw +
+                                                   (g.kernel_w - 1) * g.dilation_w) + 64, 64);
+    const int64_t taps = g.kernel_h * g.kernel_w;
+    const int64_t block_elems = p.k4 * cfg_.mr * 4;
+    const size_t elem = p.w8.empty() ? 2 : 1;
+    const int64_t want = ctx.num_threads() > 1 ? 4 * ctx.num_threads() : 1;
+    const int64_t row_groups = chunks >= want ? 1 : std::min<int64_t>(p.blocks, (want + chunks - 1) / chunks);
+    const int64_t blocks_per_group = (p.blocks + row_groups - 1) / row_groups;
+    // The calling thread's buffers (kept between calls: no page faults on every run).
+    // NOTE: lambdas below must use the pointers, not the thread_local names (which would name
+    // the worker thread's own, empty, buffers).
+    thread_local std::vector<uint8_t> planes_buffer, virtual_out_buffer;
+    if (planes_buffer.size() < static_cast<size_t>(cpg * plane_stride))
+      planes_buffer.resize(static_cast<size_t>(cpg * plane_stride));
+    if (virtual_out_buffer.size() < static_cast<size_t>(opg * chunks * chunk))
+      virtual_out_buffer.resize(static_cast<size_t>(opg * chunks * chunk));
+    uint8_t* const planes = planes_buffer.data();
+    uint8_t* const virtual_out = virtual_out_buffer.data();
+    for (int64_t n = 0; n < g.batch; ++n)
+      for (int64_t grp = 0; grp < g.groups; ++grp) {
+        const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
+        ctx.parallel_for(cpg, 1, [&](int64_t c0, int64_t c1) {
+          for (int64_t c = c0; c < c1; ++c) {
+            uint8_t* plane = planes + c * plane_stride;
+            std::memset(plane, zx, static_cast<size_t>(plane_stride));
+            for (int64_t iy = 0; iy < g.in_h; ++iy)
+              std::memcpy(plane + (iy + g.pad_h) * pw + g.pad_w, xg + (c * g.in_h + iy) * g.in_w, static_cast<size_t>(g.in_w));
+          }
+        });
+        const uint8_t* wg = (p.w8.empty() ? reinterpret_cast<const uint8_t*>(p.w16.data())
+                                          : reinterpret_cast<const uint8_t*>(p.w8.data())) +
+                            grp * p.blocks * block_elems * elem;
+        const RequantRow* rows = p.rows.data() + grp * p.blocks * cfg_.mr;
+        const int64_t out_stride = chunks * chunk;
+        ctx.parallel_for(chunks * row_groups, 1, [&](int64_t i0, int64_t i1) {
+          uint8_t* col = scratch(static_cast<size_t>(p.k4 * chunk * 4));
+          std::vector<uint8_t>& strided = row_buffer(4 * chunk);
+          int64_t packed_chunk = -1;
+          for (int64_t item = i0; item < i1; ++item) {
+            const int64_t c = item / row_groups, rg = item % row_groups;
+            const int64_t j0 = c * chunk, count = std::min(chunk, virtual_pixels - j0);
+            if (c != packed_chunk) {
+              for (int64_t q = 0; q < p.k4; ++q) {
+                const uint8_t* src[4];
+                for (int64_t j = 0; j < 4; ++j) {
+                  const int64_t k = q * 4 + j;
+                  if (k >= p.k) {
+                    src[j] = planes;  // any bytes: the packed weight is 0 there
+                    continue;
+                  }
+                  const int64_t ic = k / taps, ky = (k % taps) / g.kernel_w, kx = k % g.kernel_w;
+                  const uint8_t* base = planes + ic * plane_stride + ky * g.dilation_h * pw + kx * g.dilation_w + s * j0;
+                  if (s == 1) {
+                    src[j] = base;
+                  } else {
+                    uint8_t* r = strided.data() + j * chunk;
+                    for (int64_t i = 0; i < chunk; ++i) r[i] = base[i * s];
+                    src[j] = r;
+                  }
+                }
+                cfg_.interleave4(src, chunk, col + q * chunk * 4);
+              }
+              packed_chunk = c;
+            }
+            const int64_t b0 = rg * blocks_per_group, b1 = std::min(p.blocks, b0 + blocks_per_group);
+            for (int64_t pb = 0; pb * cfg_.nr < count; ++pb) {
+              const int64_t nr = std::min<int64_t>(cfg_.nr, count - pb * cfg_.nr);
+              for (int64_t rb = b0; rb < b1; ++rb) {
+                const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
+                cfg_.ukernel(p.k4, wg + rb * block_elems * elem, col + pb * cfg_.nr * 4, chunk * 4, rows + rb * cfg_.mr,
+                             p.out, virtual_out + rb * cfg_.mr * out_stride + j0 + pb * cfg_.nr, out_stride, mr, nr);
+              }
+            }
+          }
+        });
+        uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * g.out_h * g.out_w;
+        ctx.parallel_for(opg, 4, [&](int64_t o0, int64_t o1) {
+          for (int64_t o = o0; o < o1; ++o)
+            for (int64_t oy = 0; oy < g.out_h; ++oy)
+              std::memcpy(yg + (o * g.out_h + oy) * g.out_w, virtual_out + o * out_stride + oy * pw,
+                          static_cast<size_t>(g.out_w));
+        });
+      }
+  }
+
   // Row k of the im2col matrix for pixels [p0, p0 + count): padding taps hold the zero point.
   static void gather_row(const ConvGeometry& g, const uint8_t* xg, uint8_t zx, int64_t k, int64_t p0,
                          int64_t count, uint8_t* dst) {
@@ -212,7 +315,19 @@ class QuantizedConvGemmKernel : public OpKernel {
         if (g.stride_w == 1) {
           if (b > a) std::memcpy(dst + (a - ox0), src + a + off, static_cast<size_t>(b - a));
         } else {
-          for (int64_t ox = a; ox < b; ++ox) dst[ox - ox0] = src[ox * g.stride_w + off];
+          int64_t ox = a;
+#if defined(__SSE2__)
+          if (g.stride_w == 2) {  // even bytes of 32 -> 16
+            const __m128i low = _mm_set1_epi16(0x00FF);
+            for (; ox + 16 <= b; ox += 16) {
+              const uint8_t* from = src + ox * 2 + off;
+              const __m128i lo = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(from)), low);
+              const __m128i hi = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(from + 16)), low);
+              _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (ox - ox0)), _mm_packus_epi16(lo, hi));
+            }
+          }
+#endif
+          for (; ox < b; ++ox) dst[ox - ox0] = src[ox * g.stride_w + off];
         }
         if (ox0 + n > b) std::memset(dst + (b - ox0), zx, static_cast<size_t>(ox0 + n - b));
       }
