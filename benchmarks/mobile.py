@@ -309,6 +309,23 @@ def main(argv=None):
             tq = torch_int8(twin, calib)
             onnx_path = onnx_int8(twin, calib, workdir, name)
             peers = {"pytorch_fx_int8": tq, "onnxruntime_qdq_int8": onnx_path}
+            # The peers' int8 agreement with the same float model on the same inputs: how much
+            # of the loss is the (random-weight) model's, not the quantizer's.
+            sess = ort_session(onnx_path, 2)
+            n_peer = min(args.agreement_inputs, 64)
+            for label, run_peer in [("PyTorch FX int8", lambda xi: tq(torch.from_numpy(xi)).numpy()),
+                                    ("ONNX Runtime int8", lambda xi: sess.run(None, {"x": xi})[0])]:
+                agree_p, got_p = 0, []
+                with torch.no_grad():
+                    for i in range(n_peer):
+                        xi = np.random.default_rng(1000 + i).standard_normal((1, 3, 224, 224)).astype(np.float32)
+                        out = run_peer(xi)
+                        agree_p += int(out.argmax() == ref_all[i].argmax())
+                        got_p.append(out)
+                if n_peer:
+                    notes.append(f"{name}: {label} vs fp32 top-1 agreement {agree_p}/{n_peer} "
+                                 f"({100 * agree_p / n_peer:.1f} %), output SQNR "
+                                 f"{mobile.output_sqnr(np.concatenate(ref_all[:n_peer]), np.concatenate(got_p)):.1f} dB")
         for threads in args.threads:
             fp_t = Predictor(optimize(net, 2), num_threads=threads)
             q_t = mobile.Interpreter(int8_path, num_threads=threads)

@@ -172,10 +172,16 @@ std::string summary(const Tensor& t) {
   return os.str();
 }
 
+// Peak resident memory of this process image. /proc's VmHWM belongs to the address space made
+// by exec; getrusage's maximum can include the parent's image at fork time.
 double peak_rss_mb() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
-  return usage.ru_maxrss / 1024.0;  // Linux: kilobytes
+  return usage.ru_maxrss / 1024.0;  // kilobytes on Linux
 }
 
 int parse_int(const std::string& flag, const std::string& value, int min) {

@@ -228,14 +228,14 @@ class QuantizedConvGemmKernel : public OpKernel {
     for (int64_t n = 0; n < g.batch; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
-        ctx.parallel_for(cpg, 1, [&](int64_t c0, int64_t c1) {
-          for (int64_t c = c0; c < c1; ++c) {
-            uint8_t* plane = planes + c * plane_stride;
-            std::memset(plane, zx, static_cast<size_t>(plane_stride));
-            for (int64_t iy = 0; iy < g.in_h; ++iy)
-              std::memcpy(plane + (iy + g.pad_h) * pw + g.pad_w, xg + (c * g.in_h + iy) * g.in_w, static_cast<size_t>(g.in_w));
-          }
-        });
+        // Memory-bound copies stay on the calling thread: one parallel_for per convolution
+        // (each one is a wake-up of the pool, costly on a busy machine).
+        for (int64_t c = 0; c < cpg; ++c) {
+          uint8_t* plane = planes + c * plane_stride;
+          std::memset(plane, zx, static_cast<size_t>(plane_stride));
+          for (int64_t iy = 0; iy < g.in_h; ++iy)
+            std::memcpy(plane + (iy + g.pad_h) * pw + g.pad_w, xg + (c * g.in_h + iy) * g.in_w, static_cast<size_t>(g.in_w));
+        }
         const uint8_t* wg = (p.w8.empty() ? reinterpret_cast<const uint8_t*>(p.w16.data())
                                           : reinterpret_cast<const uint8_t*>(p.w8.data())) +
                             grp * p.blocks * block_elems * elem;
@@ -283,12 +283,10 @@ class QuantizedConvGemmKernel : public OpKernel {
           }
         });
         uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * g.out_h * g.out_w;
-        ctx.parallel_for(opg, 4, [&](int64_t o0, int64_t o1) {
-          for (int64_t o = o0; o < o1; ++o)
-            for (int64_t oy = 0; oy < g.out_h; ++oy)
-              std::memcpy(yg + (o * g.out_h + oy) * g.out_w, virtual_out + o * out_stride + oy * pw,
-                          static_cast<size_t>(g.out_w));
-        });
+        for (int64_t o = 0; o < opg; ++o)
+          for (int64_t oy = 0; oy < g.out_h; ++oy)
+            std::memcpy(yg + (o * g.out_h + oy) * g.out_w, virtual_out + o * out_stride + oy * pw,
+                        static_cast<size_t>(g.out_w));
       }
   }
 
