@@ -5,6 +5,7 @@
 
 #include "core/cpu_features.h"
 #include "core/thread_pool.h"
+#include "kernels/gemm.h"
 
 namespace ember::conv {
 
@@ -34,6 +35,28 @@ void conv2d_depthwise_avx2(const Conv2dShape& s, const float* x, const float* w,
                            const ConvEpilogue& ep, ThreadPool* pool);
 void conv2d_depthwise_avx512(const Conv2dShape& s, const float* x, const float* w, float* y,
                              const ConvEpilogue& ep, ThreadPool* pool);
+#endif
+
+// Winograd F(4x4, 3x3) for 3x3 stride-1 undilated ungrouped layers (conv2d_winograd_impl.h):
+// the weight is transformed and packed once (36 GEMM B operands), then each run transforms the
+// input, runs 36 GEMMs and transforms back with bias and activation. x86 only.
+bool winograd_supported(const Conv2dShape& s);
+using WinogradPackFn = gemm::PackedMatrix (*)(const gemm::SgemmKernel& kernel, const float* w,
+                                              int64_t O, int64_t C);
+using WinogradRunFn = void (*)(const Conv2dShape& s, const float* x,
+                               const gemm::SgemmKernel& kernel, const float* packed_u, float* y,
+                               const ConvEpilogue& ep, ThreadPool* pool);
+#if defined(__x86_64__) || defined(_M_X64)
+gemm::PackedMatrix winograd_pack_weights_avx2(const gemm::SgemmKernel& kernel, const float* w,
+                                              int64_t O, int64_t C);
+gemm::PackedMatrix winograd_pack_weights_avx512(const gemm::SgemmKernel& kernel, const float* w,
+                                                int64_t O, int64_t C);
+void conv2d_winograd_avx2(const Conv2dShape& s, const float* x, const gemm::SgemmKernel& kernel,
+                          const float* packed_u, float* y, const ConvEpilogue& ep,
+                          ThreadPool* pool);
+void conv2d_winograd_avx512(const Conv2dShape& s, const float* x, const gemm::SgemmKernel& kernel,
+                            const float* packed_u, float* y, const ConvEpilogue& ep,
+                            ThreadPool* pool);
 #endif
 
 }  // namespace ember::conv

@@ -209,6 +209,33 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   const int mr = kernel.mr, nr = kernel.nr;
   const int threads = pool ? pool->num_threads() : 1;
 
+  // One row of A against a B read in place: a matrix-vector product, no packing at all.
+  if (M == 1 && !A.packed && A.col_stride == 1 && !B.packed && !B.packer) {
+    const GemvFn gemv = B.col_stride == 1 ? kernel.gemv_rows
+                        : B.row_stride == 1 ? kernel.gemv_dots : nullptr;
+    if (gemv) {
+      const int64_t ldb = B.col_stride == 1 ? B.row_stride : B.col_stride;
+      UkernelParams p;
+      p.row_bias = ep.row_bias;
+      p.col_bias = ep.col_bias;
+      p.last = true;
+      if (ep.activation != Activation::None) {
+        p.clamp = true;
+        p.hi = ep.activation == Activation::Relu6 ? 6.0f : std::numeric_limits<float>::infinity();
+      }
+      // Column blocks of 64; threads only when there is enough to read to pay for waking them.
+      const int64_t blocks = ceil_div(N, 64);
+      auto body = [&](int64_t b0, int64_t b1) {
+        gemv(K, b0 * 64, std::min<int64_t>(N, b1 * 64), A.data, B.data, ldb, C, p);
+      };
+      if (pool && threads > 1 && K * N >= (1 << 15))
+        pool->parallel_for(blocks, 1, body);
+      else
+        body(0, blocks);
+      return;
+    }
+  }
+
   // Blocking. Tasks are (MC x NC) tiles of C; make at least one per thread when the
   // problem allows, splitting N first (A blocks are the cheaper thing to re-pack).
   const int64_t kc_block = kernel.kc;

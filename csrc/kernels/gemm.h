@@ -53,12 +53,22 @@ using UkernelFn = void (*)(int64_t kc, const float* a, const float* b, int64_t l
 
 constexpr int kMaxMR = 16;
 
+// Matrix-vector products for M == 1 (batch-1 linear layers, vector @ matrix) that read B in
+// place, for columns [n0, n1) of y, with the epilogue (p.row_bias[0], p.col_bias indexed by
+// column, clamp) applied:
+//   rows: y[n] = sum_k a[k] B[k * ldb + n]   (row-major B: whole rows stream in order)
+//   dots: y[n] = sum_k a[k] B[n * ldb + k]   (B stored [N, K]: one dot product per column)
+using GemvFn = void (*)(int64_t K, int64_t n0, int64_t n1, const float* a, const float* B,
+                        int64_t ldb, float* y, const UkernelParams& p);
+
 struct SgemmKernel {
   const char* name;  // "sgemm_14x32_avx512"
   Isa isa;
   int mr, nr;
   int mc, kc, nc;                // cache blocking (mc multiple of mr, nc multiple of nr)
   UkernelFn ukernel[kMaxMR];     // ukernel[r - 1] computes r rows, r = 1..mr
+  GemvFn gemv_rows = nullptr;    // optional M == 1 paths (null: use the microkernels)
+  GemvFn gemv_dots = nullptr;
 };
 
 // The best kernel enabled at or below `cap` (max_isa() by default).

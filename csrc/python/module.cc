@@ -161,5 +161,5 @@ PYBIND11_MODULE(_C, m) {
         py::arg("isa"),
         "Caps the kernels' instruction set (like EMBER_ISA): 'reference' forces the scalar oracle.");
   m.def("get_max_isa", [] { return std::string(isa_name(max_isa())); });
-  register_gemm_binding(m);
+  register_kernels_binding(m);
 }

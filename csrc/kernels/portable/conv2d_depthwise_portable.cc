@@ -1,4 +1,5 @@
 // conv2d_depthwise_portable: the direct depthwise kernel (conv2d_depthwise_impl.h) compiled for portable.
+#define EMBER_DW_VECTOR_BYTES 16
 #include "kernels/conv2d_depthwise_impl.h"
 
 namespace ember::conv {

@@ -1,4 +1,7 @@
 // conv2d_depthwise_avx2: the direct depthwise kernel (conv2d_depthwise_impl.h) compiled for avx2.
+#define EMBER_DW_VECTOR_BYTES 32
+// Contract a * b + c into FMA in this file: the kernel means multiply-add.
+#pragma GCC optimize("fp-contract=fast")
 #include "kernels/conv2d_depthwise_impl.h"
 
 namespace ember::conv {

@@ -113,11 +113,99 @@ void sgemm_ukernel_avx512(int64_t kc, const float* a, const float* b, int64_t ld
   }
 }
 
+// y = epilogue(y) over columns [n0, n1).
+void gemv_epilogue(int64_t n0, int64_t n1, float* y, const UkernelParams& p) {
+  const __m512 lo = _mm512_set1_ps(p.lo), hi = _mm512_set1_ps(p.hi);
+  const __m512 rb = _mm512_set1_ps(p.row_bias ? p.row_bias[0] : 0.0f);
+  for (int64_t j = n0; j < n1; j += 16) {
+    const __mmask16 m = mask_for(n1 - j);
+    __m512 v = _mm512_maskz_loadu_ps(m, y + j);
+    if (p.row_bias) v = _mm512_add_ps(v, rb);
+    if (p.col_bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, p.col_bias + j));
+    if (p.clamp) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
+    _mm512_mask_storeu_ps(y + j, m, v);
+  }
+}
+
+// Row-major B: eight rows at a time stream in order (eight sequential read streams); y stays in
+// L1 and is read and written once per eight rows. Sums run in k order.
+void sgemv_rows_avx512(int64_t K, int64_t n0, int64_t n1, const float* a, const float* B,
+                       int64_t ldb, float* y, const UkernelParams& p) {
+  for (int64_t j = n0; j < n1; j += 16) _mm512_mask_storeu_ps(y + j, mask_for(n1 - j), _mm512_setzero_ps());
+  int64_t k = 0;
+  for (; k + 8 <= K; k += 8) {
+    __m512 av[8];
+    const float* rows[8];
+    for (int r = 0; r < 8; ++r) {
+      av[r] = _mm512_set1_ps(a[k + r]);
+      rows[r] = B + (k + r) * ldb;
+    }
+    int64_t j = n0;
+    for (; j + 16 <= n1; j += 16) {
+      __m512 t = _mm512_loadu_ps(y + j);
+#pragma GCC unroll 8
+      for (int r = 0; r < 8; ++r) t = _mm512_fmadd_ps(av[r], _mm512_loadu_ps(rows[r] + j), t);
+      _mm512_storeu_ps(y + j, t);
+    }
+    if (j < n1) {
+      const __mmask16 m = mask_for(n1 - j);
+      __m512 t = _mm512_maskz_loadu_ps(m, y + j);
+      for (int r = 0; r < 8; ++r) t = _mm512_fmadd_ps(av[r], _mm512_maskz_loadu_ps(m, rows[r] + j), t);
+      _mm512_mask_storeu_ps(y + j, m, t);
+    }
+  }
+  for (; k < K; ++k) {
+    const __m512 ak = _mm512_set1_ps(a[k]);
+    const float* row = B + k * ldb;
+    for (int64_t j = n0; j < n1; j += 16) {
+      const __mmask16 m = mask_for(n1 - j);
+      _mm512_mask_storeu_ps(
+          y + j, m, _mm512_fmadd_ps(ak, _mm512_maskz_loadu_ps(m, row + j), _mm512_maskz_loadu_ps(m, y + j)));
+    }
+  }
+  gemv_epilogue(n0, n1, y, p);
+}
+
+// B stored [N, K]: four dot products at a time, 16 lanes each, then a fixed reduction tree.
+void sgemv_dots_avx512(int64_t K, int64_t n0, int64_t n1, const float* a, const float* B,
+                       int64_t ldb, float* y, const UkernelParams& p) {
+  int64_t n = n0;
+  for (; n + 4 <= n1; n += 4) {
+    const float* b0 = B + n * ldb;
+    const float* b1 = b0 + ldb;
+    const float* b2 = b1 + ldb;
+    const float* b3 = b2 + ldb;
+    __m512 s0 = _mm512_setzero_ps(), s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t k = 0; k < K; k += 16) {
+      const __mmask16 m = mask_for(K - k);
+      const __m512 av = _mm512_maskz_loadu_ps(m, a + k);
+      s0 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b0 + k), s0);
+      s1 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b1 + k), s1);
+      s2 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b2 + k), s2);
+      s3 = _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, b3 + k), s3);
+    }
+    y[n] = _mm512_reduce_add_ps(s0);
+    y[n + 1] = _mm512_reduce_add_ps(s1);
+    y[n + 2] = _mm512_reduce_add_ps(s2);
+    y[n + 3] = _mm512_reduce_add_ps(s3);
+  }
+  for (; n < n1; ++n) {
+    const float* b0 = B + n * ldb;
+    __m512 s0 = _mm512_setzero_ps();
+    for (int64_t k = 0; k < K; k += 16) {
+      const __mmask16 m = mask_for(K - k);
+      s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + k), _mm512_maskz_loadu_ps(m, b0 + k), s0);
+    }
+    y[n] = _mm512_reduce_add_ps(s0);
+  }
+  gemv_epilogue(n0, n1, y, p);
+}
+
 template <int... R>
 constexpr SgemmKernel make_kernel(std::integer_sequence<int, R...>) {
   return SgemmKernel{"sgemm_14x32_avx512", Isa::AVX512, kMR, kNR,
                      /*mc=*/168, /*kc=*/256, /*nc=*/1024,
-                     {&sgemm_ukernel_avx512<R + 1>...}};
+                     {&sgemm_ukernel_avx512<R + 1>...}, &sgemv_rows_avx512, &sgemv_dots_avx512};
 }
 
 }  // namespace

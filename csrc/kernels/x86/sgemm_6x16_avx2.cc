@@ -36,59 +36,49 @@ void sgemm_ukernel_avx2(int64_t kc, const float* a, const float* b, int64_t ldb,
     b += ldb;
   }
 
-  if (n >= kNR) {
-    __m256 cb0 = _mm256_setzero_ps(), cb1 = _mm256_setzero_ps();
-    const bool col_bias = p.last && p.col_bias;
-    if (col_bias) {
-      cb0 = _mm256_loadu_ps(p.col_bias);
-      cb1 = _mm256_loadu_ps(p.col_bias + 8);
-    }
-    const __m256 lo = _mm256_set1_ps(p.lo), hi = _mm256_set1_ps(p.hi);
+  // Partial tiles (n < 16) use masked loads and stores (lanes j < n), so the accumulators never
+  // leave registers.
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::min<int64_t>(n, 8))), lane);
+  const __m256i m1 = _mm256_cmpgt_epi32(
+      _mm256_set1_epi32(static_cast<int>(std::max<int64_t>(0, std::min<int64_t>(n - 8, 8)))), lane);
+  const bool full = n >= kNR;
+  __m256 cb0 = _mm256_setzero_ps(), cb1 = _mm256_setzero_ps();
+  const bool col_bias = p.last && p.col_bias;
+  if (col_bias) {
+    cb0 = _mm256_maskload_ps(p.col_bias, m0);
+    cb1 = _mm256_maskload_ps(p.col_bias + 8, m1);
+  }
+  const __m256 lo = _mm256_set1_ps(p.lo), hi = _mm256_set1_ps(p.hi);
 #pragma GCC unroll 8
-    for (int i = 0; i < MR; ++i) {
-      float* ci = c + i * ldc;
-      __m256 v0 = acc0[i], v1 = acc1[i];
-      if (p.accumulate) {
-        v0 = _mm256_add_ps(v0, _mm256_loadu_ps(ci));
-        v1 = _mm256_add_ps(v1, _mm256_loadu_ps(ci + 8));
-      }
-      if (p.last) {
-        if (p.row_bias) {
-          const __m256 rb = _mm256_set1_ps(p.row_bias[i]);
-          v0 = _mm256_add_ps(v0, rb);
-          v1 = _mm256_add_ps(v1, rb);
-        }
-        if (col_bias) {
-          v0 = _mm256_add_ps(v0, cb0);
-          v1 = _mm256_add_ps(v1, cb1);
-        }
-        if (p.clamp) {  // max(lo, v): a NaN in v is kept (maxps returns its second operand)
-          v0 = _mm256_min_ps(hi, _mm256_max_ps(lo, v0));
-          v1 = _mm256_min_ps(hi, _mm256_max_ps(lo, v1));
-        }
-      }
-      _mm256_storeu_ps(ci, v0);
-      _mm256_storeu_ps(ci + 8, v1);
-    }
-    return;
-  }
-  // Right edge (n < 16): finish in scalar code on a spilled tile.
-  alignas(32) float tile[MR][kNR];
-  for (int i = 0; i < MR; ++i) {
-    _mm256_store_ps(tile[i], acc0[i]);
-    _mm256_store_ps(tile[i] + 8, acc1[i]);
-  }
   for (int i = 0; i < MR; ++i) {
     float* ci = c + i * ldc;
-    for (int64_t j = 0; j < n; ++j) {
-      float v = tile[i][j];
-      if (p.accumulate) v += ci[j];
-      if (p.last) {
-        if (p.row_bias) v += p.row_bias[i];
-        if (p.col_bias) v += p.col_bias[j];
-        if (p.clamp && !(v != v)) v = std::min(p.hi, std::max(p.lo, v));
+    __m256 v0 = acc0[i], v1 = acc1[i];
+    if (p.accumulate) {
+      v0 = _mm256_add_ps(v0, full ? _mm256_loadu_ps(ci) : _mm256_maskload_ps(ci, m0));
+      v1 = _mm256_add_ps(v1, full ? _mm256_loadu_ps(ci + 8) : _mm256_maskload_ps(ci + 8, m1));
+    }
+    if (p.last) {
+      if (p.row_bias) {
+        const __m256 rb = _mm256_set1_ps(p.row_bias[i]);
+        v0 = _mm256_add_ps(v0, rb);
+        v1 = _mm256_add_ps(v1, rb);
       }
-      ci[j] = v;
+      if (col_bias) {
+        v0 = _mm256_add_ps(v0, cb0);
+        v1 = _mm256_add_ps(v1, cb1);
+      }
+      if (p.clamp) {  // max(lo, v): a NaN in v is kept (maxps returns its second operand)
+        v0 = _mm256_min_ps(hi, _mm256_max_ps(lo, v0));
+        v1 = _mm256_min_ps(hi, _mm256_max_ps(lo, v1));
+      }
+    }
+    if (full) {
+      _mm256_storeu_ps(ci, v0);
+      _mm256_storeu_ps(ci + 8, v1);
+    } else {
+      _mm256_maskstore_ps(ci, m0, v0);
+      _mm256_maskstore_ps(ci + 8, m1, v1);
     }
   }
 }

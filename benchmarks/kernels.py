@@ -1,0 +1,256 @@
+"""Fast fp32 kernels side by side with numpy (OpenBLAS) and PyTorch, at 1 and 2 threads.
+
+    python benchmarks/kernels.py            # everything
+    python benchmarks/kernels.py --quick    # fewer repetitions
+
+Prints median times of interleaved rounds (each round runs every contender once, so a change in
+machine load hits all of them alike), GFLOP/s and ratios for sgemm shapes, and per-layer times for
+every distinct conv layer of ResNet-18 and MobileNetV2 (batch 1, 224x224) with the geometric-mean
+time ratio against torch.nn.functional.conv2d and the worst layer.
+"""
+import argparse
+import math
+import os
+import sys
+import time
+
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set on this machine to work around old OpenBLAS
+# builds; they make a current numpy pick a slow kernel. Unset for this process only, before
+# numpy loads, so the comparison is against OpenBLAS at its best.
+for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
+    os.environ.pop(_var, None)
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from graphruntime import _C  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as F
+except Exception:  # pragma: no cover - torch is optional
+    torch = None
+
+try:
+    from threadpoolctl import threadpool_info, threadpool_limits
+except Exception:  # pragma: no cover
+    threadpool_info = threadpool_limits = None
+
+
+def has_op(name):
+    """True when the op is registered in this build."""
+    try:
+        _C.op_schema(name)
+        return True
+    except Exception:
+        return False
+
+
+def interleaved_medians(fns, min_rounds, min_seconds):
+    """Runs each callable once per round, round after round; returns each one's median time."""
+    for f in fns:
+        f()  # warm up (allocations, packing buffers, thread wake-up)
+    times = [[] for _ in fns]
+    start = time.perf_counter()
+    rounds = 0
+    while rounds < min_rounds or time.perf_counter() - start < min_seconds:
+        for i, f in enumerate(fns):
+            t = time.perf_counter()
+            f()
+            times[i].append(time.perf_counter() - t)
+        rounds += 1
+        if rounds >= 2000:
+            break
+    return [float(np.median(t)) for t in times]
+
+
+def set_threads(n):
+    _C.set_num_threads(n)
+    if torch is not None:
+        torch.set_num_threads(n)
+
+
+def numpy_limit(n):
+    return threadpool_limits(n) if threadpool_limits else _NullContext()
+
+
+class _NullContext:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+
+GEMM_SHAPES = [  # (M, N, K)
+    (1024, 1024, 1024),
+    (512, 512, 512),
+    (256, 256, 256),
+    (64, 3136, 576),
+    (1, 1000, 512),
+    (8, 2048, 512),
+]
+
+
+def bench_sgemm(threads, args, peak_gflops):
+    rng = np.random.default_rng(0)
+    use_op = has_op("matmul")
+    print(f"\n### sgemm, {threads} thread(s): GFLOP/s (median), ratio = Ember / peer")
+    print("ember matmul = the `matmul` op (B packed per call); ember packed = B pre-packed once "
+          "(a constant weight, as linear / the graph runtime run it)")
+    hdr = f"{'M x N x K':>16} | {'ember matmul':>12} | {'ember packed':>12} | {'numpy':>8} | {'torch':>8} | {'/numpy':>7} | {'/torch':>7} | {'packed/numpy':>12} | {'packed/torch':>12}"
+    print(hdr)
+    print("-" * len(hdr))
+    rows = []
+    for M, N, K in GEMM_SHAPES:
+        a = rng.standard_normal((M, K), dtype=np.float32)
+        b = rng.standard_normal((K, N), dtype=np.float32)
+        packed = _C.SgemmPackedB(b)
+        if use_op:
+            ember = lambda: _C.run_op("matmul", [a, b], {})  # noqa: E731
+        else:
+            ember = lambda: _C.sgemm(a, b)  # noqa: E731
+        fns = [ember, lambda: packed.run(a), lambda: a @ b]
+        if torch is not None:
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            fns.append(lambda: torch.matmul(ta, tb))
+        flops = 2.0 * M * N * K
+        with numpy_limit(threads):
+            times = interleaved_medians(fns, args.rounds, args.seconds)
+        gf = [flops / t / 1e9 for t in times]
+        te, tp, tn = times[:3]
+        tt = times[3] if torch is not None else float("nan")
+        gt = gf[3] if torch is not None else float("nan")
+        print(f"{f'{M}x{N}x{K}':>16} | {gf[0]:12.1f} | {gf[1]:12.1f} | {gf[2]:8.1f} | {gt:8.1f} | "
+              f"{tn / te:7.2f} | {tt / te:7.2f} | {tn / tp:12.2f} | {tt / tp:12.2f}")
+        rows.append((M, N, K, gf))
+    g = rows[0][3]
+    peak = peak_gflops * threads
+    print(f"1024^3: ember matmul {g[0]:.1f} GFLOP/s = {100 * g[0] / peak:.0f}% of the {peak:.0f} "
+          f"GFLOP/s fp32 peak at {threads} thread(s) (numpy {100 * g[2] / peak:.0f}%)")
+    return rows
+
+
+def resnet18_convs():
+    """Distinct conv layers of ResNet-18 at 224x224: (name, C, O, k, stride, pad, groups, H)."""
+    return [
+        ("resnet18.conv1", 3, 64, 7, 2, 3, 1, 224),
+        ("resnet18.layer1.conv3x3", 64, 64, 3, 1, 1, 1, 56),
+        ("resnet18.layer2.0.conv1", 64, 128, 3, 2, 1, 1, 56),
+        ("resnet18.layer2.0.downsample", 64, 128, 1, 2, 0, 1, 56),
+        ("resnet18.layer2.conv3x3", 128, 128, 3, 1, 1, 1, 28),
+        ("resnet18.layer3.0.conv1", 128, 256, 3, 2, 1, 1, 28),
+        ("resnet18.layer3.0.downsample", 128, 256, 1, 2, 0, 1, 28),
+        ("resnet18.layer3.conv3x3", 256, 256, 3, 1, 1, 1, 14),
+        ("resnet18.layer4.0.conv1", 256, 512, 3, 2, 1, 1, 14),
+        ("resnet18.layer4.0.downsample", 256, 512, 1, 2, 0, 1, 14),
+        ("resnet18.layer4.conv3x3", 512, 512, 3, 1, 1, 1, 7),
+    ]
+
+
+def mobilenet_v2_convs():
+    """Distinct conv layers of MobileNetV2 (width 1.0) at 224x224."""
+    layers = [("mobilenet_v2.features.0", 3, 32, 3, 2, 1, 1, 224)]
+    c_in, h = 32, 112
+    settings = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1),
+                (6, 160, 3, 2), (6, 320, 1, 1)]
+    index = 1
+    for t, c, n, s in settings:
+        for i in range(n):
+            stride = s if i == 0 else 1
+            hidden = c_in * t
+            name = f"mobilenet_v2.features.{index}"
+            if t != 1:
+                layers.append((f"{name}.expand", c_in, hidden, 1, 1, 0, 1, h))
+            layers.append((f"{name}.dw", hidden, hidden, 3, stride, 1, hidden, h))
+            h = (h + 2 - 3) // stride + 1
+            layers.append((f"{name}.project", hidden, c, 1, 1, 0, 1, h))
+            c_in = c
+            index += 1
+    layers.append(("mobilenet_v2.features.18", 320, 1280, 1, 1, 0, 1, 7))
+    seen, out = set(), []
+    for layer in layers:
+        key = layer[1:]
+        if key not in seen:
+            seen.add(key)
+            out.append(layer)
+    return out
+
+
+def bench_conv(threads, args):
+    if not has_op("conv2d"):
+        print("\n(conv2d is not registered in this build: conv benchmark skipped)")
+        return
+    rng = np.random.default_rng(1)
+    print(f"\n### conv2d, batch 1, {threads} thread(s): median ms; ratio = Ember time / torch time "
+          "(< 1 is faster)")
+    print("loaded = kernel created once with the weight constant (pre-packed / pre-transformed, as "
+          "the graph runtime loads a model); eager = _C.run_op (weight packed per call)")
+    hdr = (f"{'layer':>36} | {'C->O':>9} | {'k/s/g':>6} | {'HxW':>7} | {'kernel (loaded)':>42} | "
+           f"{'loaded':>7} | {'eager':>7} | {'torch':>7} | {'loaded/torch':>12} | {'eager/torch':>11}")
+    print(hdr)
+    print("-" * len(hdr))
+    loaded_ratios, eager_ratios = [], []
+    for name, c, o, k, s, p, g, h in resnet18_convs() + mobilenet_v2_convs():
+        x = rng.standard_normal((1, c, h, h), dtype=np.float32)
+        w = (rng.standard_normal((o, c // g, k, k), dtype=np.float32) * 0.1).astype(np.float32)
+        bias = rng.standard_normal(o, dtype=np.float32)
+        attrs = {"stride": [s, s], "padding": [p, p], "groups": g}
+        prepared = _C.PreparedOp("conv2d", [x, w, bias], attrs, constants=[1, 2])
+        fns = [lambda: prepared.run([x, None, None]),
+               lambda: _C.run_op("conv2d", [x, w, bias], attrs)]
+        if torch is not None:
+            tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(bias)
+            fns.append(lambda: F.conv2d(tx, tw, tb, stride=s, padding=p, groups=g))
+        times = interleaved_medians(fns, args.rounds, args.seconds / 3)
+        tl, te = times[0], times[1]
+        tt = times[2] if torch is not None else float("nan")
+        loaded_ratios.append((tl / tt, name))
+        eager_ratios.append((te / tt, name))
+        print(f"{name:>36} | {f'{c}->{o}':>9} | {f'{k}/{s}/{g}':>6} | {f'{h}x{h}':>7} | "
+              f"{prepared.kernel_name:>42} | {tl * 1e3:7.3f} | {te * 1e3:7.3f} | {tt * 1e3:7.3f} | "
+              f"{tl / tt:12.2f} | {te / tt:11.2f}")
+    if torch is not None:
+        for label, ratios in (("loaded", loaded_ratios), ("eager", eager_ratios)):
+            geo = math.exp(sum(math.log(r) for r, _ in ratios) / len(ratios))
+            worst = max(ratios)
+            print(f"{label}: geometric-mean time ratio Ember/torch over {len(ratios)} layers "
+                  f"{geo:.2f}; worst layer {worst[1]} ({worst[0]:.2f}x)")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions")
+    parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
+    parser.add_argument("--only", choices=["sgemm", "conv"], default=None)
+    args = parser.parse_args()
+    args.rounds = 5 if args.quick else 15
+    args.seconds = 0.3 if args.quick else 1.0
+
+    ghz = max(_C.measure_cpu_ghz() for _ in range(3))
+    feats = _C.cpu_features()
+    # fp32 FLOP per cycle per core: 2 FMA pipes x 8 lanes x 2 (AVX2 and AVX-512 alike on cores
+    # that split 512-bit ops in two 256-bit halves, such as AMD Zen 4; Intel server cores with
+    # two 512-bit FMA units have 64).
+    flop_per_cycle = 32
+    peak = flop_per_cycle * ghz
+    print(f"Ember kernels benchmark: ISA {feats['max_isa']}, sgemm microkernel "
+          f"{_C.SgemmPackedB(np.zeros((1, 1), np.float32)).kernel_name}; measured busy clock "
+          f"{ghz:.2f} GHz; fp32 peak assumed {flop_per_cycle} FLOP/cycle/core = {peak:.0f} "
+          f"GFLOP/s per core")
+    if threadpool_info:
+        blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
+                for i in threadpool_info() if i.get("user_api") == "blas"]
+        print(f"numpy {np.__version__} BLAS: {', '.join(blas) or 'unknown'}")
+    print(f"torch: {torch.__version__ if torch is not None else 'not installed'}; load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    for threads in args.threads:
+        set_threads(threads)
+        if args.only in (None, "sgemm"):
+            bench_sgemm(threads, args, peak)
+        if args.only in (None, "conv"):
+            bench_conv(threads, args)
+
+
+if __name__ == "__main__":
+    main()

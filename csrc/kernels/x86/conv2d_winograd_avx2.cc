@@ -1,0 +1,18 @@
+// conv2d_winograd_avx2: Winograd F(4x4, 3x3) (conv2d_winograd_impl.h) compiled for avx2.
+#define EMBER_WINO_VECTOR_BYTES 32
+#include "kernels/conv2d_winograd_impl.h"
+
+namespace ember::conv {
+
+gemm::PackedMatrix winograd_pack_weights_avx2(const gemm::SgemmKernel& kernel, const float* w,
+                                            int64_t O, int64_t C) {
+  return winograd_pack_weights(kernel, w, O, C);
+}
+
+void conv2d_winograd_avx2(const Conv2dShape& s, const float* x, const gemm::SgemmKernel& kernel,
+                        const float* packed_u, float* y, const ConvEpilogue& ep,
+                        ThreadPool* pool) {
+  winograd_run(s, x, kernel, packed_u, y, ep, pool);
+}
+
+}  // namespace ember::conv

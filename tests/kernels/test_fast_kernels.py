@@ -1,0 +1,359 @@
+"""Fast fp32 kernels (packed GEMM, conv2d algorithms) against the reference kernels.
+
+Every case runs the op once with the ISA capped at 'reference' (the scalar oracle) and once per
+ISA level this machine has ('portable', 'avx2', 'avx512', ...), on seeded random shapes that
+include the edge sizes of the microkernel tiles (1, tile - 1, tile, tile + 1, odd channels,
+widths that are not a multiple of the vector length, K not a multiple of the K block).
+
+Tolerances follow the summation order: the reference accumulates in float64, a fast kernel in
+float32 in a different order, so |fast - ref| <= c * K * eps32 * sum_k |a_k b_k| (the standard
+bound for a float32 dot product of length K). We check that bound elementwise with c = 2.
+Winograd F(4x4, 3x3) also rounds in its transforms, whose coefficients reach 8 (A^T) and 5 (B^T),
+so for it the same bound is a measured rather than proven envelope: on these random cases its
+error stays below a tenth of it, and a broken transform misses it by orders of magnitude.
+
+Weights packed at load time (constant inputs, `_C.PreparedOp`) must give the same bits as the
+same kernel packing per call (`_C.run_op`): packing moves data, it does not change arithmetic.
+"""
+import numpy as np
+import pytest
+
+from graphruntime import _C, errors
+from oracle import assert_close
+
+TESTED_OPS = {"linear", "matmul", "conv2d", "add", "sub", "mul", "div", "maximum", "minimum",
+              "relu", "relu6"}
+
+EPS32 = np.finfo(np.float32).eps
+
+
+def _registered(op):
+    try:
+        _C.op_schema(op)
+        return True
+    except errors.UnsupportedError:
+        return False
+
+
+pytestmark = pytest.mark.skipif(
+    not all(_registered(op) for op in TESTED_OPS),
+    reason="some of the ops these kernels attach to are not in this build",
+)
+
+FAST_ISAS = [isa for isa in _C.cpu_features()["isas"] if isa != "reference"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_isa_and_threads():
+    isa, threads = _C.get_max_isa(), _C.get_num_threads()
+    yield
+    _C.set_max_isa(isa)
+    _C.set_num_threads(threads)
+
+
+def run_with_isa(isa, op, inputs, attrs):
+    _C.set_max_isa(isa)
+    return _C.run_op(op, inputs, attrs)[0], _C.kernel_name(op, inputs, attrs)
+
+
+def check_against_reference(op, inputs, attrs, magnitude, depth, context):
+    """Runs `op` under the reference and under every fast ISA; `magnitude` is sum |a_k b_k|
+    per output (same shape as the output), `depth` the number of products summed."""
+    ref, ref_name = run_with_isa("reference", op, inputs, attrs)
+    assert "reference" in ref_name
+    tol = 2.0 * (depth + 2) * EPS32 * magnitude + 1e-6
+    for isa in FAST_ISAS:
+        got, name = run_with_isa(isa, op, inputs, attrs)
+        assert got.shape == ref.shape and got.dtype == ref.dtype, (context, isa, name)
+        bad = np.argwhere(~(np.abs(got - ref) <= tol))
+        assert bad.size == 0, (
+            f"{context} isa={isa} kernel={name}: {len(bad)} elements off; first at "
+            f"{tuple(bad[0])}: got {got[tuple(bad[0])]}, reference {ref[tuple(bad[0])]}, "
+            f"tolerance {tol[tuple(bad[0])]}")
+    return ref
+
+
+def tile_sizes():
+    """Microkernel tiles (mr, nr) per ISA, taken from the kernel names (sgemm_<mr>x<nr>_<isa>)."""
+    sizes = set()
+    for isa in FAST_ISAS:
+        try:
+            name = _C.SgemmPackedB(np.zeros((1, 1), np.float32), isa=isa).kernel_name
+        except errors.UnsupportedError:
+            continue
+        mr, nr = name.split("_")[1].split("x")
+        sizes.add((int(mr), int(nr)))
+    return sorted(sizes)
+
+
+def edge_values(tile):
+    return sorted({1, tile - 1, tile, tile + 1, 2 * tile + 3} - {0})
+
+
+# ----------------------------------------------------------------------------- matmul / linear
+
+def gemm_shapes():
+    shapes = set()
+    for mr, nr in tile_sizes():
+        for m in edge_values(mr):
+            for n in edge_values(nr):
+                shapes.add((m, n, 7))
+        shapes.add((mr + 1, nr + 1, 257))   # K not a multiple of the K block (256)
+        shapes.add((2 * mr + 1, 3 * nr - 1, 513))
+    shapes.add((1, 1000, 512))
+    shapes.add((170, 40, 33))               # more rows than one M block
+    return sorted(shapes)
+
+
+@pytest.mark.parametrize("m,n,k", gemm_shapes())
+def test_matmul_matches_reference(m, n, k):
+    rng = np.random.default_rng(m * 1000 + n * 10 + k)
+    a = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    mag = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))
+    check_against_reference("matmul", [a, b], {}, mag, k, f"matmul {m}x{n}x{k}")
+
+
+@pytest.mark.parametrize("a_shape,b_shape", [
+    ((5,), (5, 3)), ((4, 5), (5,)), ((7,), (7,)), ((2, 3, 4, 5), (5, 6)),
+    ((2, 1, 3, 4), (3, 4, 2)), ((3, 4), (2, 4, 33)), ((2, 3, 0), (0, 4)),
+])
+def test_matmul_batched_and_vector_forms(a_shape, b_shape):
+    rng = np.random.default_rng(len(a_shape) * 10 + len(b_shape))
+    a = rng.uniform(-1, 1, a_shape).astype(np.float32)
+    b = rng.uniform(-1, 1, b_shape).astype(np.float32)
+    mag = np.abs(np.matmul(np.abs(a.astype(np.float64)), np.abs(b.astype(np.float64))))
+    ref = check_against_reference("matmul", [a, b], {}, mag, a_shape[-1], f"matmul {a_shape} @ {b_shape}")
+    assert_close(ref, np.matmul(a, b), rtol=1e-5, atol=1e-5, context="reference vs numpy")
+
+
+@pytest.mark.parametrize("activation", ["none", "relu", "relu6"])
+@pytest.mark.parametrize("batch,in_f,out_f", [((1,), 512, 1000), ((3, 5), 17, 33), ((13,), 64, 31),
+                                              ((2,), 300, 16)])
+def test_linear_matches_reference(batch, in_f, out_f, activation):
+    rng = np.random.default_rng(in_f + out_f)
+    x = rng.uniform(-1, 1, batch + (in_f,)).astype(np.float32)
+    w = rng.uniform(-1, 1, (out_f, in_f)).astype(np.float32)
+    b = rng.uniform(-1, 1, out_f).astype(np.float32) * 3
+    mag = np.abs(x.astype(np.float64)) @ np.abs(w.T.astype(np.float64)) + np.abs(b)
+    for bias in (b, None):
+        check_against_reference("linear", [x, w, bias], {"activation": activation}, mag, in_f,
+                                f"linear {batch}x{in_f}->{out_f} {activation} bias={bias is not None}")
+
+
+def test_linear_keeps_nan_through_relu():
+    x = np.array([[np.nan, 1.0]], np.float32)
+    w = np.ones((3, 2), np.float32)
+    for isa in FAST_ISAS:
+        got, _ = run_with_isa(isa, "linear", [x, w, None], {"activation": "relu"})
+        assert np.isnan(got).all(), isa
+
+
+# ----------------------------------------------------------------------------- conv2d
+
+def conv_magnitude(x, w, attrs):
+    """sum |x w| per output, through the reference conv on absolute values (float64 inside)."""
+    _C.set_max_isa("reference")
+    return _C.run_op("conv2d", [np.abs(x), np.abs(w), None], {k: v for k, v in attrs.items() if k != "activation"})[0].astype(np.float64)
+
+
+CONV_CASES = [
+    # (N, C, H, W), (O, C/g, kh, kw), attrs
+    ((1, 3, 17, 19), (8, 3, 3, 3), dict(padding=[1, 1])),
+    ((2, 5, 9, 8), (7, 5, 1, 1), {}),                                   # 1x1, odd channels
+    ((1, 16, 15, 33), (29, 16, 1, 1), dict(activation="relu")),          # 1x1, > 2 tiles of M
+    ((1, 3, 30, 30), (16, 3, 7, 7), dict(stride=[2, 2], padding=[3, 3])),
+    ((1, 4, 12, 12), (6, 2, 3, 3), dict(groups=2, padding=[2, 1], dilation=[2, 1], stride=[2, 3])),
+    ((1, 8, 10, 10), (20, 8, 1, 1), dict(stride=[2, 2])),                # strided 1x1
+    ((1, 64, 9, 9), (200, 64, 3, 3), dict(padding=[1, 1], activation="relu6")),  # M > one block
+    ((7, 5, 8), (5, 7, 3, 2), dict(padding=[0, 1])),                     # unbatched [C, H, W]
+] + [
+    # depthwise: 3x3 / 5x5, stride 1 / 2, widths around the vector length, odd channels
+    ((1, c, h, w), (c, 1, k, k), dict(groups=c, stride=[s, s], padding=[k // 2, k // 2], activation=act))
+    for (c, h, w, k, s, act) in [
+        (3, 7, 7, 3, 1, "none"), (5, 17, 16, 3, 1, "relu6"), (6, 11, 13, 5, 2, "relu"),
+        (4, 33, 31, 3, 2, "none"), (2, 9, 15, 5, 1, "relu6"), (1, 1, 1, 3, 1, "none"),
+        (7, 20, 17, 3, 2, "relu"),
+    ]
+] + [
+    ((2, 4, 9, 10), (4, 1, 3, 3), dict(groups=4, padding=[0, 0])),       # depthwise, no padding
+    ((1, 4, 9, 10), (8, 1, 3, 3), dict(groups=4, padding=[1, 1])),       # channel multiplier 2
+]
+
+
+WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels: Winograd with a constant weight (and eager
+    # from 1024 output pixels on, as the first case)
+    ((1, 16, 34, 34), (16, 16, 3, 3), dict(padding=[1, 1])),
+    ((1, 16, 16, 16), (16, 16, 3, 3), dict(padding=[1, 1])),
+    ((2, 17, 14, 14), (19, 17, 3, 3), dict(padding=[1, 1], activation="relu")),
+    ((1, 20, 15, 17), (33, 20, 3, 3), dict(padding=[1, 1], activation="relu6")),  # partial tiles
+    ((1, 16, 18, 18), (16, 16, 3, 3), dict(padding=[0, 0])),
+    ((1, 24, 14, 14), (16, 24, 3, 3), dict(padding=[2, 2])),
+]
+CONV_CASES += WINOGRAD_CASES
+
+
+@pytest.mark.parametrize("x_shape,w_shape,attrs", CONV_CASES)
+def test_conv2d_matches_reference(x_shape, w_shape, attrs):
+    rng = np.random.default_rng(sum(x_shape) * 7 + sum(w_shape))
+    x = rng.uniform(-1, 1, x_shape).astype(np.float32)
+    w = rng.uniform(-1, 1, w_shape).astype(np.float32)
+    b = rng.uniform(-1, 1, w_shape[0]).astype(np.float32)
+    mag = conv_magnitude(x, w, attrs) + np.abs(b)[:, None, None]
+    depth = w_shape[1] * w_shape[2] * w_shape[3]
+    check_against_reference("conv2d", [x, w, b], attrs, mag, depth, f"conv2d {x_shape} {w_shape} {attrs}")
+
+
+@pytest.mark.parametrize("x_shape,w_shape,attrs", CONV_CASES)
+def test_conv2d_weights_packed_at_load_give_the_same_bits(x_shape, w_shape, attrs):
+    rng = np.random.default_rng(sum(x_shape) + 3)
+    x = rng.uniform(-1, 1, x_shape).astype(np.float32)
+    w = rng.uniform(-1, 1, w_shape).astype(np.float32)
+    b = rng.uniform(-1, 1, w_shape[0]).astype(np.float32)
+    winograd_seen = False
+    for isa in FAST_ISAS:
+        _C.set_max_isa(isa)
+        loaded = _C.PreparedOp("conv2d", [x, w, b], attrs, constants=[1, 2])
+        winograd_seen |= "winograd" in loaded.kernel_name
+        per_call = _C.PreparedOp("conv2d", [x, w, b], attrs)
+        if loaded.kernel_name != per_call.kernel_name:  # the choice may differ; compare to the reference
+            _C.set_max_isa("reference")
+            ref = _C.run_op("conv2d", [x, w, b], attrs)[0]
+            mag = conv_magnitude(x, w, attrs) + np.abs(b)[:, None, None]
+            depth = w_shape[1] * w_shape[2] * w_shape[3]
+            got = loaded.run([x, None, None])
+            assert (np.abs(got - ref) <= 2.0 * (depth + 2) * EPS32 * mag + 1e-6).all(), (isa, loaded.kernel_name)
+            continue
+        assert np.array_equal(loaded.run([x, None, None]), per_call.run([x, w, b])), (isa, loaded.kernel_name)
+    if (x_shape, w_shape, attrs) in WINOGRAD_CASES and any(i.startswith("avx") for i in FAST_ISAS):
+        assert winograd_seen, "a Winograd case did not run Winograd"
+
+
+def test_linear_weights_packed_at_load_give_the_same_bits():
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1, 1, (5, 300)).astype(np.float32)
+    w = rng.uniform(-1, 1, (70, 300)).astype(np.float32)
+    b = rng.uniform(-1, 1, 70).astype(np.float32)
+    for isa in FAST_ISAS:
+        _C.set_max_isa(isa)
+        loaded = _C.PreparedOp("linear", [x, w, b], {"activation": "relu"}, constants=[1, 2])
+        eager = _C.run_op("linear", [x, w, b], {"activation": "relu"})[0]
+        assert np.array_equal(loaded.run([x, None, None]), eager), isa
+
+
+def test_winograd_is_chosen_for_3x3_stride_1_with_enough_channels():
+    if not any(isa.startswith("avx") for isa in FAST_ISAS):
+        pytest.skip("Winograd kernels are x86 only")
+    x = np.zeros((1, 64, 32, 32), np.float32)
+    w = np.zeros((64, 64, 3, 3), np.float32)
+    _C.set_max_isa(_C.cpu_features()["detected_isa"])
+    assert "winograd" in _C.PreparedOp("conv2d", [x, w, None], {"padding": [1, 1]}).kernel_name
+    small = np.zeros((1, 64, 28, 28), np.float32)  # fewer pixels: only with a pre-transformed weight
+    assert "winograd" not in _C.PreparedOp("conv2d", [small, w, None], {"padding": [1, 1]}).kernel_name
+    assert "winograd" in _C.PreparedOp("conv2d", [small, w, None], {"padding": [1, 1]},
+                                       constants=[1]).kernel_name
+    strided = _C.PreparedOp("conv2d", [x, w, None], {"padding": [1, 1], "stride": [2, 2]})
+    assert "im2col" in strided.kernel_name
+
+
+def test_conv2d_picks_algorithm_by_shape():
+    x = np.zeros((1, 8, 12, 12), np.float32)
+    names = {}
+    for label, w, attrs in [
+        ("dw", np.zeros((8, 1, 3, 3), np.float32), dict(groups=8, padding=[1, 1])),
+        ("1x1", np.zeros((16, 8, 1, 1), np.float32), {}),
+        ("im2col", np.zeros((16, 8, 3, 3), np.float32), {}),
+    ]:
+        _C.set_max_isa(_C.cpu_features()["detected_isa"])
+        names[label] = _C.PreparedOp("conv2d", [x, w, None], attrs).kernel_name
+    assert "dw3x3" in names["dw"] and "1x1" in names["1x1"] and "im2col" in names["im2col"], names
+
+
+@pytest.mark.parametrize("op,inputs,attrs", [
+    ("matmul", [(301, 600), (600, 517)], {}),
+    ("linear", [(37, 300), (70, 300), (70,)], {"activation": "relu"}),
+    ("conv2d", [(1, 32, 20, 20), (48, 32, 3, 3), (48,)], {"padding": [1, 1]}),
+    ("conv2d", [(1, 32, 20, 20), (32, 1, 3, 3), (32,)], {"padding": [1, 1], "groups": 32}),
+    ("conv2d", [(1, 48, 28, 28), (40, 48, 3, 3), (40,)], {"padding": [1, 1]}),  # Winograd
+])
+def test_one_and_two_threads_give_identical_bits(op, inputs, attrs):
+    rng = np.random.default_rng(5)
+    arrays = [rng.uniform(-1, 1, s).astype(np.float32) for s in inputs]
+    for isa in FAST_ISAS:
+        _C.set_max_isa(isa)
+        _C.set_num_threads(1)
+        one = _C.run_op(op, arrays, attrs)[0]
+        _C.set_num_threads(2)
+        two = _C.run_op(op, arrays, attrs)[0]
+        assert np.array_equal(one, two), (op, isa)
+
+
+def test_sgemm_binding_validates_inputs():
+    with pytest.raises(errors.InvalidArgumentError, match="sgemm: 'a' has K=3, 'b' has K=4"):
+        _C.sgemm(np.zeros((2, 3), np.float32), np.zeros((4, 5), np.float32))
+    with pytest.raises(errors.InvalidArgumentError, match="activation"):
+        _C.sgemm(np.zeros((2, 3), np.float32), np.zeros((3, 5), np.float32), activation="gelu")
+
+
+def test_packed_b_matches_numpy():
+    rng = np.random.default_rng(3)
+    for isa in FAST_ISAS:
+        w = rng.uniform(-1, 1, (70, 45)).astype(np.float32)
+        packed = _C.SgemmPackedB(w, b_transposed=True, isa=isa)
+        x = rng.uniform(-1, 1, (9, 45)).astype(np.float32)
+        bias = rng.uniform(-1, 1, 70).astype(np.float32)
+        assert_close(packed.run(x, bias, "relu6"), np.clip(x @ w.T + bias, 0, 6), rtol=1e-5,
+                     atol=1e-5, context=f"SgemmPackedB {isa}")
+
+
+# ----------------------------------------------------------------------------- element-wise
+
+BINARY_OPS = ["add", "sub", "mul", "div", "maximum", "minimum"]
+BINARY_LAYOUTS = [  # (a shape, b shape): same, scalars, bias rows, and a general broadcast
+    ((17,), (17,)), ((3, 5, 16), (3, 5, 16)), ((100003,), (100003,)), ((4, 15), (1,)),
+    ((), (7, 3)), ((6, 33), (33,)), ((2, 3, 4, 5), (1, 4, 5)), ((3,), (5, 3)),
+    ((2000, 64), (64,)), ((4, 1, 3), (1, 5, 1)),
+]
+
+
+def with_specials(x):
+    """Sprinkles NaN, infinities, zeros of both signs into x (NaN rules must match)."""
+    flat = x.reshape(-1)
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0], np.float32)
+    flat[: min(flat.size, 5)] = specials[: min(flat.size, 5)]
+    return x
+
+
+@pytest.mark.parametrize("op", BINARY_OPS)
+@pytest.mark.parametrize("a_shape,b_shape", BINARY_LAYOUTS)
+def test_binary_elementwise_is_bit_identical_to_reference(op, a_shape, b_shape):
+    rng = np.random.default_rng(len(a_shape) * 31 + len(b_shape))
+    a = with_specials(rng.uniform(-3, 3, a_shape).astype(np.float32))
+    b = rng.uniform(-3, 3, b_shape).astype(np.float32)
+    b = b[::-1].copy() if b.ndim else b
+    b = with_specials(b) if b.size > 8 else b
+    with np.errstate(all="ignore"):
+        ref, _ = run_with_isa("reference", op, [a, b], {})
+        for isa in FAST_ISAS:
+            got, name = run_with_isa(isa, op, [a, b], {})
+            np.testing.assert_array_equal(got, ref, err_msg=f"{op} {a_shape} {b_shape} {isa} {name}")
+
+
+@pytest.mark.parametrize("op", ["relu", "relu6"])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 100003])
+def test_unary_elementwise_is_bit_identical_to_reference(op, n):
+    rng = np.random.default_rng(n)
+    x = with_specials(rng.uniform(-8, 8, n).astype(np.float32))
+    ref, _ = run_with_isa("reference", op, [x], {})
+    for isa in FAST_ISAS:
+        got, name = run_with_isa(isa, op, [x], {})
+        np.testing.assert_array_equal(got, ref, err_msg=f"{op} n={n} {isa} {name}")
+        assert np.signbit(got).tolist() == np.signbit(ref).tolist(), (op, isa)
+
+
+def test_elementwise_kernels_are_the_fast_ones():
+    a = np.zeros((4, 8), np.float32)
+    _C.set_max_isa(_C.cpu_features()["detected_isa"])
+    assert _C.kernel_name("add", [a, a]).startswith("f32_add_")
+    assert _C.kernel_name("relu", [a]).startswith("f32_relu_")
+    assert "reference" in _C.kernel_name("add", [a.astype(np.float64), a.astype(np.float64)])
