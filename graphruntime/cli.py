@@ -26,8 +26,11 @@ import sys
 # (subcommand, module defining register(subparsers), one-line help), sorted by name.
 SUBCOMMANDS = [
     ("bench", "graphruntime.cli_model", "Median latency of a model."),
+    # NOTE: strings, imported only by `ember export|quantize`: graphruntime never imports mobile.
+    ("export", "mobile.cli", "Write a NetDef as an .ember runtime model."),
     ("inspect", "graphruntime.cli_model", "Ops, shapes, parameter counts and FLOPs of a NetDef."),
     ("ops", "graphruntime.cli", "Print operator schemas: inputs, outputs, attributes, kernels."),
+    ("quantize", "mobile.cli", "Post-training int8 quantization of a NetDef (calibrated)."),
     ("run", "graphruntime.cli_model", "Run a model on .npy inputs."),
     # NOTE: a string, imported only by `ember serve`: graphruntime itself never imports serving.
     ("serve", "serving.cli", "Serve models over gRPC (KServe v2 / Triton-compatible)."),
