@@ -28,17 +28,20 @@ except ImportError:  # pragma: no cover
     torch = None
 
 
-def per_call(fn, number, repeat):
-    """Median seconds per call of fn over `repeat` timed loops of `number` calls."""
-    for _ in range(max(number // 10, 1)):
-        fn()
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(number):
+def per_call(fns, number, repeat):
+    """Median seconds per call of each function in `fns` over `repeat` timed loops of `number`
+    calls. The functions' loops alternate, so a change in machine load hits both sides alike."""
+    for fn in fns:
+        for _ in range(max(number // 10, 1)):
             fn()
-        samples.append((time.perf_counter() - start) / number)
-    return statistics.median(samples)
+    samples = [[] for _ in fns]
+    for _ in range(repeat):
+        for fn, out in zip(fns, samples):
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            out.append((time.perf_counter() - start) / number)
+    return [statistics.median(s) for s in samples]
 
 
 def op_cases(lib):
@@ -88,9 +91,11 @@ def main():
     ours_ops = op_cases(frontend)
     theirs_ops = op_cases(torch) if torch is not None else {}
     for name, fn in ours_ops.items():
-        with_grad = per_call(fn, number, repeat)
-        theirs = per_call(theirs_ops[name], number, repeat) if theirs_ops else float("nan")
-        rows.append((name, with_grad * 1e6, theirs * 1e6, "us", 1.0))
+        if theirs_ops:
+            ours, theirs = per_call([fn, theirs_ops[name]], number, repeat)
+        else:
+            ours, theirs = per_call([fn], number, repeat)[0], float("nan")
+        rows.append((name, ours * 1e6, theirs * 1e6, "us", 1.0))
 
     rng = np.random.default_rng(0)
     xm = rng.standard_normal((64, 784)).astype(np.float32)
@@ -102,10 +107,12 @@ def main():
                                           torch.nn.ReLU(), torch.nn.Linear(256, 10))),
              ("train step CNN 1x28x28 b64", models.SmallCNN(), xc, torch_small_cnn)]
     for name, ours_model, x, make_theirs in cases:
-        ours = per_call(train_step_fn(frontend, ours_model, frontend.tensor(x), frontend.tensor(y)), 1, steps)
-        theirs = float("nan")
+        ours_step = train_step_fn(frontend, ours_model, frontend.tensor(x), frontend.tensor(y))
         if torch is not None:
-            theirs = per_call(train_step_fn(torch, make_theirs(), torch.tensor(x), torch.tensor(y)), 1, steps)
+            theirs_step = train_step_fn(torch, make_theirs(), torch.tensor(x), torch.tensor(y))
+            ours, theirs = per_call([ours_step, theirs_step], 1, steps)
+        else:
+            ours, theirs = per_call([ours_step], 1, steps)[0], float("nan")
         rows.append((name, ours * 1e3, theirs * 1e3, "ms", 1.2))
 
     print(f"threads={args.threads}  numpy={np.__version__}  torch={torch.__version__ if torch else 'n/a'}")

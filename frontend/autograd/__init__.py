@@ -14,6 +14,7 @@ def _contig(a):
     """a as a C-contiguous array (0-d arrays stay 0-d, unlike np.ascontiguousarray)."""
     return np.asarray(a, order="C")
 
+from frontend.autograd.function import Function, FunctionCtx
 from frontend.autograd.graph import (GradMode, enable_grad, is_grad_enabled, no_grad,
                                      run_backward, set_grad_enabled)
 
@@ -146,5 +147,5 @@ class GradcheckError(RuntimeError):
     """Raised by gradcheck when analytic and numeric gradients disagree."""
 
 
-__all__ = ["backward", "grad", "gradcheck", "no_grad", "enable_grad", "set_grad_enabled",
+__all__ = ["Function", "FunctionCtx", "backward", "grad", "gradcheck", "no_grad", "enable_grad", "set_grad_enabled",
            "is_grad_enabled", "GradMode", "GradcheckError"]

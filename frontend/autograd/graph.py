@@ -26,7 +26,7 @@ class Node:
     gradients to input gradients. `Tensor.grad_fn` of an op's output points here."""
 
     __slots__ = ("op", "edges", "in_arrays", "attrs", "out_arrays", "pre_hooks", "retained", "freed",
-                 "__weakref__")
+                 "function", "__weakref__")
 
     def __init__(self, op, inputs, attrs, outputs):
         self.op = op
@@ -39,9 +39,12 @@ class Node:
         self.pre_hooks = None
         self.retained = None
         self.freed = False
+        self.function = None  # (Function subclass, its ctx) for autograd.Function nodes
 
     def name(self):
-        """Like torch: 'AddBackward0'."""
+        """Like torch: 'AddBackward0' for ops, '<Function>Backward' for autograd.Function."""
+        if self.function is not None:
+            return self.op + "Backward"
         return _camel(self.op) + "Backward0"
 
     def __repr__(self):
@@ -153,14 +156,20 @@ def run_backward(roots, grads, retain_graph=False, capture=None):
             for i, g in enumerate(slots):
                 if g is None:
                     slots[i] = _zeros_like_array(node.out_arrays[i])
-            rule = _rules.RULES.get(node.op)
-            if rule is None:
-                raise RuntimeError(f"the derivative for '{node.op}' is not implemented")
-            in_grads = rule(Context(node), *slots)
+            if node.function is not None:
+                cls, fn_ctx = node.function
+                in_grads = cls.backward(fn_ctx, *slots)
+            else:
+                rule = _rules.RULES.get(node.op)
+                if rule is None:
+                    raise RuntimeError(f"the derivative for '{node.op}' is not implemented")
+                in_grads = rule(Context(node), *slots)
             if not isinstance(in_grads, (tuple, list)):
                 in_grads = (in_grads,)
             if not retain_graph:
                 node.freed = True
+                if node.function is not None:
+                    node.function[1].saved_tensors = ()
             for edge, array, g in zip(node.edges, node.in_arrays, in_grads):
                 if g is None or edge is None:
                     continue

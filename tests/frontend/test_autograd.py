@@ -63,6 +63,9 @@ GRADCHECK_CASES = [
     ("adaptive_avg_pool2d", lambda x: F.adaptive_avg_pool2d(x, (2, 2)), lambda: (rand(1, 2, 5, 5),)),
     ("batch_norm", lambda x, m, v, w, b: F.batch_norm(x, m, v, w, b), lambda: (
         rand(2, 3, 2, 2), rand(3), rand(3, low=0.5, high=2), rand(3), rand(3))),
+    ("batch_norm_training", lambda x, w, b: F.batch_norm(x, None, None, w, b, training=True),
+     lambda: (rand(3, 2, 2, 2), rand(2), rand(2))),
+    ("batch_norm_training", lambda x: F.batch_norm(x, None, None, training=True), lambda: (rand(4, 3),)),
     ("layer_norm", lambda x, w, b: F.layer_norm(x, (4,), w, b), lambda: (rand(2, 4), rand(4), rand(4))),
     ("softmax", lambda x: x.softmax(1), lambda: (rand(2, 4),)),
     ("log_softmax", lambda x: x.log_softmax(0), lambda: (rand(3, 2),)),
@@ -233,3 +236,28 @@ def test_backward_op_without_rule_raises_not_zero():
     out = _ops._op1("conv2d_grad_input", [g, w], {"input_shape": [1, 1, 5, 5]})
     with pytest.raises(RuntimeError, match="derivative for 'conv2d_grad_input' is not implemented"):
         out.sum().backward()
+
+
+def test_autograd_function_custom_backward():
+    class ScaledExp(frontend.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, k):
+            y = (x * k).exp()
+            ctx.save_for_backward(y)
+            ctx.k = k
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):
+            (y,) = ctx.saved_tensors
+            return grad * y * ctx.k, None
+
+    x = rand(3)
+    assert gradcheck(lambda t: ScaledExp.apply(t, 0.5), (x,))
+    y = ScaledExp.apply(x, 2.0)
+    assert y.grad_fn.name() == "ScaledExpBackward"
+    y.sum().backward()
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.sum().backward()
+    with frontend.no_grad():
+        assert ScaledExp.apply(x, 2.0).grad_fn is None
