@@ -83,3 +83,5 @@ def inference_mode(mode=True):
 
 
 del float16
+
+from frontend import jit  # noqa: E402  (graph mode: frontend.jit.trace)
