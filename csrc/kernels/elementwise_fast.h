@@ -1,5 +1,5 @@
-// Vectorized fp32 element-wise kernels (the hot shapes of add/sub/mul/div/maximum/minimum and
-// relu/relu6): plain loops in elementwise_impl.h, compiled once per ISA file so the compiler
+// Vectorized fp32 element-wise kernels (the hot shapes of add/sub/mul/div/maximum/minimum,
+// relu/relu6, and the per-channel affine step of batch_norm): plain loops in elementwise_impl.h, compiled once per ISA file so the compiler
 // vectorizes each with that ISA; registered for every ISA by fast/elementwise_fast.cc.
 #pragma once
 #include <cstdint>
@@ -20,10 +20,13 @@ enum class UnaryOp : int { Relu, Relu6, Count };
 using BinaryFn = void (*)(BinaryOp op, Layout layout, int64_t begin, int64_t end, int64_t inner,
                           const float* a, const float* b, float* y);
 using UnaryFn = void (*)(UnaryOp op, int64_t begin, int64_t end, const float* x, float* y);
+// y[i] = x[i] * scale + shift for i in [0, n) (batch_norm on one channel plane).
+using AffineFn = void (*)(int64_t n, const float* x, float scale, float shift, float* y);
 
 struct Table {
   BinaryFn binary;  // elements [begin, end) of y
   UnaryFn unary;
+  AffineFn affine;
 };
 
 const Table& elementwise_portable();

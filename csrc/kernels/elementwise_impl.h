@@ -80,5 +80,9 @@ void unary(UnaryOp op, int64_t begin, int64_t end, const float* x, float* y) {
   }
 }
 
+void affine(int64_t n, const float* x, float scale, float shift, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
+}
+
 }  // namespace
 }  // namespace ember::elementwise

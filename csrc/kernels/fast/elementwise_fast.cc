@@ -1,8 +1,12 @@
 // Fast fp32 add/sub/mul/div/maximum/minimum (same shape, scalar, or a row broadcast along the
-// leading dims: the bias-add shape) and relu/relu6, for every ISA, threaded over large tensors.
+// leading dims: the bias-add shape), relu/relu6 and batch_norm (inference), for every ISA,
+// threaded over large tensors.
 // Other broadcasts run the op's reference kernel, created alongside as the fallback.
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/op_registry.h"
 #include "kernels/elementwise_fast.h"
@@ -112,6 +116,45 @@ class UnaryFastKernel : public OpKernel {
   std::string name_;
 };
 
+// batch_norm (inference): per channel, scale = weight / sqrt(var + eps) and shift = bias -
+// mean * scale are computed once in double, then every plane is one fused multiply-add pass.
+class BatchNormFastKernel : public OpKernel {
+ public:
+  BatchNormFastKernel(const Table& table, std::string name) : table_(&table), name_(std::move(name)) {}
+  const char* name() const override { return name_.c_str(); }
+  void run(OpContext& ctx) override {
+    const Tensor& x = ctx.input(0);
+    const float* mean = ctx.input(1).data<float>();
+    const float* var = ctx.input(2).data<float>();
+    const float* weight = ctx.has_input(3) ? ctx.input(3).data<float>() : nullptr;
+    const float* bias = ctx.has_input(4) ? ctx.input(4).data<float>() : nullptr;
+    const double eps = ctx.attr_float("eps");
+    const int64_t batch = x.dim(0), channels = x.dim(1);
+    const int64_t inner = channels == 0 || batch == 0 ? 0 : x.numel() / (batch * channels);
+    std::vector<float> scale(static_cast<size_t>(channels)), shift(static_cast<size_t>(channels));
+    for (int64_t c = 0; c < channels; ++c) {
+      const double s = (weight ? static_cast<double>(weight[c]) : 1.0) /
+                       std::sqrt(static_cast<double>(var[c]) + eps);
+      scale[c] = static_cast<float>(s);
+      shift[c] = static_cast<float>((bias ? static_cast<double>(bias[c]) : 0.0) -
+                                    static_cast<double>(mean[c]) * s);
+    }
+    const float* px = x.data<float>();
+    float* py = ctx.output(0).data<float>();
+    ctx.parallel_for(batch * channels, std::max<int64_t>(1, kGrain / std::max<int64_t>(inner, 1)),
+                     [&](int64_t p0, int64_t p1) {
+                       for (int64_t p = p0; p < p1; ++p) {
+                         const int64_t c = p % channels;
+                         table_->affine(inner, px + p * inner, scale[c], shift[c], py + p * inner);
+                       }
+                     });
+  }
+
+ private:
+  const Table* table_;
+  std::string name_;
+};
+
 struct Registrations {
   Registrations() {
     const struct { const char* op; BinaryOp kind; } binaries[] = {
@@ -138,6 +181,20 @@ struct Registrations {
                                 return std::make_unique<BinaryFastKernel>(kind, *t, name,
                                                                           std::move(fallback));
                               }});
+      }
+      {
+        std::string name = std::string("f32_batch_norm_") + isa_name(isa);
+        OpRegistry::global().add_kernel(
+            "batch_norm",
+            KernelEntry{DType::Float32, isa, name,
+                        [isa, name](const KernelInit& init) -> std::unique_ptr<OpKernel> {
+                          const Table* t = table_for(isa);
+                          for (int64_t i = 1; i < init.num_inputs(); ++i)
+                            if (init.has_input(i) && init.input_type(i).dtype != DType::Float32)
+                              return nullptr;
+                          if (!t) return nullptr;
+                          return std::make_unique<BatchNormFastKernel>(*t, name);
+                        }});
       }
       for (const auto& u : unaries) {
         std::string name = std::string("f32_") + u.op + "_" + isa_name(isa);

@@ -4,7 +4,7 @@
 namespace ember::elementwise {
 
 const Table& elementwise_portable() {
-  static const Table table{&binary, &unary};
+  static const Table table{&binary, &unary, &affine};
   return table;
 }
 
