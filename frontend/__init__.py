@@ -42,6 +42,31 @@ def get_num_threads():
     return _C_module.get_num_threads()
 
 
+class device(str):
+    """A device name; frontend tensors live on the CPU only, so only 'cpu' is accepted."""
+
+    def __new__(cls, name="cpu", index=None):
+        if not str(name).startswith("cpu"):
+            raise RuntimeError(f"frontend tensors live on the CPU; device '{name}' is not available")
+        return super().__new__(cls, "cpu")
+
+    @property
+    def type(self):
+        return "cpu"
+
+
+class cuda:
+    """No CUDA: `frontend.cuda.is_available()` is False (so device-selection code ports)."""
+
+    @staticmethod
+    def is_available():
+        return False
+
+    @staticmethod
+    def device_count():
+        return 0
+
+
 def is_tensor(obj):
     """True for frontend tensors."""
     return isinstance(obj, Tensor)

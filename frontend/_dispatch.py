@@ -14,23 +14,38 @@ from graphruntime import _C
 tracer = None
 
 Tensor = None  # set by frontend._tensor (avoids an import cycle)
-_run_op = _C.run_op
-_new = object.__new__
+_handles = {}
+
+
+def _new_handle(op_type):
+    # One cached kernel handle per op: schema lookup, attribute resolution, output types and
+    # kernel are reused across calls with the same attributes and input types.
+    h = _handles[op_type] = _C.OpHandle(op_type, Tensor)
+    return h
 
 
 def dispatch(op_type, inputs, attrs, num_outputs=-1):
     """Runs op `op_type` of the registry on `inputs` (Tensors or None for absent optional inputs)
     with attribute dict `attrs`; returns the list of output Tensors (no autograd recording)."""
-    outs = _run_op(op_type, [None if t is None else t._data for t in inputs], attrs, num_outputs)
-    cls = Tensor
-    result = []
-    for array in outs:
-        t = _new(cls)
-        t._data = array
-        result.append(t)
+    h = _handles.get(op_type)
+    if h is None:
+        h = _new_handle(op_type)
+    result = h(inputs, attrs, num_outputs)
     if tracer is not None:
         tracer.record(op_type, inputs, attrs, result)
     return result
+
+
+def dispatch_one(op_type, inputs, attrs=None):
+    """The single-output form of `dispatch` (same kernel call, same tracer record): returns the
+    output Tensor itself. `attrs` None means the defaults. Used on the hot path of most ops."""
+    h = _handles.get(op_type)
+    if h is None:
+        h = _new_handle(op_type)
+    out = h.one(inputs, attrs)
+    if tracer is not None:
+        tracer.record(op_type, inputs, {} if attrs is None else attrs, [out])
+    return out
 
 
 def record_inplace(op_type, inputs, attrs, target):

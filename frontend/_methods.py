@@ -28,11 +28,11 @@ Tensor.greater = O.gt
 Tensor.less = O.lt
 Tensor.T = property(lambda self: O.permute(self, list(range(self.ndim))[::-1]))
 Tensor.mT = property(lambda self: O.transpose(self, -2, -1))
-Tensor.__add__ = O.add
+Tensor.__add__ = O._binary_fn("add", "self + other")
 Tensor.__radd__ = lambda self, other: O.add(other, self)
-Tensor.__sub__ = O.sub
+Tensor.__sub__ = O._binary_fn("sub", "self - other")
 Tensor.__rsub__ = O.rsub
-Tensor.__mul__ = O.mul
+Tensor.__mul__ = O._binary_fn("mul", "self * other")
 Tensor.__rmul__ = lambda self, other: O.mul(other, self)
 Tensor.__truediv__ = O.div
 Tensor.__rtruediv__ = O.rdiv
@@ -107,7 +107,6 @@ def _copy_(self, src):
 
 def _fill_(self, value):
     """Sets every element to `value`, in place."""
-    import numpy as np
     if O.GradMode.enabled and self._requires_grad and self._grad_fn is None:
         raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
     self._data[...] = value._data if isinstance(value, Tensor) else value

@@ -10,7 +10,6 @@ Functions take tensors first, so they double as `Tensor` methods:
 """
 import builtins
 import collections
-import math
 
 import numpy as np
 
@@ -21,13 +20,11 @@ def _contig(a):
 
 from frontend import _dtype as D
 from frontend import _dispatch
-from frontend._dispatch import dispatch
+from frontend._dispatch import dispatch, dispatch_one
 from frontend._tensor import Tensor, _wrap  # noqa: F401 (_wrap is used by rules)
 from frontend.autograd.graph import GradMode, record
 
 _builtin_sum = builtins.sum
-_builtin_max = builtins.max
-_builtin_min = builtins.min
 
 
 # --------------------------------------------------------------------------------------------
@@ -44,13 +41,13 @@ def _op(op, inputs, attrs, num_outputs=-1):
 
 
 def _op1(op, inputs, attrs):
-    outs = dispatch(op, inputs, attrs)
+    out = dispatch_one(op, inputs, attrs)
     if GradMode.enabled:
         for t in inputs:
             if t is not None and t._requires_grad:
-                record(op, inputs, attrs, outs)
+                record(op, inputs, attrs, [out])
                 break
-    return outs[0]
+    return out
 
 
 _scalar_cache = {}
@@ -101,22 +98,34 @@ def _coerce(a, b):
 
 
 def _binary(op, a, b):
-    if type(a) is Tensor and type(b) is Tensor and a._data.dtype == b._data.dtype:
-        pass
-    else:
+    if type(a) is not Tensor or type(b) is not Tensor or a._data.dtype != b._data.dtype:
         a, b = _coerce(a, b)
-    outs = dispatch(op, [a, b], {})
-    if GradMode.enabled and (a._requires_grad or b._requires_grad):
-        record(op, [a, b], {}, outs)
-    return outs[0]
+    out = dispatch_one(op, [a, b])
+    if (a._requires_grad or b._requires_grad) and GradMode.enabled:
+        record(op, [a, b], {}, [out])
+    return out
+
+
+def _binary_fn(op, doc):
+    """A two-operand op as a standalone function (used for Tensor's operators)."""
+    def fn(a, b):
+        # NOTE: `is not` on dtypes is a fast identity test; equal but distinct dtypes take _coerce.
+        if type(a) is not Tensor or type(b) is not Tensor or a._data.dtype is not b._data.dtype:
+            a, b = _coerce(a, b)
+        out = dispatch_one(op, [a, b])
+        if (a._requires_grad or b._requires_grad) and GradMode.enabled:
+            record(op, [a, b], {}, [out])
+        return out
+    fn.__name__ = op
+    fn.__doc__ = doc
+    return fn
 
 
 def _unary(op, x, attrs=None):
-    attrs = {} if attrs is None else attrs
-    outs = dispatch(op, [x], attrs)
+    out = dispatch_one(op, [x], attrs)
     if x._requires_grad and GradMode.enabled:
-        record(op, [x], attrs, outs)
-    return outs[0]
+        record(op, [x], {} if attrs is None else attrs, [out])
+    return out
 
 
 def _float_input(x, name):
@@ -200,22 +209,27 @@ def div(a, b, rounding_mode=None):
     raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found '{rounding_mode}'")
 
 
+def _host(x):
+    """x's array for a computation done in numpy (no kernel): a tracer is told, as for item()."""
+    _dispatch.on_python_value(x)
+    return x._data
+
+
 def floor_abs(x):
-    """floor(|x|) for floats (not differentiable)."""
-    with_np = _wrap(np.floor(np.abs(x._data)))
-    return with_np
+    """floor(|x|) for floats, computed in numpy (not differentiable, not traceable)."""
+    return _wrap(np.floor(np.abs(_host(x))))
 
 
 def floor_divide(a, b):
-    """floor(a / b), as torch.floor_divide (not differentiable)."""
+    """floor(a / b), as torch.floor_divide; computed in numpy (not differentiable, not traceable)."""
     a, b = _coerce(a, b)
-    return _wrap(np.floor_divide(a._data, b._data))
+    return _wrap(np.floor_divide(_host(a), _host(b)))
 
 
 def remainder(a, b):
-    """Python-style remainder, as torch.remainder (not differentiable)."""
+    """Python-style remainder, as torch.remainder; computed in numpy (not differentiable, not traceable)."""
     a, b = _coerce(a, b)
-    return _wrap(np.remainder(a._data, b._data))
+    return _wrap(np.remainder(_host(a), _host(b)))
 
 
 def true_divide(a, b):
@@ -300,7 +314,7 @@ def logical_or(a, b):
 def where(condition, x=None, y=None):
     """condition ? x : y with broadcasting; x and y may be Python scalars."""
     if x is None and y is None:
-        return tuple(_wrap(_contig(i.astype(np.int64))) for i in np.nonzero(condition._data))
+        return tuple(_wrap(_contig(i.astype(np.int64))) for i in np.nonzero(_host(condition)))
     condition = to(_to_tensor(condition), D.bool)
     x, y = _coerce(x, y)
     return _op1("where", [condition, x, y], {})
@@ -317,17 +331,17 @@ def masked_fill(x, mask, value):
 
 def equal(a, b):
     """True when both have the same shape and elements."""
-    return a.shape == b.shape and bool(np.array_equal(a._data, b._data))
+    return a.shape == b.shape and bool(np.array_equal(_host(a), _host(b)))
 
 
 def allclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """numpy/torch allclose on the values."""
-    return bool(np.allclose(_to_tensor(a)._data, _to_tensor(b)._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return bool(np.allclose(_host(_to_tensor(a)), _host(_to_tensor(b)), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 def isclose(a, b, rtol=1e-05, atol=1e-08, equal_nan=False):
     """Element-wise closeness as a bool tensor."""
-    return _wrap(np.isclose(_to_tensor(a)._data, _to_tensor(b)._data, rtol=rtol, atol=atol, equal_nan=equal_nan))
+    return _wrap(np.isclose(_host(_to_tensor(a)), _host(_to_tensor(b)), rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
 # --------------------------------------------------------------------------------------------
@@ -352,10 +366,10 @@ def _float_unary(op):
     def fn(x):
         if x._data.dtype.kind != "f":
             x = to(x, D.float32)
-        outs = dispatch(op, [x], {})
+        out = dispatch_one(op, [x])
         if x._requires_grad and GradMode.enabled:
-            record(op, [x], {}, outs)
-        return outs[0]
+            record(op, [x], {}, [out])
+        return out
     fn.__name__ = op
     fn.__doc__ = f"torch.{op}, element-wise (integers are computed as float32)."
     return fn
@@ -376,10 +390,10 @@ relu6 = _float_unary("relu6")
 
 def relu(x):
     """max(x, 0)."""
-    outs = dispatch("relu", [x], {})
+    out = dispatch_one("relu", [x])
     if x._requires_grad and GradMode.enabled:
-        record("relu", [x], {}, outs)
-    return outs[0]
+        record("relu", [x], {}, [out])
+    return out
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
@@ -552,11 +566,6 @@ def std(x, dim=None, unbiased=None, keepdim=False, correction=None):
     return sqrt(var(x, dim, unbiased, keepdim, correction))
 
 
-def prod(x, dim=None, keepdim=False):
-    """Product over `dim` via exp(sum(log|x|)) with sign -- not differentiable through zeros."""
-    raise NotImplementedError("prod is not supported by the frontend kernels yet")
-
-
 def norm(x, p=2, dim=None, keepdim=False):
     """p-norm over `dim` (p = 1, 2 or inf)."""
     if p == 2 or p == "fro":
@@ -579,8 +588,8 @@ def any(x, dim=None):  # noqa: A001
 
 
 def cumsum(x, dim):
-    """Cumulative sum along `dim` (not differentiable; computed in numpy)."""
-    return _wrap(_contig(np.cumsum(x._data, axis=dim)))
+    """Cumulative sum along `dim`, computed in numpy (not differentiable, not traceable)."""
+    return _wrap(_contig(np.cumsum(_host(x), axis=dim)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -614,10 +623,10 @@ def matmul(a, b):
     """torch.matmul: 1-D, 2-D and batched products with broadcasting batch dims."""
     if a._data.dtype != b._data.dtype:
         a, b = _coerce(a, b)
-    outs = dispatch("matmul", [a, b], {})
-    if GradMode.enabled and (a._requires_grad or b._requires_grad):
-        record("matmul", [a, b], {}, outs)
-    return outs[0]
+    out = dispatch_one("matmul", [a, b])
+    if (a._requires_grad or b._requires_grad) and GradMode.enabled:
+        record("matmul", [a, b], {}, [out])
+    return out
 
 
 def mm(a, b):
@@ -642,10 +651,6 @@ def dot(a, b):
 def outer(a, b):
     """Outer product of two 1-D tensors."""
     return mul(unsqueeze(a, 1), unsqueeze(b, 0))
-
-
-def einsum(equation, *operands):
-    raise NotImplementedError("einsum is not supported by the frontend")
 
 
 # --------------------------------------------------------------------------------------------
@@ -941,7 +946,7 @@ def triu(x, diagonal=0):
 
 def nonzero(x, as_tuple=False):
     """Indices of nonzero elements ([n, ndim] int64, or a tuple of 1-D tensors)."""
-    idx = np.nonzero(x._data)
+    idx = np.nonzero(_host(x))
     if as_tuple:
         return tuple(_wrap(_contig(i.astype(np.int64))) for i in idx)
     return _wrap(_contig(np.stack(idx, 1).astype(np.int64)))
@@ -1055,7 +1060,7 @@ def getitem(x, idx):
             if k != 1:
                 ys = list(y.shape)
                 y = reshape(y, ys[:pos] + [-1] + ys[pos + k:])
-            flat = _wrap(_contig(np.flatnonzero(index._data).astype(np.int64)))
+            flat = _wrap(_contig(np.flatnonzero(_host(index)).astype(np.int64)))
             y = index_select(y, pos, flat)
         else:
             flat = index if index.ndim == 1 else reshape(index, [-1])
@@ -1083,31 +1088,34 @@ def _numpy_index(idx):
 
 
 def setitem(x, idx, value):
-    """x[idx] = value, in place. With autograd recording it is where(mask, value, x)."""
+    """x[idx] = value, in place. When autograd records (or a tracer watches) it is computed as
+    where(mask, value, x) so the graph sees it; otherwise numpy writes the values directly."""
     np_idx = _numpy_index(idx)
     value_requires = isinstance(value, Tensor) and value._requires_grad
-    if GradMode.enabled and (x._requires_grad or value_requires):
-        if x._requires_grad and x._grad_fn is None:
+    use_graph = GradMode.enabled and (x._requires_grad or value_requires)
+    if use_graph or _dispatch.tracer is not None:
+        if use_graph and x._requires_grad and x._grad_fn is None:
             raise RuntimeError("a leaf Variable that requires grad is being used in an in-place operation.")
         mask = np.zeros(x.shape, dtype=bool)
         mask[np_idx] = True
         v = value if isinstance(value, Tensor) else _scalar(value, x.dtype)
         if v.ndim and v.shape != x.shape:
+            target_shape = np.zeros(x.shape, dtype=bool)[np_idx].shape
             try:
-                np.broadcast_shapes(v.shape, x.shape)
-                target = x[idx]
-                v = expand(v, list(target.shape)) if v.shape != target.shape else v
-                full = np.zeros(x.shape, dtype=bool)
-                full[np_idx] = True
-                # Scatter via index_select on the flattened tensor.
-                flat_pos = np.full(x.numel(), -1, dtype=np.int64)
-                flat_pos[np.flatnonzero(full)] = np.arange(int(full.sum()))
-                v = index_select(reshape(to(v, x.dtype), [-1]), 0, _wrap(np.maximum(flat_pos, 0)))
-                v = reshape(v, list(x.shape))
-            except ValueError:
-                raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be broadcast to indexing result") from None
+                v = expand(v, list(target_shape)) if v.shape != target_shape else v
+            except Exception:
+                raise RuntimeError(f"shape mismatch: value tensor of shape {list(value.shape)} cannot be "
+                                   f"broadcast to indexing result of shape {list(target_shape)}") from None
+            # Scatter the values to their flat positions with index_select.
+            flat_pos = np.zeros(x.numel(), dtype=np.int64)
+            flat_pos[np.flatnonzero(mask)] = np.arange(int(mask.sum()))
+            v = reshape(index_select(reshape(to(v, x.dtype), [-1]), 0, _wrap(flat_pos)), list(x.shape))
         out = where(_wrap(mask), to(v, x.dtype), _alias(x))
-        _take_over(x, out)
+        if use_graph:
+            _take_over(x, out)
+        else:
+            np.copyto(x._data, out._data)
+            x._version += 1
         _dispatch.record_inplace("reshape", [out], {"shape": list(x.shape)}, x)
         return
     v = value._data if isinstance(value, Tensor) else value

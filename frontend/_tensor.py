@@ -54,7 +54,9 @@ class Tensor:
 
     `Tensor(data)` makes a float32 tensor from a list or array, like `torch.Tensor`."""
 
-    # Defaults live on the class so creating a tensor sets only `_data`.
+    # `_data` is a slot; the other attributes default on the class and go to the instance dict
+    # only when set, so creating a tensor sets just `_data`.
+    __slots__ = ("_data", "__dict__", "__weakref__")
     _requires_grad = False
     _grad_fn = None
     _out_idx = 0
@@ -273,8 +275,10 @@ class Tensor:
         return id(self)
 
     def __repr__(self):
-        body = np.array2string(self._data, separator=", ", prefix="tensor(", precision=4,
-                               floatmode="maxprec_equal" if self._data.dtype.kind == "f" else "maxprec")
+        a = self._data
+        fixed = a.dtype.kind == "f" and a.size and not np.all(np.mod(a[np.isfinite(a)], 1) == 0)
+        body = np.array2string(a, separator=", ", prefix="tensor(", precision=4,
+                               floatmode="fixed" if fixed else "maxprec")
         extras = []
         if self._data.dtype not in (np.float32, np.int64, np.bool_) or (
                 self._data.size == 0 and self._data.dtype != np.float32):

@@ -6,11 +6,12 @@
 
 Subcommands live in their own modules, listed in `SUBCOMMANDS` as (name, module, help). A module
 is imported only when one of its subcommands runs (or asks for `--help`), so `ember ops` never
-pays for gRPC or ONNX imports. Each module defines `register(subparsers)`, which adds its
-subcommands with `parser.set_defaults(func=handler)`, `handler(args) -> int` (the exit code);
-one module may register several subcommands (list each here). Adding one is one line:
+pays for gRPC or ONNX imports. A module either defines `register(subparsers)`, which adds its
+subcommands (it may add several; list each here) with `parser.set_defaults(func=handler)`,
+`handler(args) -> int`; or it is a single-command module with `add_arguments(parser)` and
+`run(args) -> int`. Adding a subcommand is one line:
 
-    ("run", "graphruntime.cli_model", "Run a model on inputs from .npy files."),
+    ("export", "mobile.cli", "Write a quantized model as a .ember file."),
 
 Errors from the library (graphruntime.errors.EmberError) are printed without a traceback and
 give exit code 1.
@@ -24,7 +25,15 @@ import sys
 
 # (subcommand, module defining register(subparsers), one-line help), sorted by name.
 SUBCOMMANDS = [
+    ("bench", "graphruntime.cli_model", "Median latency of a model."),
+    # NOTE: strings, imported only by `ember export|quantize`: graphruntime never imports mobile.
+    ("export", "mobile.cli", "Write a NetDef as an .ember runtime model."),
+    ("inspect", "graphruntime.cli_model", "Ops, shapes, parameter counts and FLOPs of a NetDef."),
     ("ops", "graphruntime.cli", "Print operator schemas: inputs, outputs, attributes, kernels."),
+    ("quantize", "mobile.cli", "Post-training int8 quantization of a NetDef (calibrated)."),
+    ("run", "graphruntime.cli_model", "Run a model on .npy inputs."),
+    # NOTE: a string, imported only by `ember serve`: graphruntime itself never imports serving.
+    ("serve", "serving.cli", "Serve models over gRPC (KServe v2 / Triton-compatible)."),
 ]
 
 
@@ -39,9 +48,15 @@ def build_parser(selected=None):
         prog="ember", description="Ember: eager research front end, graph-mode production runtime."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    owner = next((module for name, module, _ in SUBCOMMANDS if name == selected), None)
+    owner = next(((module, h) for name, module, h in SUBCOMMANDS if name == selected), None)
     if owner is not None:
-        importlib.import_module(owner).register(subparsers)
+        module = importlib.import_module(owner[0])
+        if hasattr(module, "register"):
+            module.register(subparsers)
+        else:  # a single-command module
+            sub = subparsers.add_parser(selected, help=owner[1], description=owner[1])
+            module.add_arguments(sub)
+            sub.set_defaults(func=module.run)
     for name, _, help_text in SUBCOMMANDS:
         if name not in subparsers.choices:
             subparsers.add_parser(name, help=help_text, description=help_text)

@@ -82,7 +82,10 @@ def _parse_feed(items, predictor):
         name, sep, path = item.partition("=")
         if not sep:
             raise errors.InvalidArgumentError(f"--input expects NAME=file.npy, got '{item}'")
-        feed[name] = np.load(path, allow_pickle=False)
+        try:
+            feed[name] = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise errors.InvalidArgumentError(f"input '{name}': cannot read '{path}' ({e})") from None
     return feed
 
 
@@ -137,6 +140,17 @@ def cmd_bench(args) -> int:
         start = time.perf_counter()
         predictor.run(feed)
         times.append(time.perf_counter() - start)
+    if args.profile:
+        totals: dict[str, list] = {}
+        for _ in range(max(1, min(args.runs, 10))):
+            for node, kernel, seconds in predictor.profile(feed):
+                entry = totals.setdefault(kernel, [0.0, 0])
+                entry[0] += seconds
+                entry[1] += 1
+        grand = sum(t for t, _ in totals.values()) or 1.0
+        print(f"{'kernel':<44} {'calls':>6} {'share':>7}")
+        for kernel, (t, calls) in sorted(totals.items(), key=lambda kv: -kv[1][0]):
+            print(f"{kernel:<44} {calls:>6} {100 * t / grand:>6.1f}%")
     stats = predictor.memory_stats()
     print(f"{args.model}: median {statistics.median(times) * 1e3:.3f} ms, min {min(times) * 1e3:.3f} ms "
           f"over {args.runs} runs ({predictor.num_threads} threads)")
@@ -165,6 +179,7 @@ def register(subparsers) -> None:
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--runs", type=int, default=50)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--profile", action="store_true", help="time per kernel (share of the run)")
     p.set_defaults(func=cmd_bench)
 
 

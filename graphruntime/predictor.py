@@ -85,6 +85,18 @@ class Predictor:
         Every input must be given with the declared dtype and a shape matching the declared one
         (-1 dims are free); anything else raises InvalidArgumentError naming the input.
         """
+        return dict(zip(self.output_names, self._impl.run(self._feed_list(feed))))
+
+    __call__ = run
+
+    def profile(self, feed: Mapping[str, np.ndarray]) -> list[tuple[str, str, float]]:
+        """Runs once and returns ("<op> '<node>'", kernel name, seconds) for every node, in order."""
+        _, seconds = self._impl.run_profiled(self._feed_list(feed))
+        nodes = [k.split(": ")[0] for k in self._impl.kernel_names()]
+        kernels = [k.split(": ", 1)[1] for k in self._impl.kernel_names()]
+        return [(node, kernel, t) for node, kernel, t in zip(nodes, kernels, seconds)]
+
+    def _feed_list(self, feed):
         if not isinstance(feed, Mapping):
             raise errors.InvalidArgumentError("run() takes a dict of input name -> array")
         unknown = [k for k in feed if k not in self.input_info]
@@ -100,14 +112,18 @@ class Predictor:
             if not isinstance(value, np.ndarray):
                 value = np.asarray(value)
             arrays.append(value)
-        outputs = self._impl.run(arrays)
-        return dict(zip(self.output_names, outputs))
-
-    __call__ = run
+        return arrays
 
     def memory_stats(self) -> dict[str, int]:
         """Bytes of the last plan: arena, naive sum of intermediates, lower bound; and weights."""
         return dict(self._impl.memory_stats())
+
+    def plan(self, input_shapes: Mapping[str, list[int]]) -> dict[str, int]:
+        """Plans memory for the given input shapes without running; returns memory_stats()."""
+        missing = [n for n in self.input_names if n not in input_shapes]
+        if missing:
+            raise errors.InvalidArgumentError(f"missing input '{missing[0]}'")
+        return dict(self._impl.plan([list(input_shapes[n]) for n in self.input_names]))
 
     def kernel_names(self) -> list[str]:
         """The kernel chosen for each node, as "<op> '<node>': <kernel>"."""

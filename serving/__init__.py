@@ -5,8 +5,8 @@ hot reload, dynamic batching and Prometheus metrics.
     $ ember serve --model-repository models          # or: python -m serving ...
 
     >>> from serving import create_server            # doctest: +SKIP
-    >>> server, port = create_server("models", "127.0.0.1", 0)
-    >>> server.start()
+    >>> server, port = create_server("models", "127.0.0.1", 0)  # doctest: +SKIP
+    >>> server.start()  # doctest: +SKIP
 
 The gRPC modules load on first use of `create_server` / `serve`, so the scheduler and repository
 can be imported (and tested) without them.

@@ -48,6 +48,14 @@ def run(args):
         return 2
 
 
+def register(subparsers):
+    """Adds `ember serve` to the `ember` command line (graphruntime.cli lists it lazily)."""
+    description = "Serve a model repository over gRPC (KServe v2, Triton-compatible)."
+    parser = subparsers.add_parser("serve", help=description, description=description)
+    add_arguments(parser)
+    parser.set_defaults(func=run)
+
+
 def main(argv=None):
     """Entry point of `python -m serving`."""
     parser = argparse.ArgumentParser(

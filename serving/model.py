@@ -1,7 +1,9 @@
 """One loaded version of a model: its predictor instances, scheduler, tensor specs and statistics.
 
-    >>> version = ModelVersion("linear", 1, "repo/linear/1/model.pb", ModelSettings())  # doctest: +SKIP
-    >>> version.infer({"x": np.ones((1, 4), np.float32)}).outputs  # doctest: +SKIP
+    >>> from serving.repository import load_predictor                      # doctest: +SKIP
+    >>> version = ModelVersion("linear", 1, "models/linear/1/model.pb", ModelSettings(),  # doctest: +SKIP
+    ...                        load_predictor)
+    >>> version.infer({"x": np.ones((1, 4), np.float32)}).outputs["y"]  # doctest: +SKIP
 """
 import dataclasses
 import threading
@@ -96,7 +98,7 @@ class ModelVersion:
         self.version_str = str(version)
         self.path = path
         self.settings = settings
-        self._metrics = metrics
+        self._metrics = metrics.for_version(name, str(version)) if metrics is not None else None
         self.statistics = VersionStatistics()
         self.predictors = [predictor_factory(path, settings.num_threads)
                            for _ in range(settings.instance_count)]
@@ -106,6 +108,9 @@ class ModelVersion:
         self.input_by_name = {spec.name: spec for spec in self.inputs}
         self.output_by_name = {spec.name: spec for spec in self.outputs}
         if settings.max_batch_size > 0:
+            if not self.inputs:
+                raise ModelConfigError(f"{path}: config max_batch_size={settings.max_batch_size} "
+                                       "needs a model with at least one input")
             for spec in self.inputs + self.outputs:
                 if not spec.shape or spec.shape[0] not in (-1,):
                     raise ModelConfigError(
@@ -123,14 +128,13 @@ class ModelVersion:
         else:
             self.scheduler = DirectScheduler(self.predictors, settings.max_queue_size,
                                              on_execution=self._record_execution)
-        if metrics is not None:
-            metrics.track_queue_depth(name, self.version_str, self.scheduler.queue_depth)
+        if self._metrics is not None:
+            self._metrics.track_queue_depth(self.scheduler.queue_depth)
 
     def _record_execution(self, rows):
         self.statistics.record_execution()
         if self._metrics is not None:
-            self._metrics.record_execution(
-                self.name, self.version_str, rows if self.settings.max_batch_size > 0 else 1)
+            self._metrics.record_execution(rows if self.settings.max_batch_size > 0 else 1)
 
     def infer(self, inputs, deadline=None):
         """Runs a validated request (name -> array) and returns its InferResult."""
@@ -145,14 +149,14 @@ class ModelVersion:
             rows = int(next(iter(inputs.values())).shape[0])
         self.statistics.record_success(result, rows, time.monotonic_ns() - started)
         if self._metrics is not None:
-            self._metrics.record_success(self.name, self.version_str, result, rows)
+            self._metrics.record_success(result, rows)
         return result
 
     def record_failure(self, code, total_ns=0):
         """Counts a request of this version answered with gRPC status `code`."""
         self.statistics.record_failure(total_ns)
         if self._metrics is not None:
-            self._metrics.record_failure(self.name, self.version_str, code)
+            self._metrics.record_failure(code)
 
     def enter(self):
         """Marks a request as in flight (called with the repository lock held)."""
@@ -179,7 +183,7 @@ class ModelVersion:
             drained = self._in_flight == 0
         self.scheduler.close(None if deadline is None else max(0.0, deadline - time.monotonic()))
         if self._metrics is not None:
-            self._metrics.forget(self.name, self.version_str)
+            self._metrics.forget()
         self.predictors = []
         return drained
 

@@ -56,6 +56,7 @@ class _Model:
         self.settings = None
         self.config_text = None   # config.json content the loaded versions were built with
         self.override = None      # config JSON given with RepositoryModelLoad, replaces the file
+        self.rejected_config = None  # config text that failed to parse (reported once)
         self.fingerprints = {}    # int -> (file path, mtime_ns, size) of loaded/failed versions
         self.state = "UNAVAILABLE"
         self.reason = ""
@@ -204,8 +205,10 @@ class ModelRepository:
     def load_model(self, name, config_override=None, explicit=True):
         """Loads or reloads `name` from its directory. Versions whose files or settings changed
         are rebuilt and swapped in; versions that disappeared are unloaded. `config_override`
-        (config.json text) replaces the file's content. Raises NotFoundError for an unknown
-        directory and ModelConfigError when no version can be served."""
+        (config.json text) replaces the file's content from now on. An explicit load also
+        retries versions that failed before; a poll (`explicit=False`) acts only on changes.
+        Raises NotFoundError for an unknown directory and ModelConfigError when the model
+        cannot be served."""
         if not _is_model_name(name):
             raise NotFoundError(f"unknown model '{name}'")
         model_dir = os.path.join(self.root, name)
@@ -214,22 +217,37 @@ class ModelRepository:
                 raise NotFoundError(f"no model '{name}' in repository {self.root}")
             with self._lock:
                 model = self._models.setdefault(name, _Model(name))
+                if not explicit and model.unloaded:
+                    return  # unloaded through the API since the poll looked: leave it
+            source = f"'{name}' config" if config_override is not None else None
+            text = config_override if config_override is not None else self._config_text(model, model_dir)
+            if text == model.rejected_config and not explicit:
+                return  # the same broken config as last time: already reported
+            try:
+                settings = ModelSettings.from_json(text, source or self._config_source(model, model_dir))
+            except ModelConfigError as e:
+                with self._lock:
+                    model.rejected_config = text
+                    if not model.versions:
+                        model.state, model.reason = "UNAVAILABLE", str(e)
+                raise
+            with self._lock:
+                model.rejected_config = None
                 if explicit:
                     model.unloaded = False
                     if config_override is not None:
                         model.override = config_override
-            try:
-                config_text, settings = self._read_settings(model, model_dir)
-            except ModelConfigError as e:
-                with self._lock:
-                    if not model.versions:
-                        model.state, model.reason = "UNAVAILABLE", str(e)
-                raise
             files = self._version_files(model_dir)
-            rebuild_all = config_text != model.config_text
+            rebuild_all = text != model.config_text
             to_load = {number: found for number, found in files.items()
-                       if rebuild_all or model.fingerprints.get(number) != found}
+                       if rebuild_all or model.fingerprints.get(number) != found
+                       or (explicit and number in model.failed)}
             removed = [number for number in model.versions if number not in files]
+            forgotten = [number for number in model.failed if number not in files]
+            if not (to_load or removed or forgotten or rebuild_all):
+                if explicit and not model.versions:
+                    raise ModelConfigError(f"model '{name}' cannot be served: {model.reason}")
+                return
             loaded, failed = {}, {}
             for number, (path, _, _) in sorted(to_load.items()):
                 try:
@@ -242,10 +260,9 @@ class ModelRepository:
                     log.error("model '%s' version %d failed to load: %s", name, number, reason)
             with self._lock:
                 retired = [model.versions.pop(n) for n in removed]
-                for number in removed:
+                for number in removed + forgotten:
                     model.fingerprints.pop(number, None)
-                for number in [n for n in model.failed if n not in files]:
-                    model.failed.pop(number)
+                    model.failed.pop(number, None)
                 for number, version in loaded.items():
                     old = model.versions.get(number)
                     if old is not None:
@@ -258,12 +275,13 @@ class ModelRepository:
                     # failure is reported in the index and the log, and retried when files change.
                     model.failed[number] = reason
                     model.fingerprints[number] = to_load[number]
-                model.settings, model.config_text = settings, config_text
+                model.settings, model.config_text = settings, text
                 if model.versions:
                     model.state, model.reason = "READY", ""
                 else:
                     model.state = "UNAVAILABLE"
-                    model.reason = "; ".join(f"version {n}: {r}" for n, r in sorted(failed.items())) \
+                    model.reason = "; ".join(
+                        f"version {n}: {r}" for n, r in sorted(model.failed.items())) \
                         or "no version directory with a model file"
                 state, reason = model.state, model.reason
             self._retire(retired)
@@ -283,6 +301,7 @@ class ModelRepository:
                 model.failed.clear()
                 model.fingerprints.clear()
                 model.config_text = None
+                model.rejected_config = None
                 model.unloaded = True
                 model.state, model.reason = "UNAVAILABLE", "unloaded"
             self._retire(retired)
@@ -309,16 +328,22 @@ class ModelRepository:
             thread.start()
             self._retiring = [t for t in self._retiring if t.is_alive()] + [thread]
 
-    def _read_settings(self, model, model_dir):
+    def _config_text(self, model, model_dir):
+        """The config.json text in force: the API override, else the file ("" if absent)."""
         if model.override is not None:
-            return model.override, ModelSettings.from_json(model.override, f"'{model.name}' config")
-        path = os.path.join(model_dir, "config.json")
+            return model.override
         try:
-            with open(path, encoding="utf-8") as f:
-                text = f.read()
+            with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
+                return f.read()
         except FileNotFoundError:
-            return "", ModelSettings()
-        return text, ModelSettings.from_json(text, path)
+            return ""
+        except OSError as e:
+            raise ModelConfigError(f"{os.path.join(model_dir, 'config.json')}: {e}") from None
+
+    def _config_source(self, model, model_dir):
+        if model.override is not None:
+            return f"'{model.name}' config"
+        return os.path.join(model_dir, "config.json")
 
     def _model_dirs(self):
         try:

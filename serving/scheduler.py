@@ -118,7 +118,8 @@ class DirectScheduler:
 class _Pending:
     """One queued request of a DynamicBatcher."""
 
-    __slots__ = ("inputs", "rows", "signature", "enqueued", "deadline", "done", "result", "error")
+    __slots__ = ("inputs", "rows", "signature", "enqueued", "deadline", "done", "wake", "lead",
+                 "result", "error")
 
     def __init__(self, inputs, deadline):
         self.inputs = inputs
@@ -128,19 +129,30 @@ class _Pending:
         self.signature = tuple((name, a.dtype.str, a.shape[1:]) for name, a in sorted(inputs.items()))
         self.enqueued = time.monotonic_ns()
         self.deadline = deadline
-        self.done = threading.Event()
+        self.done = threading.Event()   # result or error is set
+        self.wake = threading.Event()   # done, or `lead` was handed a predictor
+        self.lead = None                # predictor handed to this request's thread to run batches
         self.result = None
         self.error = None
+
+    def finish(self, result=None, error=None):
+        self.result, self.error = result, error
+        self.done.set()
+        self.wake.set()
 
 
 class DynamicBatcher:
     """Merges queued requests along dimension 0 and runs them as one batch.
 
-    One worker thread per predictor instance takes the oldest request, gathers the queued requests
-    whose non-batch shapes match it, and runs them together when the batch reaches the largest
-    preferred size (or `max_batch_size`), or when the oldest has waited `max_queue_delay_us`.
-    Every input of a request must have the same size in dimension 0 (its batch size), between 1 and
-    `max_batch_size`; the caller validates that.
+    There are no worker threads: the threads of the waiting requests run the batches
+    (leader/follower). A request that finds an instance free takes it and leads: it gathers the
+    queued requests whose non-batch shapes match the oldest one, runs them together when the batch
+    reaches the largest preferred size (or `max_batch_size`) or the oldest has waited
+    `max_queue_delay_us`, and hands every request its slice of the outputs. When its own request
+    is answered it hands the instance to the oldest request still queued, whose thread leads
+    next. At low load a request therefore runs in its own thread with no hand-off at all.
+    Every input of a request must have the same size in dimension 0 (its batch size), between 1
+    and `max_batch_size`.
     """
 
     def __init__(self, predictors, max_batch_size, max_queue_delay_us=0, preferred_batch_sizes=(),
@@ -149,19 +161,17 @@ class DynamicBatcher:
             raise ValueError("DynamicBatcher needs at least one predictor")
         if max_batch_size < 1:
             raise ValueError(f"DynamicBatcher needs max_batch_size >= 1, got {max_batch_size}")
+        self.name = name
         self.max_batch_size = max_batch_size
         self._on_execution = on_execution
         self._delay_ns = int(max_queue_delay_us) * 1000
         self._target = min(max(preferred_batch_sizes, default=max_batch_size), max_batch_size)
         self._max_queue_size = max_queue_size
         self._queue = collections.deque()
+        self._free = list(predictors)
+        self._instances = len(predictors)
         self._cond = threading.Condition()
         self._closed = False
-        self._workers = [
-            threading.Thread(target=self._work, args=(p,), name=f"batcher-{name}-{i}", daemon=True)
-            for i, p in enumerate(predictors)]
-        for worker in self._workers:
-            worker.start()
 
     def queue_depth(self):
         """Requests waiting to be batched."""
@@ -169,7 +179,8 @@ class DynamicBatcher:
 
     def submit(self, inputs, deadline=None):
         """Queues `inputs` (name -> array with the batch in dimension 0), waits for its batch to run
-        and returns this request's InferResult. `deadline` is a time.monotonic() value or None."""
+        (possibly running it, and others, in this thread) and returns this request's InferResult.
+        `deadline` is a time.monotonic() value or None."""
         pending = _Pending(inputs, deadline)
         if pending.rows < 1 or pending.rows > self.max_batch_size:
             raise InvalidRequestError(
@@ -181,40 +192,76 @@ class DynamicBatcher:
                 raise QueueFullError(
                     f"request queue is full ({self._max_queue_size} waiting); retry later")
             self._queue.append(pending)
-            self._cond.notify()
-        timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
-        if not pending.done.wait(timeout):
+            if self._free:
+                pending.lead = self._free.pop()
+        while not pending.done.is_set() or pending.lead is not None:
             with self._cond:
-                if pending in self._queue:  # not picked up yet: drop it here
+                predictor, pending.lead = pending.lead, None
+                if predictor is None:
+                    # NOTE: cleared before `done` is looked at again below, so an answer that
+                    # lands in between sets `wake` after the clear and is not missed.
+                    pending.wake.clear()
+            if predictor is not None:
+                self._lead(predictor, pending)
+                continue
+            if pending.done.is_set():
+                continue
+            timeout = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if pending.wake.wait(timeout) or pending.done.is_set():
+                continue
+            with self._cond:
+                if pending.lead is None and pending in self._queue:  # not picked up: drop it
                     self._queue.remove(pending)
+                    self._cond.notify_all()
                     raise DeadlineExceededError(
                         "deadline exceeded while queued; the request was not run")
-            pending.done.wait()  # already running: its result arrives shortly
+            deadline = None  # running already (or about to lead): wait for the answer
         if pending.error is not None:
             raise pending.error
         return pending.result
 
     def close(self, timeout=None):
-        """Refuses new requests, runs what is queued, then stops the workers (bounded wait)."""
+        """Refuses new requests and waits (bounded) until what is queued has run."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
             self._closed = True
-            self._cond.notify_all()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for worker in self._workers:
-            worker.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+            while self._queue or len(self._free) < self._instances:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                self._cond.wait(remaining)
 
-    # -- worker side ---------------------------------------------------------------------------
+    # -- leader side ---------------------------------------------------------------------------
+
+    def _lead(self, predictor, me):
+        """Runs batches on `predictor` until `me` has left the queue, then hands it on."""
+        while True:
+            batch = self._take_batch()
+            if batch:
+                self._run_batch(predictor, batch)
+            with self._cond:
+                if me.done.is_set() or me not in self._queue:
+                    self._hand_off(predictor)
+                    return
+
+    def _hand_off(self, predictor):
+        """Gives `predictor` to the oldest queued request without one, else frees it (lock held)."""
+        for pending in self._queue:
+            if pending.lead is None and not pending.done.is_set():
+                pending.lead = predictor
+                pending.wake.set()
+                break
+        else:
+            self._free.append(predictor)
+        self._cond.notify_all()
 
     def _take_batch(self):
-        """Blocks until a batch is due; removes and returns it ([] once closed and empty)."""
+        """Removes and returns the next batch once it is due; [] if the queue is empty."""
         with self._cond:
             while True:
                 self._drop_expired()
                 if not self._queue:
-                    if self._closed:
-                        return []
-                    self._cond.wait()
-                    continue
+                    return []
                 oldest = self._queue[0]
                 batch, rows = [], 0
                 for pending in self._queue:
@@ -227,24 +274,16 @@ class DynamicBatcher:
                 if rows >= self._target or wait_ns <= 0 or self._closed:
                     for pending in batch:
                         self._queue.remove(pending)
+                    self._cond.notify_all()
                     return batch
                 self._cond.wait(wait_ns / 1e9)
 
     def _drop_expired(self):
         now = time.monotonic()
-        expired = [p for p in self._queue if p.deadline is not None and p.deadline <= now]
-        for pending in expired:
+        for pending in [p for p in self._queue if p.deadline is not None and p.deadline <= now]:
             self._queue.remove(pending)
-            pending.error = DeadlineExceededError(
-                "deadline exceeded while queued; the request was not run")
-            pending.done.set()
-
-    def _work(self, predictor):
-        while True:
-            batch = self._take_batch()
-            if not batch:
-                return
-            self._run_batch(predictor, batch)
+            pending.finish(error=DeadlineExceededError(
+                "deadline exceeded while queued; the request was not run"))
 
     def _run_batch(self, predictor, batch):
         started = time.monotonic_ns()
@@ -272,14 +311,12 @@ class DynamicBatcher:
             finished = time.monotonic_ns()
         except ServingError as e:
             for pending in batch:
-                pending.error = e
-                pending.done.set()
+                pending.finish(error=e)
             return
         if self._on_execution is not None:
             self._on_execution(rows)
         for pending, part in zip(batch, results):
-            pending.result = InferResult(
+            pending.finish(InferResult(
                 part, queue_ns=started - pending.enqueued, compute_input_ns=inferred - started,
                 compute_infer_ns=computed - inferred, compute_output_ns=finished - computed,
-                batch_size=rows)
-            pending.done.set()
+                batch_size=rows))

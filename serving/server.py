@@ -10,6 +10,7 @@ finish (bounded by the drain timeout) and returns 0.
 """
 import concurrent.futures
 import logging
+import queue
 import signal
 import threading
 import time
@@ -19,6 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from serving import codec
+from serving.datatypes import config_data_type
 from serving.errors import InvalidRequestError, ServingError
 from serving.metrics import ServingMetrics
 from serving.proto import grpc_service_pb2 as pb
@@ -34,6 +36,8 @@ SERVER_NAME = "ember"
 # versions, growing queue counts, equal compute counts).
 EXTENSIONS = ("model_repository", "model_configuration", "statistics")
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+# Requests of one ModelStreamInfer stream running at once.
+STREAM_IN_FLIGHT = 16
 
 
 def _server_version():
@@ -44,6 +48,13 @@ def _server_version():
         return "0.1.0"
 
 
+def _stream_error(request, message):
+    return pb.ModelStreamInferResponse(
+        error_message=message,
+        infer_response=pb.ModelInferResponse(model_name=request.model_name,
+                                             model_version=request.model_version, id=request.id))
+
+
 def _abort(context, error):
     context.abort(getattr(grpc.StatusCode, error.status), str(error))
 
@@ -52,30 +63,37 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     """Answers the protocol's RPCs from a ModelRepository; the logic lives in the repository,
     the schedulers and serving.codec."""
 
-    def __init__(self, repository, readiness):
+    def __init__(self, repository, readiness, stream_workers=64):
         self._repository = repository
         self._readiness = readiness  # callable: True while the server takes inference requests
         self._version = _server_version()
+        self._stream_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=stream_workers, thread_name_prefix="stream")
 
     # -- health-style ----------------------------------------------------------------------------
 
     def ServerLive(self, request, context):
+        """Always live while the process answers."""
         return pb.ServerLiveResponse(live=True)
 
     def ServerReady(self, request, context):
+        """Ready once the repository is loaded, until SIGTERM."""
         return pb.ServerReadyResponse(ready=self._readiness())
 
     def ModelReady(self, request, context):
+        """Whether a model (version) can take requests now; unknown models are not ready."""
         return pb.ModelReadyResponse(
             ready=self._readiness() and self._repository.is_ready(request.name, request.version))
 
     def ServerMetadata(self, request, context):
+        """Server name, version and protocol extensions."""
         return pb.ServerMetadataResponse(name=SERVER_NAME, version=self._version,
                                          extensions=EXTENSIONS)
 
     # -- model description -----------------------------------------------------------------------
 
     def ModelMetadata(self, request, context):
+        """Loaded versions, platform and tensor names/datatypes/shapes (batch dim included)."""
         try:
             version = self._repository.get(request.name, request.version)
             versions = self._repository.ready_versions(request.name)
@@ -89,6 +107,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return response
 
     def ModelConfig(self, request, context):
+        """Triton's ModelConfig for the model (see model_config)."""
         try:
             version = self._repository.get(request.name, request.version)
         except ServingError as e:
@@ -96,6 +115,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.ModelConfigResponse(config=model_config(version))
 
     def ModelStatistics(self, request, context):
+        """Per-version request counts and durations (Triton's semantics)."""
         try:
             if request.name:
                 self._repository.ready_versions(request.name)  # NOT_FOUND for unknown names
@@ -135,32 +155,58 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                                          output_names, request.id)
 
     def ModelInfer(self, request, context):
+        """Runs one inference request."""
         try:
             return self._infer(request, context.time_remaining())
         except ServingError as e:
             _abort(context, e)
 
     def ModelStreamInfer(self, request_iterator, context):
-        for request in request_iterator:
+        """Runs the stream's requests concurrently (up to STREAM_IN_FLIGHT at a time, so they
+        can share batches) and streams each answer as it completes, matched by request id;
+        errors go in error_message."""
+        answers = queue.Queue()
+        slots = threading.Semaphore(STREAM_IN_FLIGHT)
+
+        def answer(request):
             try:
-                yield pb.ModelStreamInferResponse(
+                response = pb.ModelStreamInferResponse(
                     infer_response=self._infer(request, context.time_remaining()))
             except ServingError as e:
-                yield pb.ModelStreamInferResponse(
-                    error_message=f"{e.status}: {e}",
-                    infer_response=pb.ModelInferResponse(
-                        model_name=request.model_name, model_version=request.model_version,
-                        id=request.id))
+                response = _stream_error(request, f"{e.status}: {e}")
+            except Exception as e:  # noqa: BLE001 - one bad request must not end the stream
+                log.exception("stream request failed")
+                response = _stream_error(request, f"INTERNAL: {type(e).__name__}: {e}")
+            answers.put(response)
+            slots.release()
+
+        def read():
+            try:
+                for request in request_iterator:
+                    slots.acquire()
+                    self._stream_pool.submit(answer, request)
+            except Exception:  # noqa: BLE001 - the client went away: finish what was accepted
+                pass
+            finally:
+                for _ in range(STREAM_IN_FLIGHT):
+                    slots.acquire()
+                answers.put(None)
+
+        threading.Thread(target=read, name="stream-reader", daemon=True).start()
+        while (response := answers.get()) is not None:
+            yield response
 
     # -- repository ------------------------------------------------------------------------------
 
     def RepositoryIndex(self, request, context):
+        """Every model and version with its state and, if unavailable, why."""
         response = pb.RepositoryIndexResponse()
         for name, version, state, reason in self._repository.index(ready_only=request.ready):
             response.models.add(name=name, version=version, state=state, reason=reason)
         return response
 
     def RepositoryModelLoad(self, request, context):
+        """Loads or reloads a model (parameter 'config' overrides config.json)."""
         override = None
         for key, parameter in request.parameters.items():
             if key == "config":
@@ -179,6 +225,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.RepositoryModelLoadResponse()
 
     def RepositoryModelUnload(self, request, context):
+        """Stops serving a model; accepted requests still complete."""
         try:
             self._repository.unload_model(request.model_name)
         except ServingError as e:
@@ -194,9 +241,9 @@ def model_config(version):
                                    max_batch_size=settings.max_batch_size)
     skip = 1 if settings.max_batch_size > 0 else 0
     for spec in version.inputs:
-        config.input.add(name=spec.name, data_type=_data_type(spec.datatype), dims=spec.shape[skip:])
+        config.input.add(name=spec.name, data_type=config_data_type(spec.datatype), dims=spec.shape[skip:])
     for spec in version.outputs:
-        config.output.add(name=spec.name, data_type=_data_type(spec.datatype), dims=spec.shape[skip:])
+        config.output.add(name=spec.name, data_type=config_data_type(spec.datatype), dims=spec.shape[skip:])
     if settings.dynamic_batching is not None:
         config.dynamic_batching.max_queue_delay_microseconds = \
             settings.dynamic_batching.max_queue_delay_microseconds
@@ -204,11 +251,6 @@ def model_config(version):
     config.instance_group.add(name=f"{version.name}_cpu", kind=config_pb.ModelInstanceGroup.KIND_CPU,
                               count=settings.instance_count)
     return config
-
-
-def _data_type(datatype):
-    from serving.datatypes import config_data_type  # noqa: PLC0415
-    return config_data_type(datatype)
 
 
 class InferenceServer:
@@ -219,15 +261,26 @@ class InferenceServer:
         self.repository = repository
         self.health = health_servicer
         self.address = address
+        self._serving = False
         self._draining = False
 
     def ready(self):
         """True while the server takes inference requests."""
-        return not self._draining
+        return self._serving and not self._draining
 
-    def start(self):
-        """Starts answering RPCs and reports SERVING to health checks."""
+    def start(self, serving=True):
+        """Starts answering RPCs. With `serving` False, health checks and ServerReady report
+        not serving until `set_serving()` (e.g. while the repository loads)."""
         self.grpc_server.start()
+        if serving:
+            self.set_serving()
+        else:
+            for service in ("", SERVICE_NAME):
+                self.health.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+
+    def set_serving(self):
+        """Reports SERVING to health checks and ready to ServerReady."""
+        self._serving = True
         for service in ("", SERVICE_NAME):
             self.health.set(service, health_pb2.HealthCheckResponse.SERVING)
 
@@ -249,13 +302,14 @@ class InferenceServer:
 
 def create_server(repository, host="127.0.0.1", port=8001, *, max_workers=128,
                   max_message_bytes=DEFAULT_MAX_MESSAGE_BYTES, predictor_factory=None,
-                  metrics=None, drain_timeout=30.0, load=True):
+                  metrics=None, drain_timeout=30.0, load=True, grpc_options=()):
     """Builds (not starts) a server for `repository` (a directory path or a ModelRepository)
     bound to host:port; port 0 picks a free port. Returns (InferenceServer, bound port).
 
     `max_message_bytes` caps request and response sizes (larger requests are answered
     RESOURCE_EXHAUSTED); `max_workers` bounds concurrently handled RPCs. With `load`, every model
-    in the repository is loaded before returning.
+    in the repository is loaded before returning. `grpc_options` are extra (key, value) channel
+    arguments for the gRPC server.
     """
     if not isinstance(repository, ModelRepository):
         repository = ModelRepository(repository, predictor_factory=predictor_factory,
@@ -264,7 +318,7 @@ def create_server(repository, host="127.0.0.1", port=8001, *, max_workers=128,
         repository.load_all()
     options = [("grpc.max_receive_message_length", max_message_bytes),
                ("grpc.max_send_message_length", max_message_bytes),
-               ("grpc.so_reuseport", 0)]
+               ("grpc.so_reuseport", 0), *grpc_options]
     grpc_server = grpc.server(
         concurrent.futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="rpc"),
         options=options)
@@ -301,23 +355,27 @@ def serve(model_repository, host="127.0.0.1", port=8001, metrics_port=8002, poll
         log.info("received %s; draining", signal.Signals(signum).name)
         stop.set()
 
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     metrics = ServingMetrics()
     server, bound = create_server(model_repository, host, port, max_workers=max_workers,
                                   max_message_bytes=max_message_bytes, metrics=metrics,
-                                  drain_timeout=drain_timeout)
+                                  drain_timeout=drain_timeout, load=False)
     http_server = None
-    metrics_address = "off"
-    if metrics_port is not None:
-        http_server, _ = metrics.start_http_server(metrics_port, host)
-        metrics_address = f"{host}:{http_server.server_port}"
-    server.start()
-    if poll_interval and poll_interval > 0:
-        server.repository.start_polling(poll_interval)
-    if ready_message is not None:
-        ready_message(f"ember serve: listening on {server.address} (metrics {metrics_address}, "
-                      f"repository {server.repository.root})")
+    previous = {}
     try:
+        metrics_address = "off"
+        if metrics_port is not None:
+            http_server, _ = metrics.start_http_server(metrics_port, host)
+            metrics_address = f"{host}:{http_server.server_port}"
+        previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        # Listen first (health answers NOT_SERVING, ServerLive true), load, then report SERVING.
+        server.start(serving=False)
+        server.repository.load_all()
+        server.set_serving()
+        if poll_interval and poll_interval > 0:
+            server.repository.start_polling(poll_interval)
+        if ready_message is not None:
+            ready_message(f"ember serve: listening on {server.address} (metrics {metrics_address}, "
+                          f"repository {server.repository.root})")
         while not stop.wait(0.5):
             pass
     finally:
@@ -326,5 +384,9 @@ def serve(model_repository, host="127.0.0.1", port=8001, metrics_port=8002, poll
             http_server.shutdown()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    log.info("stopped%s", "" if drained else " (drain timeout reached)")
+    if drained:
+        log.info("stopped after draining in-flight requests")
+    else:
+        log.warning("stopped: drain timeout (%.1f s) reached with requests still in flight",
+                    drain_timeout)
     return 0

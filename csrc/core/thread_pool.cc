@@ -37,59 +37,74 @@ std::unique_ptr<ThreadPool>& global_pool() {
 std::mutex g_global_mutex;
 }  // namespace
 
+struct ThreadPool::Job {
+  const std::function<void(int64_t, int64_t)>* fn = nullptr;
+  int64_t n = 0, chunk = 1, num_chunks = 0;
+  std::atomic<int64_t> next_chunk{0};
+  std::atomic<int64_t> done_chunks{0};
+  std::mutex mutex;  // guards error and the completion wait
+  std::condition_variable done_cv;
+  std::exception_ptr error;
+};
+
 ThreadPool::ThreadPool(int num_threads) : num_threads_(num_threads) {
   EMBER_CHECK(num_threads >= 1, InvalidArgument, "number of threads must be >= 1, got ",
               num_threads);
-  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(wake_mutex_);
     stop_ = true;
-    generation_.fetch_add(1);
+    ++generation_;
+    published_generation_.store(generation_, std::memory_order_release);
   }
   wake_cv_.notify_all();
   for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_chunks() {
+void ThreadPool::run_chunks(Job& job) {
   bool was = t_in_parallel_region;
   t_in_parallel_region = true;
   for (;;) {
-    int64_t c = next_chunk_.fetch_add(1, std::memory_order_relaxed);
-    if (c >= num_chunks_) break;
-    int64_t begin = c * chunk_, end = std::min(n_, begin + chunk_);
+    int64_t c = job.next_chunk.fetch_add(1, std::memory_order_relaxed);
+    if (c >= job.num_chunks) break;
+    int64_t begin = c * job.chunk, end = std::min(job.n, begin + job.chunk);
     try {
-      (*fn_)(begin, end);
+      (*job.fn)(begin, end);
     } catch (...) {
-      std::lock_guard<std::mutex> lock(error_mutex_);
-      if (!error_) error_ = std::current_exception();
+      std::lock_guard<std::mutex> lock(job.mutex);
+      if (!job.error) job.error = std::current_exception();
+    }
+    if (job.done_chunks.fetch_add(1, std::memory_order_acq_rel) + 1 == job.num_chunks) {
+      std::lock_guard<std::mutex> lock(job.mutex);
+      job.done_cv.notify_all();
     }
   }
   t_in_parallel_region = was;
 }
 
-void ThreadPool::worker_loop(int) {
+void ThreadPool::worker_loop() {
   uint64_t seen = 0;
   for (;;) {
-    uint64_t gen = generation_.load(std::memory_order_acquire);
-    for (int spin = 0; gen == seen && spin < kSpinRounds; ++spin) {
-      EMBER_PAUSE();
-      gen = generation_.load(std::memory_order_acquire);
+    // Spin a while (back-to-back ops then start without a syscall), yielding now and then so
+    // a spinning worker does not starve the thread it waits for on a busy machine.
+    for (int spin = 0; spin < kSpinRounds &&
+                       published_generation_.load(std::memory_order_acquire) == seen;
+         ++spin) {
+      if ((spin & 63) == 63) std::this_thread::yield();
+      else EMBER_PAUSE();
     }
-    if (gen == seen) {
+    std::shared_ptr<Job> job;
+    {
       std::unique_lock<std::mutex> lock(wake_mutex_);
-      wake_cv_.wait(lock, [&] { return generation_.load() != seen; });
-      gen = generation_.load();
+      wake_cv_.wait(lock, [&] { return generation_ != seen; });
+      seen = generation_;
+      if (stop_) return;
+      job = job_;
     }
-    seen = gen;
-    if (stop_) return;
-    run_chunks();
-    if (pending_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-      std::lock_guard<std::mutex> lock(done_mutex_);
-      done_cv_.notify_one();
-    }
+    if (job) run_chunks(*job);
   }
 }
 
@@ -106,30 +121,39 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
     fn(0, n);
     return;
   }
+  auto job = std::make_shared<Job>();
   int64_t max_chunks = (n + grain - 1) / grain;
   int64_t chunks = std::min<int64_t>(num_threads_, max_chunks);
-  fn_ = &fn;
-  n_ = n;
-  chunk_ = (n + chunks - 1) / chunks;
-  num_chunks_ = (n + chunk_ - 1) / chunk_;
-  error_ = nullptr;
-  next_chunk_.store(0, std::memory_order_relaxed);
-  pending_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  job->fn = &fn;
+  job->n = n;
+  job->chunk = (n + chunks - 1) / chunks;
+  job->num_chunks = (n + job->chunk - 1) / job->chunk;
   {
     std::lock_guard<std::mutex> lock(wake_mutex_);
-    generation_.fetch_add(1, std::memory_order_release);
+    job_ = job;
+    ++generation_;
+    published_generation_.store(generation_, std::memory_order_release);
   }
   wake_cv_.notify_all();
-  run_chunks();
-  for (int spin = 0; pending_workers_.load(std::memory_order_acquire) != 0 && spin < kSpinRounds;
-       ++spin)
-    EMBER_PAUSE();
-  if (pending_workers_.load(std::memory_order_acquire) != 0) {
-    std::unique_lock<std::mutex> lock(done_mutex_);
-    done_cv_.wait(lock, [&] { return pending_workers_.load() == 0; });
+  run_chunks(*job);
+  // Wait only for chunks a worker has claimed and not finished.
+  for (int spin = 0; job->done_chunks.load(std::memory_order_acquire) != job->num_chunks &&
+                     spin < kSpinRounds;
+       ++spin) {
+    if ((spin & 63) == 63) std::this_thread::yield();
+    else EMBER_PAUSE();
   }
-  fn_ = nullptr;
-  if (error_) std::rethrow_exception(error_);
+  {
+    std::unique_lock<std::mutex> lock(job->mutex);
+    job->done_cv.wait(lock, [&] {
+      return job->done_chunks.load(std::memory_order_acquire) == job->num_chunks;
+    });
+  }
+  {
+    std::lock_guard<std::mutex> lock(wake_mutex_);
+    if (job_ == job) job_.reset();  // `fn` dies with this call; late workers find no job
+  }
+  if (job->error) std::rethrow_exception(job->error);
 }
 
 ThreadPool& ThreadPool::global() {

@@ -33,27 +33,23 @@ class ThreadPool {
   static void set_global_num_threads(int n);
 
  private:
-  void worker_loop(int index);
-  void run_chunks();
+  struct Job;
+  void worker_loop();
+  static void run_chunks(Job& job);
 
   int num_threads_;
   std::vector<std::thread> workers_;
   std::mutex submit_mutex_;  // one job at a time
 
-  // The current job.
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t n_ = 0, chunk_ = 1, num_chunks_ = 0;
-  std::atomic<int64_t> next_chunk_{0};
-  std::atomic<int> pending_workers_{0};
-  std::exception_ptr error_;
-  std::mutex error_mutex_;
-
-  std::atomic<uint64_t> generation_{0};
+  // The current job, published with a new generation. Chunks are claimed dynamically, so a
+  // caller whose workers are slow to wake (an oversubscribed machine) runs every chunk itself and
+  // never waits for a worker that did nothing; a worker that wakes late finds no chunk left.
+  std::shared_ptr<Job> job_;
+  uint64_t generation_ = 0;
+  std::atomic<uint64_t> published_generation_{0};
   std::mutex wake_mutex_;
   std::condition_variable wake_cv_;
-  std::mutex done_mutex_;
-  std::condition_variable done_cv_;
-  std::atomic<bool> stop_{false};
+  bool stop_ = false;
 };
 
 }  // namespace ember

@@ -29,6 +29,8 @@ py::dict resolve_attrs_py(const std::string& type, const py::dict& attrs, const 
 std::string kernel_name_py(const std::string& type, const py::sequence& inputs,
                            const py::dict& attrs);
 void register_errors(py::module_& m);
+// _C.OpHandle (op_handle.cc).
+void register_op_handle(py::module_& m);
 // Kernel-level access for tests and benchmarks (kernels_binding.cc).
 void register_kernels_binding(py::module_& m);
 // graphruntime._C.Predictor and the memory planner (predictor.cc).

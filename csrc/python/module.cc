@@ -122,6 +122,7 @@ PYBIND11_MODULE(_C, m) {
   using namespace ember::python;
   m.doc() = "Ember's C++ operator library: op schemas, kernels, thread pool, CPU features.";
   register_errors(m);
+  register_op_handle(m);
   register_predictor(m);
 
   m.def("op_schemas", [] {

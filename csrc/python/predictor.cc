@@ -26,7 +26,17 @@ py::list info_to_py(const std::vector<TensorInfo>& infos) {
   return out;
 }
 
-py::list run_py(const Predictor& p, const py::sequence& feeds) {
+py::list run_py(const Predictor& p, const py::sequence& feeds, std::vector<double>* node_seconds);
+
+py::list run_plain_py(const Predictor& p, const py::sequence& feeds) { return run_py(p, feeds, nullptr); }
+
+py::tuple run_profiled_py(const Predictor& p, const py::sequence& feeds) {
+  std::vector<double> seconds;
+  py::list outputs = run_py(p, feeds, &seconds);
+  return py::make_tuple(outputs, seconds);
+}
+
+py::list run_py(const Predictor& p, const py::sequence& feeds, std::vector<double>* node_seconds) {
   const auto& infos = p.inputs();
   if (py::len(feeds) != infos.size())
     fail<InvalidArgument>("model takes ", infos.size(), " inputs, got ", py::len(feeds));
@@ -41,7 +51,7 @@ py::list run_py(const Predictor& p, const py::sequence& feeds) {
   std::vector<Tensor> outputs;
   {
     py::gil_scoped_release release;
-    outputs = p.run(inputs);
+    outputs = p.run(inputs, node_seconds);
   }
   py::list out;
   for (const Tensor& t : outputs) out.append(to_numpy(t));
@@ -91,9 +101,15 @@ void register_predictor(py::module_& m) {
       .def_property_readonly("outputs", [](const Predictor& p) { return info_to_py(p.outputs()); })
       .def_property_readonly("name", &Predictor::name)
       .def_property_readonly("num_threads", &Predictor::num_threads)
-      .def("run", &run_py, py::arg("inputs"),
+      .def("run", &run_plain_py, py::arg("inputs"),
            "Runs the model on arrays given in input order; returns the outputs in order.")
+      .def("run_profiled", &run_profiled_py, py::arg("inputs"),
+           "Like run; returns (outputs, seconds per node in node order).")
       .def("memory_stats", &stats_py)
+      .def("plan", [](const Predictor& p, const std::vector<Shape>& shapes) {
+        p.plan(shapes);
+        return stats_py(p);
+      }, py::arg("input_shapes"), "Plans memory for these input shapes (in input order) without running.")
       .def("kernel_names", &Predictor::kernel_names);
 
   m.def("plan_memory", [](const std::vector<size_t>& sizes, const std::vector<int64_t>& firsts,

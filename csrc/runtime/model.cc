@@ -117,7 +117,7 @@ AttrValue read_attribute(const fb::Attribute* a, const std::string& where) {
 }
 
 std::unique_ptr<Model> load_model_unchecked(std::shared_ptr<void> owner, const uint8_t* data,
-                                            size_t size) {
+                                            size_t size, const ReleaseFn& release) {
   if (data == nullptr || size < 8) fail<InvalidModel>("model: ", size, " bytes is too short");
   if (!flatbuffers::BufferHasIdentifier(data, fb::ModelIdentifier()))
     fail<InvalidModel>("model: not an Ember model (missing the 'EMBR' identifier)");
@@ -265,7 +265,12 @@ std::unique_ptr<Model> load_model_unchecked(std::shared_ptr<void> owner, const u
   }
 
   // ---- kernels, created once; constant inputs are passed so fast kernels can pre-pack them
-  for (ModelNode& node : model->nodes) {
+  std::vector<int64_t> last_reader(model->values.size(), -1);
+  for (size_t n = 0; n < model->nodes.size(); ++n)
+    for (int64_t index : model->nodes[n].inputs)
+      if (index >= 0) last_reader[index] = static_cast<int64_t>(n);
+  for (size_t n = 0; n < model->nodes.size(); ++n) {
+    ModelNode& node = model->nodes[n];
     std::vector<TensorType> types;
     std::vector<const Tensor*> constants;
     for (int64_t index : node.inputs) {
@@ -281,15 +286,20 @@ std::unique_ptr<Model> load_model_unchecked(std::shared_ptr<void> owner, const u
     KernelInit init(node.schema, &node.name, &node.attrs, std::move(types), std::move(constants));
     node.kernel = node.schema->create_kernel(init);
     if (!node.kernel) fail<Unsupported>(node.where(), ": no kernel");
+    if (release)
+      for (int64_t index : node.inputs)
+        if (index >= 0 && model->values[index].is_constant && last_reader[index] == static_cast<int64_t>(n))
+          release(model->values[index].constant.raw_data(), model->values[index].constant.nbytes());
   }
   return model;
 }
 
 }  // namespace
 
-std::unique_ptr<Model> load_model(std::shared_ptr<void> owner, const uint8_t* data, size_t size) {
+std::unique_ptr<Model> load_model(std::shared_ptr<void> owner, const uint8_t* data, size_t size,
+                                  const ReleaseFn& release) {
   try {
-    return load_model_unchecked(std::move(owner), data, size);
+    return load_model_unchecked(std::move(owner), data, size, release);
   } catch (const Error&) {
     throw;
   } catch (const std::bad_alloc&) {

@@ -2,6 +2,7 @@
 // Built by load_model(), which validates everything so that running can assume a sound graph.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,6 +45,10 @@ constexpr int32_t kModelFormatVersion = 1;
 // Verifies and loads a flatbuffer model; `data` must stay alive through `owner` and be 64-byte
 // aligned. Throws InvalidModel (corrupt or inconsistent), Unsupported (unknown op, no kernel)
 // or InvalidArgument (attributes or shapes an op rejects).
-std::unique_ptr<Model> load_model(std::shared_ptr<void> owner, const uint8_t* data, size_t size);
+// `release`, when given, is called with each constant's bytes once the kernels of the nodes
+// reading it exist (a memory-mapped model drops those pages: see Predictor::load_file).
+using ReleaseFn = std::function<void(const void* data, size_t size)>;
+std::unique_ptr<Model> load_model(std::shared_ptr<void> owner, const uint8_t* data, size_t size,
+                                  const ReleaseFn& release = nullptr);
 
 }  // namespace ember

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -55,6 +56,7 @@ struct Predictor::Impl {
 
   std::shared_ptr<const Plan> make_plan(const std::vector<Shape>& input_shapes) const;
   std::shared_ptr<const Plan> get_plan(const std::vector<Tensor>& inputs) const;
+  std::shared_ptr<const Plan> get_plan_for_shapes(const std::vector<Shape>& shapes) const;
 };
 
 Predictor::Predictor() : impl_(std::make_unique<Impl>()) {}
@@ -62,12 +64,29 @@ Predictor::~Predictor() = default;
 
 // ---------------------------------------------------------------- loading
 
+namespace {
+// Drops the whole pages inside [data, data + size) of a private, read-only file mapping: they
+// are clean, so a later read faults them back in from the file.
+void release_mapped_pages(const void* data, size_t size) {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + page - 1) / page * page;
+  uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) / page * page;
+  if (end > begin) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+}  // namespace
+
 std::unique_ptr<Predictor> Predictor::load_buffer(std::shared_ptr<void> owner, const void* data,
                                                   size_t size, int num_threads) {
+  return load_aligned(std::move(owner), data, size, num_threads, false);
+}
+
+std::unique_ptr<Predictor> Predictor::load_aligned(std::shared_ptr<void> owner, const void* data,
+                                                   size_t size, int num_threads, bool mapped) {
   if (reinterpret_cast<uintptr_t>(data) % kTensorAlignment != 0)
     return load_bytes(data, size, num_threads);
   std::unique_ptr<Predictor> p(new Predictor());
-  p->impl_->model = load_model(std::move(owner), static_cast<const uint8_t*>(data), size);
+  p->impl_->model = load_model(std::move(owner), static_cast<const uint8_t*>(data), size,
+                               mapped ? ReleaseFn(release_mapped_pages) : ReleaseFn());
   p->impl_->pool = std::make_unique<ThreadPool>(default_threads(num_threads));
   for (int64_t index : p->impl_->model->inputs)
     p->impl_->input_info.push_back({p->impl_->model->values[index].name,
@@ -102,7 +121,11 @@ std::unique_ptr<Predictor> Predictor::load_file(const std::string& path, int num
   ::close(fd);
   if (addr == MAP_FAILED) fail<InvalidArgument>("cannot map model file '", path, "'");
   std::shared_ptr<void> owner(addr, [size](void* p) { ::munmap(p, size); });
-  return load_buffer(owner, addr, size, num_threads);
+  // Kernel creation reads weights (fast kernels pre-pack them). The mapping is private and never
+  // written, so its pages are clean copies of the file: each weight's pages are dropped once its
+  // nodes have kernels. Weights a kernel reads in place fault back in on first use; packed ones
+  // are never touched again, so a weight is not resident twice, not even at the peak of loading.
+  return load_aligned(owner, addr, size, num_threads, true);
 }
 
 const std::vector<TensorInfo>& Predictor::inputs() const { return impl_->input_info; }
@@ -222,6 +245,10 @@ std::shared_ptr<const Plan> Predictor::Impl::get_plan(const std::vector<Tensor>&
                             " (-1 = any), got ", shape_str(t.shape()));
     shapes.push_back(t.shape());
   }
+  return get_plan_for_shapes(shapes);
+}
+
+std::shared_ptr<const Plan> Predictor::Impl::get_plan_for_shapes(const std::vector<Shape>& shapes) const {
   {
     std::lock_guard<std::mutex> lock(mutex);
     auto it = plans.find(shapes);
@@ -238,17 +265,45 @@ std::shared_ptr<const Plan> Predictor::Impl::get_plan(const std::vector<Tensor>&
   return plan;
 }
 
+MemoryStats Predictor::plan(const std::vector<Shape>& input_shapes) const {
+  const Model& m = *impl_->model;
+  if (input_shapes.size() != m.inputs.size())
+    fail<InvalidArgument>("model '", m.name, "' takes ", m.inputs.size(), " inputs, got ",
+                          input_shapes.size(), " shapes");
+  for (size_t k = 0; k < input_shapes.size(); ++k) {
+    const ModelValue& v = m.values[m.inputs[k]];
+    bool ok = static_cast<int64_t>(input_shapes[k].size()) == v.type.ndim();
+    for (size_t d = 0; ok && d < input_shapes[k].size(); ++d)
+      ok = input_shapes[k][d] >= 0 && (v.type.shape[d] == -1 || v.type.shape[d] == input_shapes[k][d]);
+    if (!ok)
+      fail<InvalidArgument>("input '", v.name, "': expected shape ", shape_str(v.type.shape),
+                            " (-1 = any), got ", shape_str(input_shapes[k]));
+  }
+  try {
+    impl_->get_plan_for_shapes(input_shapes);
+  } catch (const std::bad_alloc&) {
+    fail<InvalidArgument>("model '", m.name, "': out of memory while planning");
+  }
+  return memory_stats();
+}
+
 // ---------------------------------------------------------------- running
 
 std::vector<Tensor> Predictor::run(const std::vector<Tensor>& inputs) const {
+  return run(inputs, nullptr);
+}
+
+std::vector<Tensor> Predictor::run(const std::vector<Tensor>& inputs,
+                                   std::vector<double>* node_seconds) const {
   try {
-    return run_unchecked(inputs);
+    return run_unchecked(inputs, node_seconds);
   } catch (const std::bad_alloc&) {
     fail<InvalidArgument>("model '", impl_->model->name, "': out of memory for these input shapes");
   }
 }
 
-std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs) const {
+std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs,
+                                             std::vector<double>* node_seconds) const {
   const Model& m = *impl_->model;
   std::shared_ptr<const Plan> plan = impl_->get_plan(inputs);
 
@@ -289,7 +344,10 @@ std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs) 
   }
   for (size_t k = 0; k < m.inputs.size(); ++k) values[m.inputs[k]] = inputs[k];
 
-  for (const ModelNode& node : m.nodes) {
+  if (node_seconds) node_seconds->assign(m.nodes.size(), 0.0);
+  for (size_t n = 0; n < m.nodes.size(); ++n) {
+    const ModelNode& node = m.nodes[n];
+    auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     std::vector<const Tensor*> ins;
     ins.reserve(node.inputs.size());
     for (int64_t index : node.inputs) ins.push_back(index < 0 ? nullptr : &values[index]);
@@ -299,6 +357,9 @@ std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs) 
     OpContext ctx(node.schema, &node.name, &node.attrs, std::move(ins), std::move(outs),
                   impl_->pool.get());
     node.kernel->run(ctx);
+    if (node_seconds)
+      (*node_seconds)[n] =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
   std::vector<Tensor> outputs;

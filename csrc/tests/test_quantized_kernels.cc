@@ -2,6 +2,7 @@
 // machine runs (AVX2 / AVX-512 / VNNI on x86-64; NEON / dot product on aarch64, also under
 // qemu), with weights packed at load (constants) and per call, on randomized shapes and
 // quantization parameters including zero point 0, saturation and tile edge sizes.
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -132,6 +133,7 @@ Case conv_case(std::mt19937& rng, int index) {
   pad = std::min(pad, std::min(kh, kw) / 2 + 1);
   int64_t H = size(rng) + (kh - 1) * dil, W = size(rng) + (kw - 1) * dil;
   if (index % 7 == 0) W = pick(rng, {31, 32, 33, 47, 48, 49});  // pixel tile edges
+  if (kind == 1 && index % 5 == 1) W = pick(rng, {63, 64, 65, 129, 200});  // depthwise vector groups
   const int64_t N = pick(rng, {1, 1, 2});
   const int64_t K = (C / groups) * kh * kw;
   std::uniform_real_distribution<double> log_ratio(std::log(1e-4), std::log(0.5));
@@ -219,7 +221,7 @@ void expect_fast_kernels_ran(const std::set<std::string>& used, bool conv) {
 TEST_CASE(quantized_conv2d_fast_kernels_match_reference) {
   std::mt19937 rng(7);
   std::set<std::string> used;
-  for (int i = 0; i < 120; ++i) check_all_isas(conv_case(rng, i), &used);
+  for (int i = 0; i < 160; ++i) check_all_isas(conv_case(rng, i), &used);
   expect_fast_kernels_ran(used, true);
 }
 
@@ -250,4 +252,47 @@ TEST_CASE(quantized_add_fast_kernel_matches_reference) {
     check_all_isas(c, &used);
   }
   EXPECT(any_fast(used, "portable"));
+  if (cpu_features().avx512f) EXPECT(any_fast(used, "avx512"));
+}
+
+TEST_CASE(quantize_fast_kernel_matches_reference) {
+  std::mt19937 rng(10);
+  std::set<std::string> used;
+  for (int i = 0; i < 12; ++i) {
+    Case c;
+    c.op = "quantize";
+    const int64_t n = pick(rng, {1, 15, 16, 17, 100, 1000});
+    Tensor x = Tensor::empty({n}, DType::Float32);
+    std::normal_distribution<float> d(0.0f, 3.0f);
+    for (int64_t k = 0; k < n; ++k) x.data<float>()[k] = d(rng);
+    const float special[] = {NAN, INFINITY, -INFINITY, 1e30f, -1e30f, -0.0f, 0.5f, 1.5f, 2.5f, -0.5f, -1.5f};
+    for (int64_t k = 0; k < n && k < 11; ++k) x.data<float>()[k * 7 % n] = special[k];
+    c.inputs.push_back(x);
+    c.attrs["scale"] = AttrValue::Float(i % 3 == 0 ? 1.0 : 0.01 + 0.03 * i);
+    c.attrs["zero_point"] = AttrValue::Int(zero_point(rng));
+    c.describe = "quantize case " + std::to_string(i);
+    check_all_isas(c, &used);
+  }
+  if (cpu_features().avx512f) EXPECT(any_fast(used, "avx512"));
+}
+
+TEST_CASE(quantized_max_pool2d_fast_kernel_matches_reference) {
+  std::mt19937 rng(11);
+  std::set<std::string> used;
+  for (int i = 0; i < 30; ++i) {
+    Case c;
+    c.op = "quantized_max_pool2d";
+    const int64_t k = pick(rng, {1, 2, 3, 5}), s = pick(rng, {1, 2, 3});
+    const int64_t p = std::min<int64_t>(pick(rng, {0, 1, 2}), k / 2);
+    const int64_t H = k + pick(rng, {0, 1, 5, 20}), W = k + pick(rng, {0, 3, 60, 130});
+    c.inputs.push_back(random_tensor<uint8_t>(rng, {pick(rng, {1, 2}), pick(rng, {1, 3}), H, W}, DType::UInt8,
+                                              i % 5 == 0 ? 0 : 0, i % 5 == 0 ? 3 : 255));
+    c.attrs["kernel_size"] = AttrValue::Ints({k, k});
+    c.attrs["stride"] = AttrValue::Ints({s, s});
+    c.attrs["padding"] = AttrValue::Ints({p, p});
+    c.attrs["ceil_mode"] = AttrValue::Bool(i % 2 == 1);
+    c.describe = "max_pool case " + std::to_string(i);
+    check_all_isas(c, &used);
+  }
+  if (cpu_features().avx512f) EXPECT(any_fast(used, "avx512"));
 }

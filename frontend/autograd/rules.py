@@ -283,9 +283,10 @@ def linear(ctx, g):
     gx = gw = gb = None
     if ctx.needs_input_grad[0]:
         gx = O.matmul(g, w)
-    g2 = O.reshape(g, [-1, w.shape[0]])
+    g2 = g if g.ndim == 2 else O.reshape(g, [-1, w.shape[0]])
     if ctx.needs_input_grad[1]:
-        gw = O.matmul(O.transpose(g2, 0, 1), O.reshape(x, [-1, w.shape[1]]))
+        x2 = x if x.ndim == 2 else O.reshape(x, [-1, w.shape[1]])
+        gw = O.matmul(O.transpose(g2, 0, 1), x2)
     if len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]:
         gb = O.sum(g2, 0)
     return gx, gw, gb
@@ -334,15 +335,16 @@ def batch_norm(ctx, g):
     dims = [0] + list(range(2, x.ndim))
     inv = O.rsqrt(O.add(var, eps))
     scale = inv if w is None else O.mul(w, inv)
-    centered = O.sub(x, O.reshape(mean, shape))
     gx = O.mul(g, O.reshape(scale, shape)) if need[0] else None
-    gmean = O.neg(O.mul(O.sum(g, dims), scale)) if need[1] else None
-    gvar = None
-    if need[2]:
-        gs = O.sum(O.mul(g, centered), dims)
-        gvar = O.mul(O.mul(gs, O.mul(O.mul(scale, inv), inv)), -0.5)
-    gw = O.sum(O.mul(g, O.mul(centered, O.reshape(inv, shape))), dims) if w is not None and need[3] else None
-    gb = O.sum(g, dims) if b is not None and need[4] else None
+    # Per-channel sums shared by the mean, var, weight and bias gradients.
+    gsum = O.sum(g, dims) if (need[1] or (b is not None and need[4])) else None
+    gxc = None
+    if need[2] or (w is not None and need[3]):
+        gxc = O.sum(O.mul(g, O.sub(x, O.reshape(mean, shape))), dims)  # sum(g * (x - mean))
+    gmean = O.neg(O.mul(gsum, scale)) if need[1] else None
+    gvar = O.mul(O.mul(gxc, O.mul(O.mul(scale, inv), inv)), -0.5) if need[2] else None
+    gw = O.mul(gxc, inv) if w is not None and need[3] else None
+    gb = gsum if b is not None and need[4] else None
     return gx, gmean, gvar, gw, gb
 
 
@@ -414,7 +416,7 @@ def mean(ctx, g):
     count = 1
     for d in _reduced_dims(ctx):
         count *= x.shape[d]
-    return O.div(_expand_back(ctx, g), float(max(count, 1)))
+    return _expand_back(ctx, O.div(g, float(max(count, 1))))  # divide before expanding: fewer elements
 
 
 def _max_min(ctx, g):
@@ -438,7 +440,7 @@ def var(ctx, g):
         n *= x.shape[d]
     correction = ctx.attrs.get("correction", 1)
     centered = O.sub(x, O.mean(x, dims, keepdim=True))
-    return O.mul(_expand_back(ctx, g), O.mul(centered, 2.0 / max(n - correction, 1)))
+    return O.mul(_expand_back(ctx, O.mul(g, 2.0 / max(n - correction, 1))), centered)
 
 
 # ---- shapes ----

@@ -13,7 +13,9 @@ from frontend import _ops as O
 from frontend._creation import default_generator
 from frontend._ops import (gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, logsigmoid, one_hot,  # noqa: F401
                            pad, relu, relu6, sigmoid, silu, softmax, softplus, tanh)
-from frontend._tensor import Tensor, _wrap
+from frontend._dispatch import dispatch_one
+from frontend._tensor import _wrap
+from frontend.autograd.graph import GradMode, record
 
 
 def _pair(v):
@@ -24,21 +26,26 @@ def _pair(v):
 
 def linear(input, weight, bias=None):
     """input @ weight.T + bias (weight is [out, in])."""
-    if input.shape[-1] != weight.shape[-1] if input.ndim else True:
-        a = list(input.shape)
-        rows = 1
-        for s in a[:-1]:
-            rows *= s
-        raise RuntimeError(
-            f"linear: mat1 and mat2 shapes cannot be multiplied ({rows}x{a[-1] if a else 1} and "
-            f"{weight.shape[1]}x{weight.shape[0]})")
+    x, w = input._data, weight._data
+    if x.ndim == 0 or x.shape[-1] != w.shape[-1] or x.dtype != w.dtype:
+        _linear_error(input, weight)
+    out = dispatch_one("linear", [input, weight, bias])
+    if (input._requires_grad or weight._requires_grad or (bias is not None and bias._requires_grad)) \
+            and GradMode.enabled:
+        record("linear", [input, weight, bias], {}, [out])
+    return out
+
+
+def _linear_error(input, weight):
     if input._data.dtype != weight._data.dtype:
-        raise RuntimeError(f"linear: expected both inputs to have the same dtype, but got {input.dtype.name} and {weight.dtype.name}")
-    return O._op1("linear", [input, weight, bias], {})
-
-
-def bilinear(*args, **kwargs):
-    raise NotImplementedError("bilinear is not supported")
+        raise RuntimeError(f"linear: expected both inputs to have the same dtype, but got "
+                           f"{input.dtype.name} and {weight.dtype.name}")
+    a = list(input.shape)
+    rows = 1
+    for s in a[:-1]:
+        rows *= s
+    raise RuntimeError(f"linear: mat1 and mat2 shapes cannot be multiplied ({rows}x{a[-1] if a else 1} and "
+                       f"{weight.shape[1]}x{weight.shape[0]})")
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -110,11 +117,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         if running_mean is not None:
             with_no_grad_update(running_mean, mean, momentum, 1.0)
             with_no_grad_update(running_var, var, momentum, count / (count - 1))
-        y = O.mul(O.sub(input, O.reshape(mean, shape)), O.reshape(O.rsqrt(O.add(var, eps)), shape))
+        # y = x * scale + shift with per-channel scale and shift: two passes over the big tensor.
+        scale = O.rsqrt(O.add(var, eps))
         if weight is not None:
-            y = O.mul(y, O.reshape(weight, shape))
+            scale = O.mul(scale, weight)
+        shift = O.neg(O.mul(mean, scale))
         if bias is not None:
-            y = O.add(y, O.reshape(bias, shape))
+            shift = O.add(shift, bias)
+        y = O.add(O.mul(input, O.reshape(scale, shape)), O.reshape(shift, shape))
         return y
     if running_mean is None:
         raise RuntimeError("batch_norm: running_mean and running_var are required in eval mode")
@@ -140,10 +150,6 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if weight is None and bias is not None:
         inputs = [input, None, bias]
     return O._op1("layer_norm", inputs, {"normalized_shape": shape, "eps": float(eps)})
-
-
-def group_norm(*args, **kwargs):
-    raise NotImplementedError("group_norm is not supported")
 
 
 def normalize(input, p=2.0, dim=1, eps=1e-12):
@@ -174,10 +180,6 @@ def embedding(input, weight, padding_idx=None, max_norm=None, scale_grad_by_freq
         mask = _wrap((input._data != padding_idx)[..., None].astype(weight._data.dtype))
         out = O.add(O.mul(out, mask), O.mul(O.detach(out), O.rsub(mask, 1.0)))
     return out
-
-
-def elu(*args, **kwargs):
-    raise NotImplementedError("elu is not supported")
 
 
 # ---- losses ----
@@ -345,4 +347,4 @@ def flatten(input, start_dim=0, end_dim=-1):
     return O.flatten(input, start_dim, end_dim)
 
 
-__all__ = [n for n in dir() if not n.startswith("_") and n not in ("math", "np", "D", "O", "Tensor")]
+__all__ = [n for n in dir() if not n.startswith("_") and n not in ("math", "np", "D", "O", "GradMode", "record", "dispatch_one", "default_generator")]

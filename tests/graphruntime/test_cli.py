@@ -116,3 +116,31 @@ def test_every_subcommand_module_registers_its_names():
         parser = cli.build_parser(name)
         sub = parser._subparsers._group_actions[0].choices[name]
         assert sub.get_default("func") is not None, f"{module}.register does not set func for {name}"
+
+
+def test_a_single_command_module_needs_only_add_arguments_and_run(monkeypatch, tmp_path, capsys):
+    (tmp_path / "ember_test_single.py").write_text(
+        "def add_arguments(parser):\n"
+        "    parser.add_argument('--x', type=int, required=True)\n"
+        "def run(args):\n"
+        "    print('x =', args.x)\n"
+        "    return 4\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(cli, "SUBCOMMANDS", cli.SUBCOMMANDS + [("single", "ember_test_single", "one command")])
+    assert cli.main(["single", "--x", "2"]) == 4
+    assert capsys.readouterr().out == "x = 2\n"
+
+
+@pytest.mark.parametrize("name", [name for name, _, _ in cli.SUBCOMMANDS])
+def test_every_subcommand_has_help(name, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([name, "--help"])
+    assert exit_info.value.code == 0
+    assert f"usage: ember {name}" in capsys.readouterr().out
+
+
+def test_serve_is_wired_to_the_serving_daemon():
+    result = run_cli("serve", "--help")
+    assert result.returncode == 0, result.stderr
+    assert "--model-repository" in result.stdout

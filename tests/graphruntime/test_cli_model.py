@@ -52,3 +52,11 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
     graphruntime.save(mlp_net(), tmp_path / "m.pb")
     assert main(["run", str(tmp_path / "m.pb"), "--input", "nope"]) == 1
     assert "NAME=file.npy" in capsys.readouterr().err
+
+
+def test_registered_in_the_ember_command(tmp_path, capsys):
+    from graphruntime.cli import main as ember_main
+    graphruntime.save(mlp_net(), tmp_path / "m.pb")
+    assert ember_main(["inspect", str(tmp_path / "m.pb")]) == 0
+    assert "parameters: 4" in capsys.readouterr().out
+    assert ember_main(["run", str(tmp_path / "m.pb"), "--input", "x=/nonexistent.npy"]) != 0

@@ -30,15 +30,55 @@ def fuzz_model():
     return b.build()
 
 
-def test_fuzzed_models_never_crash(tmp_path):
+CNN_OPS = ("conv2d", "relu", "max_pool2d", "flatten", "linear", "softmax", "reshape", "transpose",
+           "batch_norm")
+
+
+def fuzz_cnn_model():
+    """A small CNN: many integer-list attributes (stride, padding, shapes) to corrupt."""
+    rng = np.random.default_rng(0)
+    b = NetBuilder("fuzz_cnn")
+    x = b.input("x", "float32", [-1, 2, 6, 6])
+    w = b.initializer("conv.weight", rng.standard_normal((4, 2, 3, 3)).astype(np.float32))
+    h = b.op("conv2d", [x, w, b.initializer("conv.bias", np.zeros(4, np.float32))],
+             {"padding": [1, 1], "stride": [1, 1]}, name="conv")
+    h = b.op("batch_norm", [h, b.initializer("m", np.zeros(4, np.float32)),
+                            b.initializer("v", np.ones(4, np.float32))], name="bn")
+    h = b.op("relu", [h], name="relu")
+    h = b.op("max_pool2d", [h], {"kernel_size": [2, 2]}, name="pool")
+    h = b.op("transpose", [h], {"perm": [0, 2, 3, 1]}, name="nhwc")
+    h = b.op("reshape", [h], {"shape": [-1, 36]}, name="rows")
+    h = b.op("linear", [h, b.initializer("fc.weight", rng.standard_normal((5, 36)).astype(np.float32))],
+             {"activation": "relu"}, name="fc")
+    b.output(b.op("softmax", [h], {"dim": -1}, name="probs"), "y")
+    return b.build()
+
+
+REGISTERED = {s["name"] for s in graphruntime._C.op_schemas()}
+MODELS = [("elementwise", fuzz_model, 3000)]
+if all(op in REGISTERED for op in CNN_OPS):
+    MODELS.append(("cnn", fuzz_cnn_model, 2000))
+
+
+@pytest.mark.parametrize("name,make,iterations", MODELS, ids=[m[0] for m in MODELS])
+def test_fuzzed_models_never_crash(tmp_path, name, make, iterations):
     model = tmp_path / "fuzz.ember"
-    model.write_bytes(lower(fuzz_model()))
+    model.write_bytes(lower(make()))
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(HERE.parents[1])] + env.get("PYTHONPATH", "").split(os.pathsep))
-    result = subprocess.run([sys.executable, str(HERE / "fuzz_loader.py"), str(model), "3000", "1234"],
+    result = subprocess.run([sys.executable, str(HERE / "fuzz_loader.py"), str(model), str(iterations), "1234"],
                             capture_output=True, text=True, env=env, timeout=600)
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-2000:]}"
     assert "'rejected'" in result.stdout
+
+
+def test_structurally_fuzzed_netdefs_never_crash():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(HERE.parents[1])] + env.get("PYTHONPATH", "").split(os.pathsep))
+    result = subprocess.run([sys.executable, str(HERE / "fuzz_netdef.py"), "1000", "99"],
+                            capture_output=True, text=True, env=env, timeout=600)
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-2000:]}"
+    assert "InvalidModelError" in result.stdout and "InvalidArgumentError" in result.stdout
 
 
 @pytest.mark.parametrize("cut", [0, 4, 8, 100, -1])

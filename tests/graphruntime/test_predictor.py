@@ -182,3 +182,11 @@ def test_parallel_runs_from_threads_agree():
         t.join()
     for x, y in zip(inputs, results):
         np.testing.assert_array_equal(y, chain_oracle(x)["y"])
+
+
+def test_profile_times_every_node():
+    p = graphruntime.Predictor(chain_net(), num_threads=1)
+    rows = p.profile({"x": np.ones((2, 4), np.float32)})
+    assert len(rows) == 5
+    assert rows[0][0].startswith("add") and rows[0][1] == p.kernel_names()[0].split(": ", 1)[1]
+    assert all(seconds >= 0 for _, _, seconds in rows)

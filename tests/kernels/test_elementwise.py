@@ -165,3 +165,23 @@ def test_binary_errors(op):
     if op not in COMPARE_OPS:
         with pytest.raises(errors.InvalidArgumentError, match=f"^{op}: input 'a' has dtype bool"):
             run(op, [np.zeros(2, bool), np.zeros(2, bool)])
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32"])
+def test_integer_division_of_min_by_minus_one_does_not_crash(dtype):
+    """Run in a child process: a trap must not take the test session down with it."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np\n"
+        "from graphruntime import _C\n"
+        f"m = np.iinfo(np.{dtype}).min\n"
+        f"(y,) = _C.run_op('div', [np.array([m, 7], np.{dtype}), np.array([-1, 2], np.{dtype})])\n"
+        "assert y.tolist() == [m, 3], y\n"
+    )
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=repo + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, f"exit code {result.returncode}: {result.stderr[-500:]}"

@@ -134,7 +134,12 @@ def garbage_inputs(rng):
     return out
 
 
-GARBAGE_VALUES = [0, 1, -1, 3, -7, 2**40, 0.5, "none", "tanh", "float32", [], [0], [-1], [1, 0], [0, 0], [2, -1, 3], [2**40, 2**40], [1.5]]
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+GARBAGE_VALUES = [
+    0, 1, -1, 3, -7, 2**40, INT64_MIN, INT64_MAX, 0.5, float("nan"), "none", "tanh", "float32",
+    [], [0], [-1], [1, 0], [0, 0], [2, -1, 3], [2**40, 2**40], [INT64_MIN, INT64_MAX], [INT64_MAX, 1],
+    [1.5],
+]
 
 
 def garbage_attrs(schema, rng):

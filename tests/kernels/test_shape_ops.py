@@ -444,3 +444,16 @@ def test_shape_inference_propagates_unknown_dims():
     assert _C.infer_types("expand", [(f32, [-1, 1])], {"shape": [-1, 5]}) == [(f32, [-1, 5])]
     assert _C.infer_types("embedding", [(f32, [100, 8]), ("int64", [-1, 7])], {}) == [(f32, [-1, 7, 8])]
     assert _C.infer_types("split", [(f32, [-1, 6])], {"sizes": [2, 4], "dim": 1}) == [(f32, [-1, 2]), (f32, [-1, 4])]
+
+
+def test_absurd_output_sizes_are_invalid_arguments():
+    with pytest.raises(errors.InvalidArgumentError, match=r"^expand: expanded shape \[9223372036854775807, 1\] has too many bytes"):
+        run("expand", [np.zeros((), np.float32)], {"shape": [2**63 - 1, 1]})
+    with pytest.raises(errors.InvalidArgumentError, match=r"^expand: expanded shape .* has too many elements"):
+        run("expand", [np.zeros((), np.int8)], {"shape": [2**40, 2**40]})
+    with pytest.raises(errors.InvalidArgumentError, match=r"^pad: padded shape .* has too many bytes"):
+        run("pad", [np.zeros(4, np.float32)], {"pads": [2**61, 2**61]})
+    with pytest.raises(errors.InvalidArgumentError, match=r"^pad: attribute 'pads' has an absurd amount"):
+        run("pad", [np.zeros(4, np.float32)], {"pads": [-(2**63), 0]})
+    with pytest.raises(errors.InvalidArgumentError, match=r"^reshape: attribute 'shape' .* has too many elements"):
+        run("reshape", [np.zeros(4, np.float32)], {"shape": [2**40, 2**40, -1]})

@@ -15,19 +15,16 @@ SOURCE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__
 LISTENING = re.compile(r"listening on (\S+):(\d+) \(metrics ([^,\s)]+)")
 
 
-def linear_net(features, seed, name="linear"):
-    """x[-1, features] -> relu(x * weight + bias) -> y[-1, features] (a per-feature linear
-    layer with ReLU, from the element-wise ops); weights from `seed`."""
+def linear_net(in_features, out_features, seed, name="linear"):
+    """x[-1, in] -> linear(weight, bias, activation relu) -> y[-1, out]; weights from `seed`."""
     from graphruntime.netdef import NetBuilder
 
     rng = np.random.default_rng(seed)
     b = NetBuilder(name)
-    x = b.input("x", "float32", [-1, features])
-    w = b.initializer("weight", rng.standard_normal(features).astype(np.float32))
-    bias = b.initializer("bias", rng.standard_normal(features).astype(np.float32))
-    zero = b.initializer("zero", np.zeros(1, np.float32))
-    h = b.op("add", [b.op("mul", [x, w]), bias])
-    b.output(b.op("maximum", [h, zero]), "y")
+    x = b.input("x", "float32", [-1, in_features])
+    w = b.initializer("weight", rng.standard_normal((out_features, in_features)).astype(np.float32))
+    bias = b.initializer("bias", rng.standard_normal(out_features).astype(np.float32))
+    b.output(b.op("linear", [x, w, bias], {"activation": "relu"}), "y")
     return b.build()
 
 
@@ -43,17 +40,17 @@ def pair_net():
     return b.build()
 
 
-def slow_net(width, layers, seed=3):
-    """`layers` rounds of h = h * w + b on [-1, width]: slow enough to pile requests up."""
+def slow_net(width, layers, seed=3, batch=-1):
+    """`layers` rounds of h = tanh(h * w + b) on [batch, width]: slow enough to pile requests up."""
     from graphruntime.netdef import NetBuilder
 
     rng = np.random.default_rng(seed)
     b = NetBuilder("slow")
-    h = b.input("x", "float32", [-1, width])
+    h = b.input("x", "float32", [batch, width])
     for i in range(layers):
         w = b.initializer(f"w{i}", rng.uniform(0.9, 1.0, width).astype(np.float32))
         bias = b.initializer(f"b{i}", rng.uniform(-0.1, 0.1, width).astype(np.float32))
-        h = b.op("add", [b.op("mul", [h, w]), bias])
+        h = b.op("tanh", [b.op("add", [b.op("mul", [h, w]), bias])])
     b.output(h, "y")
     return b.build()
 
@@ -76,15 +73,23 @@ def write_config(repository, model, config):
         json.dump(config, f)
 
 
-class Daemon:
-    """`python -m serving` on a free port; `url` for tritonclient, `metrics_url` for Prometheus."""
+# How the daemon is started: `python -m serving ...` or the `ember serve ...` console script.
+ENTRY_POINTS = {
+    "python -m serving": [sys.executable, "-m", "serving"],
+    "ember serve": [sys.executable, "-c", "import sys; from graphruntime.cli import main; "
+                    "sys.exit(main())", "serve"],
+}
 
-    def __init__(self, repository, *extra_args, log_path=None):
+
+class Daemon:
+    """The daemon on a free port; `url` for tritonclient, `metrics_url` for Prometheus."""
+
+    def __init__(self, repository, *extra_args, log_path=None, entry="python -m serving"):
         env = dict(os.environ, PYTHONPATH=SOURCE_ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.log_path = log_path or os.path.join(repository, "..", "daemon.log")
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "serving", "--model-repository", repository, "--port", "0",
+            [*ENTRY_POINTS[entry], "--model-repository", repository, "--port", "0",
              "--metrics-port", "0", "--log-level", "WARNING", *extra_args],
             stdout=subprocess.PIPE, stderr=self._log, text=True, env=env, cwd=SOURCE_ROOT)
         line = self.process.stdout.readline()

@@ -37,8 +37,10 @@ class RecordingPredictor:
         return {"y": oracle(feed["x"])}
 
 
-def submit_in_threads(scheduler, requests, deadline=None):
-    """Submits each request from its own thread; returns (results, errors) in request order."""
+def submit_in_threads(scheduler, requests, deadline=None, started=None):
+    """Submits each request from its own thread; returns (threads, results, errors) in request
+    order. With `started` (an Event the predictor sets), the first request is running before
+    the others are submitted."""
     results, errors = [None] * len(requests), [None] * len(requests)
 
     def call(i):
@@ -48,8 +50,10 @@ def submit_in_threads(scheduler, requests, deadline=None):
             errors[i] = e
 
     threads = [threading.Thread(target=call, args=(i,)) for i in range(len(requests))]
-    for t in threads:
+    for i, t in enumerate(threads):
         t.start()
+        if i == 0 and started is not None:
+            assert started.wait(10), "the first request never started"
         time.sleep(0.002)  # keep submission order deterministic
     return threads, results, errors
 
@@ -67,8 +71,7 @@ def test_queued_requests_run_as_one_batch_and_split_back():
     batcher = DynamicBatcher([predictor], max_batch_size=16)
     rng = np.random.default_rng(0)
     requests = [rng.standard_normal((rows, 4)).astype(np.float32) for rows in (1, 2, 3, 1, 4, 2)]
-    threads, results, errors = submit_in_threads(batcher, requests)
-    predictor.started.wait(5)
+    threads, results, errors = submit_in_threads(batcher, requests, started=predictor.started)
     wait_queued(batcher, len(requests) - 1)
     gate.set()
     for t in threads:
@@ -88,8 +91,7 @@ def test_batches_never_exceed_max_batch_size():
     predictor = RecordingPredictor(gate)
     batcher = DynamicBatcher([predictor], max_batch_size=4)
     requests = [np.full((1 + i % 3, 4), i, np.float32) for i in range(10)]
-    threads, results, errors = submit_in_threads(batcher, requests)
-    predictor.started.wait(5)
+    threads, results, errors = submit_in_threads(batcher, requests, started=predictor.started)
     wait_queued(batcher, len(requests) - 1)
     gate.set()
     for t in threads:
@@ -133,8 +135,7 @@ def test_requests_with_different_shapes_are_not_merged():
     batcher = DynamicBatcher([predictor], max_batch_size=8)
     requests = [np.ones((1, 4), np.float32), np.ones((1, 5), np.float32),
                 np.ones((1, 4), np.float32), np.ones((1, 5), np.float32)]
-    threads, results, errors = submit_in_threads(batcher, requests)
-    predictor.started.wait(5)
+    threads, results, errors = submit_in_threads(batcher, requests, started=predictor.started)
     wait_queued(batcher, 3)
     gate.set()
     for t in threads:
@@ -151,8 +152,8 @@ def test_full_queue_answers_queue_full():
     gate = threading.Event()
     predictor = RecordingPredictor(gate)
     batcher = DynamicBatcher([predictor], max_batch_size=1, max_queue_size=2)
-    threads, _, errors = submit_in_threads(batcher, [np.ones((1, 4), np.float32)] * 3)
-    predictor.started.wait(5)
+    threads, _, errors = submit_in_threads(batcher, [np.ones((1, 4), np.float32)] * 3,
+                                         started=predictor.started)
     wait_queued(batcher, 2)
     with pytest.raises(QueueFullError, match=r"queue is full \(2 waiting\)"):
         batcher.submit({"x": np.ones((1, 4), np.float32)})
@@ -200,8 +201,8 @@ def test_close_runs_what_is_queued():
     gate = threading.Event()
     predictor = RecordingPredictor(gate)
     batcher = DynamicBatcher([predictor], max_batch_size=1)
-    threads, results, errors = submit_in_threads(batcher, [np.ones((1, 4), np.float32)] * 3)
-    predictor.started.wait(5)
+    threads, results, errors = submit_in_threads(batcher, [np.ones((1, 4), np.float32)] * 3,
+                                                 started=predictor.started)
     wait_queued(batcher, 2)
     closer = threading.Thread(target=batcher.close, args=(10,))
     closer.start()
@@ -234,8 +235,8 @@ def test_direct_scheduler_queue_bound_and_deadline():
     gate = threading.Event()
     predictor = RecordingPredictor(gate)
     scheduler = DirectScheduler([predictor], max_queue_size=1)
-    threads, results, errors = submit_in_threads(scheduler, [np.ones((1, 4), np.float32)] * 2)
-    predictor.started.wait(5)
+    threads, results, errors = submit_in_threads(scheduler, [np.ones((1, 4), np.float32)] * 2,
+                                                 started=predictor.started)
     wait_queued(scheduler, 1)
     with pytest.raises(QueueFullError, match=r"queue is full \(1 waiting\)"):
         scheduler.submit({"x": np.ones((1, 4), np.float32)})
@@ -253,3 +254,87 @@ def test_direct_scheduler_queue_bound_and_deadline():
         scheduler.submit({"x": np.ones((1, 4), np.float32)}, deadline=time.monotonic() + 0.05)
     gate.set()
     holder.join(10)
+
+
+def test_a_lone_request_runs_in_its_own_thread():
+    class WhereAmI(RecordingPredictor):
+        def run(self, feed):
+            self.thread = threading.current_thread()
+            return super().run(feed)
+
+    predictor = WhereAmI()
+    batcher = DynamicBatcher([predictor], max_batch_size=4)
+    batcher.submit({"x": np.ones((1, 4), np.float32)})
+    batcher.close(5)
+    assert predictor.thread is threading.current_thread()
+
+
+def test_many_threads_two_instances_every_answer_correct():
+    class Jittery(RecordingPredictor):
+        def run(self, feed):
+            time.sleep(0.0005 * (feed["x"].shape[0] % 3))
+            return super().run(feed)
+
+    predictors = [Jittery(), Jittery()]
+    batcher = DynamicBatcher(predictors, max_batch_size=8, max_queue_delay_us=300,
+                             max_queue_size=1000)
+    rng = np.random.default_rng(1)
+    requests = [rng.standard_normal((int(rng.integers(1, 5)), 4)).astype(np.float32)
+                for _ in range(200)]
+    results, errors = [None] * len(requests), [None] * len(requests)
+
+    def call(i):
+        deadline = time.monotonic() + 30 if i % 2 else None
+        try:
+            results[i] = batcher.submit({"x": requests[i]}, deadline)
+        except Exception as e:  # noqa: BLE001 - collected for the assertions
+            errors[i] = e
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(len(requests))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads), "a request never got its answer"
+    batcher.close(5)
+    assert errors == [None] * len(requests)
+    for x, result in zip(requests, results):
+        np.testing.assert_allclose(result.outputs["y"], oracle(x), rtol=1e-5, atol=1e-5)
+    sizes = predictors[0].batch_sizes + predictors[1].batch_sizes
+    assert sum(sizes) == sum(x.shape[0] for x in requests) and max(sizes) <= 8
+    assert len(sizes) < len(requests), "200 concurrent requests were never merged"
+
+
+def test_short_deadlines_under_load_drop_or_answer_and_never_leak_an_instance():
+    class Slow(RecordingPredictor):
+        def run(self, feed):
+            time.sleep(0.002)
+            return super().run(feed)
+
+    batcher = DynamicBatcher([Slow()], max_batch_size=2, max_queue_size=1000)
+    outcomes = [None] * 100
+
+    def call(i):
+        x = np.full((1, 4), i, np.float32)
+        try:
+            outcomes[i] = batcher.submit({"x": x}, time.monotonic() + 0.001 * (1 + i % 5))
+        except DeadlineExceededError as e:
+            outcomes[i] = e
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not any(t.is_alive() for t in threads)
+    dropped = [o for o in outcomes if isinstance(o, DeadlineExceededError)]
+    assert dropped and len(dropped) < 100
+    for i, outcome in enumerate(outcomes):
+        if not isinstance(outcome, DeadlineExceededError):
+            np.testing.assert_allclose(outcome.outputs["y"], oracle(np.full((1, 4), i, np.float32)),
+                                       rtol=1e-5, atol=1e-5)
+    # The instance came back: a new request is answered at once.
+    started = time.monotonic()
+    batcher.submit({"x": np.ones((1, 4), np.float32)}, time.monotonic() + 1.0)
+    assert time.monotonic() - started < 0.5
+    batcher.close(5)

@@ -5,6 +5,7 @@ Oracle: graphruntime.Predictor run in this process on the same model file and in
 """
 import asyncio
 import os
+import signal
 import shutil
 import time
 import urllib.request
@@ -30,7 +31,7 @@ SLOW_ROWS = 32
 SLOW_WIDTH = 1024
 
 
-def calibrated_slow_net(min_seconds=0.03):
+def calibrated_slow_net(min_seconds=0.1):
     """A slow_net that takes at least `min_seconds` per run of SLOW_ROWS rows on this machine."""
     width, layers = SLOW_WIDTH, 4
     x = np.ones((SLOW_ROWS, width), np.float32)
@@ -41,9 +42,9 @@ def calibrated_slow_net(min_seconds=0.03):
         started = time.perf_counter()
         predictor.run({"x": x})
         elapsed = time.perf_counter() - started
-        if elapsed >= min_seconds or layers >= 256:
+        if elapsed >= min_seconds or layers >= 512:
             return net
-        layers = min(256, max(layers * 2, int(layers * min_seconds / max(elapsed, 1e-6)) + 1))
+        layers = min(512, max(layers * 2, int(layers * min_seconds / max(elapsed, 1e-6)) + 1))
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +53,22 @@ def repository(tmp_path_factory):
     os.makedirs(root)
     batching = {"max_batch_size": 16, "instance_count": 2,
                 "dynamic_batching": {"max_queue_delay_microseconds": 2000}}
-    write_version(root, "linear", 1, linear_net(16, seed=1))
+    write_version(root, "linear", 1, linear_net(16, 8, seed=1))
     write_config(root, "linear", batching)
-    write_version(root, "hot", 1, linear_net(16, seed=11))
+    write_version(root, "hot", 1, linear_net(16, 8, seed=11))
     write_config(root, "hot", batching)
     write_version(root, "pair", 1, pair_net())
     write_version(root, "slow", 1, calibrated_slow_net())
     write_config(root, "slow", {"max_queue_size": 2, "instance_count": 1, "num_threads": 1})
+    # Models that cannot be served: they are reported, and do not stop the others.
+    write_version(root, "misconfigured", 1, pair_net())
+    with open(os.path.join(root, "misconfigured", "config.json"), "w") as f:
+        f.write('{"max_batch": 4}')
+    os.makedirs(os.path.join(root, "corrupt", "1"))
+    with open(os.path.join(root, "corrupt", "1", "model.pb"), "wb") as f:
+        f.write(b"\x08\x96\x01 this is not a NetDef \xff\xff")
+    write_version(root, "unbatchable", 1, slow_net(4, 1, batch=2))
+    write_config(root, "unbatchable", {"max_batch_size": 4})
     return root
 
 
@@ -121,11 +131,11 @@ def test_server_and_model_description_rpcs(client):
     model = client.get_model_metadata("linear")
     assert (model.name, list(model.versions)) == ("linear", ["1"])
     assert [(t.name, t.datatype, list(t.shape)) for t in model.inputs] == [("x", "FP32", [-1, 16])]
-    assert [(t.name, t.datatype, list(t.shape)) for t in model.outputs] == [("y", "FP32", [-1, 16])]
+    assert [(t.name, t.datatype, list(t.shape)) for t in model.outputs] == [("y", "FP32", [-1, 8])]
     config = client.get_model_config("linear").config
     assert config.max_batch_size == 16
     assert [(i.name, i.data_type, list(i.dims)) for i in config.input] == [("x", 11, [16])]  # TYPE_FP32
-    assert [(o.name, list(o.dims)) for o in config.output] == [("y", [16])]
+    assert [(o.name, list(o.dims)) for o in config.output] == [("y", [8])]
     assert config.dynamic_batching.max_queue_delay_microseconds == 2000
     assert config.instance_group[0].count == 2
     pair = client.get_model_config("pair").config
@@ -133,6 +143,22 @@ def test_server_and_model_description_rpcs(client):
     assert [list(i.dims) for i in pair.input] == [[-1, 4], [-1, 4]]
     index = {(m.name, m.version): m.state for m in client.get_model_repository_index().models}
     assert index[("linear", "1")] == "READY" and index[("slow", "1")] == "READY"
+
+
+def test_models_that_cannot_load_are_reported_and_do_not_stop_the_others(client):
+    index = {(m.name, m.version): (m.state, m.reason) for m in client.get_model_repository_index().models}
+    state, reason = index[("misconfigured", "")]
+    assert state == "UNAVAILABLE" and "unknown key(s) ['max_batch']" in reason
+    state, reason = index[("corrupt", "1")]
+    assert state == "UNAVAILABLE" and reason
+    assert not client.is_model_ready("corrupt") and not client.is_model_ready("misconfigured")
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("corrupt", [infer_input("x", np.ones((1, 4), np.float32))])
+    assert_status(info, "UNAVAILABLE", "model 'corrupt' is not ready")
+    # The net has a fixed first dimension (-1 is required for a batch dimension).
+    state, reason = index[("unbatchable", "1")]
+    assert state == "UNAVAILABLE" and "max_batch_size=4 needs a variable batch dimension" in reason
+    assert client.is_model_ready("linear")
 
 
 def test_infer_equals_predictor_and_echoes_the_id(client, repository):
@@ -163,26 +189,29 @@ def test_typed_contents_and_streaming(daemon, client, repository):
     tensor.contents.fp32_contents.extend(x.ravel().tolist())
     with grpc.insecure_channel(daemon.url) as channel:
         response = service_pb2_grpc.GRPCInferenceServiceStub(channel).ModelInfer(request, timeout=10)
-    assert response.id == "typed" and list(response.outputs[0].shape) == [2, 16]
-    y = np.frombuffer(response.raw_output_contents[0], np.float32).reshape(2, 16)
+    assert response.id == "typed" and list(response.outputs[0].shape) == [2, 8]
+    y = np.frombuffer(response.raw_output_contents[0], np.float32).reshape(2, 8)
     np.testing.assert_array_equal(y, predictor.run({"x": x})["y"])
 
     results = []
+    before = client.get_inference_statistics("linear", "1").model_stats[0].execution_count
     client.start_stream(callback=lambda result, error: results.append((result, error)))
-    inputs = [np.full((1, 16), i, np.float32) for i in range(3)]
+    inputs = [np.full((1, 16), i, np.float32) for i in range(24)]
     for i, x in enumerate(inputs):
         client.async_stream_infer("linear", [infer_input("x", x)], request_id=str(i))
     client.async_stream_infer("linear", [infer_input("x", np.ones((1, 3), np.float32))], request_id="bad")
-    assert wait_until(lambda: len(results) == 4)
+    assert wait_until(lambda: len(results) == 25)
     client.stop_stream()
+    executions = client.get_inference_statistics("linear", "1").model_stats[0].execution_count - before
+    assert executions < 24, "stream requests were run one by one, never batched"
     by_id = {}
     for result, error in results:
         if error is None:
             by_id[result.get_response().id] = result.as_numpy("y")
         else:
             by_id["bad"] = error
-    for i, x in enumerate(inputs):
-        np.testing.assert_array_equal(by_id[str(i)], predictor.run({"x": x})["y"])
+    for i, x in enumerate(inputs):  # batched with others: equal up to summation order
+        np.testing.assert_allclose(by_id[str(i)], predictor.run({"x": x})["y"], rtol=1e-5, atol=1e-5)
     assert "INVALID_ARGUMENT" in str(by_id["bad"]) and "shape [1, 3]" in str(by_id["bad"])
 
 
@@ -280,24 +309,31 @@ def test_full_queue_answers_resource_exhausted(daemon, repository):
         np.testing.assert_array_equal(result.as_numpy("y"), expected)
 
 
+def queue_depth(daemon, model):
+    return scrape(daemon).get(
+        ("ember_model_queue_depth", frozenset({"model": model, "version": "1"}.items())), 0.0)
+
+
 def test_expired_request_is_dropped_with_deadline_exceeded(daemon, client, repository):
     x = np.ones((SLOW_ROWS, SLOW_WIDTH), np.float32)
     before = client.get_inference_statistics("slow", "1").model_stats[0].execution_count
 
     async def run():
         async with triton_aio.InferenceServerClient(daemon.url) as aio_client:
-            busy = asyncio.ensure_future(aio_client.infer("slow", [infer_input("x", x)]))
-            await asyncio.sleep(0.01)
+            # One request runs, one waits: the instance is busy for a while.
+            busy = [asyncio.ensure_future(aio_client.infer("slow", [infer_input("x", x)]))
+                    for _ in range(2)]
+            assert await asyncio.to_thread(wait_until, lambda: queue_depth(daemon, "slow") >= 1, 10.0, 0.005)
             # `timeout` is the protocol's per-request timeout parameter, in microseconds.
             late = aio_client.infer("slow", [infer_input("x", x)], timeout=2000)
-            return await asyncio.gather(busy, late, return_exceptions=True)
+            return await asyncio.gather(*busy, late, return_exceptions=True)
 
-    busy, late = asyncio.run(run())
-    assert not isinstance(busy, Exception)
+    *busy, late = asyncio.run(run())
+    assert not any(isinstance(r, Exception) for r in busy), busy
     assert isinstance(late, InferenceServerException)
     assert late.status() == "StatusCode.DEADLINE_EXCEEDED" and "not run" in late.message()
     after = client.get_inference_statistics("slow", "1").model_stats[0].execution_count
-    assert after - before == 1
+    assert after - before == 2
 
 
 def test_hot_load_of_a_new_version_under_load_fails_no_request(daemon, client, repository):
@@ -317,7 +353,7 @@ def test_hot_load_of_a_new_version_under_load_fails_no_request(daemon, client, r
         async with triton_aio.InferenceServerClient(daemon.url) as aio_client:
             load = asyncio.ensure_future(load_generator(aio_client))
             await asyncio.sleep(0.1)
-            await asyncio.to_thread(write_version, repository, "hot", 2, linear_net(16, seed=12))
+            await asyncio.to_thread(write_version, repository, "hot", 2, linear_net(16, 8, seed=12))
             await aio_client.load_model("hot")
             return await load
 
@@ -334,7 +370,7 @@ def test_hot_load_of_a_new_version_under_load_fails_no_request(daemon, client, r
     np.testing.assert_allclose(client.infer("hot", [infer_input("x", x)], model_version="1").as_numpy("y"),
                                predictors["1"].run({"x": x})["y"], rtol=1e-5, atol=1e-5)
     # Polling picks up version 3 without an explicit load; removing version 1 unloads it.
-    write_version(repository, "hot", 3, linear_net(16, seed=13))
+    write_version(repository, "hot", 3, linear_net(16, 8, seed=13))
     shutil.rmtree(os.path.join(repository, "hot", "1"))
     assert wait_until(lambda: list(client.get_model_metadata("hot").versions) == ["2", "3"])
     result = client.infer("hot", [infer_input("x", x)])
@@ -367,20 +403,44 @@ def test_unload_and_load_through_the_repository_api(client):
     assert client.is_model_ready("pair")
 
 
-def test_prometheus_metrics(daemon, client):
-    client.infer("linear", [infer_input("x", np.ones((2, 16), np.float32))])
+def scrape(daemon):
+    """{(sample name, frozenset of label pairs): value} from the daemon's /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     with urllib.request.urlopen(daemon.metrics_url, timeout=5) as response:
         text = response.read().decode()
-    assert 'ember_inference_requests_total{model="linear",version="1"}' in text
-    assert 'ember_inference_failures_total{code="NOT_FOUND",model="linear",version="1"}' in text or \
-        'ember_inference_failures_total{code="INVALID_ARGUMENT",model="linear",version="1"}' in text
-    assert 'ember_inference_batch_size_bucket{le="16.0",model="linear",version="1"}' in text
-    assert 'ember_inference_queue_seconds_count{model="linear",version="1"}' in text
-    assert 'ember_inference_compute_seconds_count{model="linear",version="1"}' in text
+    return {(sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def test_prometheus_metrics_count_requests_failures_and_batches(daemon, client):
+    before = scrape(daemon)
+    x = np.ones((3, 4), np.float32)
+    for _ in range(3):
+        client.infer("pair", [infer_input("a", x), infer_input("b", x)])
+    with pytest.raises(InferenceServerException):
+        client.infer("pair", [infer_input("a", x)])
+    after = scrape(daemon)
+
+    def grew(name, **labels):
+        key = (name, frozenset(dict(model="pair", version="1", **labels).items()))
+        assert key in after, f"{key} not in /metrics"
+        return after[key] - before.get(key, 0.0)
+
+    assert grew("ember_inference_requests_total") == 3
+    assert grew("ember_inference_failures_total", code="INVALID_ARGUMENT") == 1
+    assert grew("ember_inference_executions_total") == 3
+    assert grew("ember_inference_count_total") == 3  # max_batch_size 0: one item per request
+    assert grew("ember_inference_queue_seconds_count") == 3
+    assert grew("ember_inference_compute_seconds_count") == 3
+    assert grew("ember_inference_batch_size_bucket", le="1.0") == 3
+    assert grew("ember_model_queue_depth") == 0
 
 
 def test_sigterm_drains_in_flight_requests_and_exits_0(repository, tmp_path):
-    server = Daemon(repository, "--poll-interval", "0", log_path=str(tmp_path / "drain.log"))
+    # Started through the `ember serve` subcommand (the module fixture uses python -m serving).
+    server = Daemon(repository, "--poll-interval", "0", log_path=str(tmp_path / "drain.log"),
+                    entry="ember serve")
     try:
         x = np.ones((SLOW_ROWS, SLOW_WIDTH), np.float32)
         expected = predictor_for(repository, "slow", 1).run({"x": x})["y"]
@@ -389,8 +449,8 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(repository, tmp_path):
             async with triton_aio.InferenceServerClient(server.url) as aio_client:
                 in_flight = [asyncio.ensure_future(aio_client.infer("slow", [infer_input("x", x)]))
                              for _ in range(3)]  # one running, two queued (max_queue_size 2)
-                await asyncio.sleep(0.01)
-                server.process.send_signal(__import__("signal").SIGTERM)
+                assert await asyncio.to_thread(wait_until, lambda: queue_depth(server, "slow") >= 2, 10.0, 0.005)
+                server.process.send_signal(signal.SIGTERM)
                 return await asyncio.gather(*in_flight, return_exceptions=True)
 
         results = asyncio.run(run())
@@ -398,5 +458,19 @@ def test_sigterm_drains_in_flight_requests_and_exits_0(repository, tmp_path):
             assert not isinstance(result, Exception), result
             np.testing.assert_array_equal(result.as_numpy("y"), expected)
         assert server.process.wait(30) == 0, server.log()
+        assert "drain timeout" not in server.log()
     finally:
         server.kill()
+
+
+def test_demo_helper_serves_queries_and_stops_cleanly():
+    from serving.demo import serve_and_query
+
+    from daemon_util import linear_net
+
+    lines = []
+    x = np.random.default_rng(10).standard_normal((3, 16)).astype(np.float32)
+    net = linear_net(16, 8, seed=4)
+    outputs = serve_and_query(net, {"x": x}, "digits", print_fn=lines.append)
+    np.testing.assert_array_equal(outputs["y"], graphruntime.Predictor(net).run({"x": x})["y"])
+    assert lines[-1].endswith("exit code 0") and "equal to the in-process Predictor" in lines[-2]

@@ -57,14 +57,22 @@ class Predictor {
 
   // Inputs in the order of inputs(); returns freshly allocated outputs in the order of outputs().
   std::vector<Tensor> run(const std::vector<Tensor>& inputs) const;
+  // Same, and stores each node's wall time in seconds (in node order) into *node_seconds.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, std::vector<double>* node_seconds) const;
 
   MemoryStats memory_stats() const;
+  // Infers shapes and plans memory for these input shapes without running (the plan is cached
+  // and becomes the one memory_stats() reports). Useful to warm up or to size a deployment.
+  MemoryStats plan(const std::vector<Shape>& input_shapes) const;
   // Kernel chosen for each node, "<op> '<node>': <kernel>", for profiling and tests.
   std::vector<std::string> kernel_names() const;
 
  private:
   Predictor();
-  std::vector<Tensor> run_unchecked(const std::vector<Tensor>& inputs) const;
+  static std::unique_ptr<Predictor> load_aligned(std::shared_ptr<void> owner, const void* data,
+                                                 size_t size, int num_threads, bool mapped);
+  std::vector<Tensor> run_unchecked(const std::vector<Tensor>& inputs,
+                                    std::vector<double>* node_seconds) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

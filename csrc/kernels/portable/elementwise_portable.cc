@@ -1,11 +1,11 @@
-// elementwise_portable: the fp32 element-wise loops (elementwise_impl.h) vectorized for portable.
-#include "kernels/elementwise_impl.h"
-
-namespace ember::elementwise {
-
-const Table& elementwise_portable() {
-  static const Table table{&binary, &unary, &affine};
-  return table;
-}
-
-}  // namespace ember::elementwise
+// fp32 element-wise, reduction, row-wise and layout kernels (kernels/simd/*_impl.h) compiled for portable, 16-byte vectors.
+// Double lanes (twice the vector width) only pass between internal inlined helpers, so GCC's
+// note that such vectors "change the ABI" does not apply.
+#pragma GCC diagnostic ignored "-Wpsabi"
+#define EMBER_VEC_BYTES 16
+#define EMBER_VEC_ISA ::ember::Isa::Portable
+#define EMBER_VEC_SUFFIX "portable"
+#include "kernels/simd/elementwise_impl.h"
+#include "kernels/simd/reduce_impl.h"
+#include "kernels/simd/rowwise_impl.h"
+#include "kernels/simd/layout_impl.h"

@@ -8,7 +8,39 @@
 
 #include "kernels/quantized/reference.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>  // baseline on x86-64
+#elif defined(__aarch64__)
+#include <arm_neon.h>   // baseline on aarch64
+#endif
+
 namespace ember::quantized {
+
+void interleave4_portable(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {
+  int64_t i = 0;
+#if defined(__SSE2__)
+  for (; i + 16 <= n; i += 16, dst += 64) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[0] + i));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[1] + i));
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[2] + i));
+    const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[3] + i));
+    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+    const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst), _mm_unpacklo_epi16(ab_lo, cd_lo));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 16), _mm_unpackhi_epi16(ab_lo, cd_lo));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 32), _mm_unpacklo_epi16(ab_hi, cd_hi));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 48), _mm_unpackhi_epi16(ab_hi, cd_hi));
+  }
+#elif defined(__aarch64__)
+  for (; i + 16 <= n; i += 16, dst += 64) {
+    uint8x16x4_t v = {{vld1q_u8(rows[0] + i), vld1q_u8(rows[1] + i), vld1q_u8(rows[2] + i), vld1q_u8(rows[3] + i)}};
+    vst4q_u8(dst, v);
+  }
+#endif
+  for (; i < n; ++i, dst += 4)
+    for (int j = 0; j < 4; ++j) dst[j] = rows[j][i];
+}
+
 namespace {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
@@ -36,7 +68,7 @@ OutputParams output_params(const Requantization& rq) {
   return {rq.output_zero_point, rq.range.min, rq.range.max};
 }
 
-// Thread-local scratch: each calling thread (concurrent predictors) packs into its own.
+// Thread-local scratch: each thread (pool workers, concurrent predictors) packs into its own.
 uint8_t* scratch(size_t bytes) {
   thread_local std::vector<uint8_t> buffer;
   if (buffer.size() < bytes) buffer.resize(bytes);
@@ -107,64 +139,236 @@ class QuantizedConvGemmKernel : public OpKernel {
     const PackedConv& p = *packed;
     const int64_t P = g.out_h * g.out_w;
     if (P == 0 || g.batch == 0 || g.out_channels == 0) return;
-    const int64_t p_pad = round_up(P, cfg_.nr);
-    const int64_t col_stride = p_pad * 4;
-    uint8_t* col = scratch(static_cast<size_t>(p.k4 * col_stride));
-    const int32_t zx = static_cast<int32_t>(ctx.attr_int("input_zero_point"));
+    const bool pointwise = g.kernel_h * g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
+                           g.pad_h == 0 && g.pad_w == 0;
+    // Stride 1 only: with stride s the virtual rows hold pw > s * out_w pixels, mostly wasted.
+    if (!pointwise && g.stride_h == 1 && g.stride_w == 1) return run_on_padded_planes(ctx, g, p);
+    const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
     const int64_t cpg = g.in_channels_per_group(), opg = g.out_channels_per_group();
-    const int64_t taps = g.kernel_h * g.kernel_w;
-    const bool pointwise = taps == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
     const int64_t block_elems = p.k4 * cfg_.mr * 4;
-    const int64_t pixel_blocks = p_pad / cfg_.nr;
-    const int64_t tiles = pixel_blocks * p.blocks;
-    const int64_t tile_grain = std::max<int64_t>(1, tiles / (ctx.num_threads() * 8));
+    const size_t elem = p.w8.empty() ? 2 : 1;
+    // Work items: a chunk of pixels (im2col'ed by the item into its thread's buffer, so the
+    // panel stays in cache) x a group of output-channel blocks (several groups only when there
+    // are too few chunks to keep the threads busy).
+    const int64_t align = std::max<int64_t>(cfg_.nr, 16);  // interleave4 works on 16 pixels
+    const int64_t chunk = std::min<int64_t>(round_up(P, align), round_up(kPixelChunk, align));
+    const int64_t chunks = (P + chunk - 1) / chunk;
+    const int64_t want = ctx.num_threads() > 1 ? 4 * ctx.num_threads() : 1;
+    const int64_t row_groups = chunks >= want ? 1 : std::min<int64_t>(p.blocks, (want + chunks - 1) / chunks);
+    const int64_t blocks_per_group = (p.blocks + row_groups - 1) / row_groups;
+    const int64_t items = g.batch * g.groups * chunks * row_groups;
+    ctx.parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
+      uint8_t* col = scratch(static_cast<size_t>(p.k4 * chunk * 4));
+      int64_t packed_key = -1;
+      for (int64_t item = i0; item < i1; ++item) {
+        const int64_t rg = item % row_groups;
+        const int64_t c = (item / row_groups) % chunks;
+        const int64_t grp = (item / row_groups / chunks) % g.groups;
+        const int64_t n = item / row_groups / chunks / g.groups;
+        const int64_t p0 = c * chunk, count = std::min(chunk, P - p0);
+        const int64_t key = item / row_groups;
+        const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
+        if (key != packed_key) {
+          im2col_chunk(g, xg, zx, p.k, p.k4, p0, count, chunk, col);
+          packed_key = key;
+        }
+        uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * P;
+        const uint8_t* wg = (p.w8.empty() ? reinterpret_cast<const uint8_t*>(p.w16.data())
+                                          : reinterpret_cast<const uint8_t*>(p.w8.data())) +
+                            grp * p.blocks * block_elems * elem;
+        const RequantRow* rows = p.rows.data() + grp * p.blocks * cfg_.mr;
+        const int64_t b0 = rg * blocks_per_group, b1 = std::min(p.blocks, b0 + blocks_per_group);
+        for (int64_t pb = 0; pb * cfg_.nr < count; ++pb) {
+          const int64_t nr = std::min<int64_t>(cfg_.nr, count - pb * cfg_.nr);
+          for (int64_t rb = b0; rb < b1; ++rb) {
+            const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
+            cfg_.ukernel(p.k4, wg + rb * block_elems * elem, col + pb * cfg_.nr * 4, chunk * 4,
+                         rows + rb * cfg_.mr, p.out, yg + rb * cfg_.mr * P + p0 + pb * cfg_.nr, P, mr, nr);
+          }
+        }
+      }
+    });
+  }
+
+ private:
+  static constexpr int64_t kPixelChunk = 256;
+
+  // Convolution with equal strides s over zero-point-padded planes of width pw: output (oy, ox)
+  // is virtual pixel j = oy * pw + ox and reads padded[s * j + ky * dh * pw + kx * dw], so each
+  // im2col row of a chunk is one contiguous (s = 1) or strided slice of a plane: no per-row
+  // bounds logic. The pw - out_w virtual pixels past each output row are computed and dropped.
+  void run_on_padded_planes(OpContext& ctx, const ConvGeometry& g, const PackedConv& p) const {
+    const Tensor& x = ctx.input(0);
+    const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
+    const int64_t s = g.stride_w, cpg = g.in_channels_per_group(), opg = g.out_channels_per_group();
+    const int64_t ph = g.in_h + 2 * g.pad_h, pw = g.in_w + 2 * g.pad_w;
+    const int64_t virtual_pixels = (g.out_h - 1) * pw + g.out_w;
+    const int64_t align = std::max<int64_t>(cfg_.nr, 16);
+    const int64_t chunk = std::min<int64_t>(round_up(virtual_pixels, align), round_up(kPixelChunk, align));
+    const int64_t chunks = (virtual_pixels + chunk - 1) / chunk;
+    // Reads reach s * (chunks * chunk) + the largest tap offset past a plane's start.
+    const int64_t plane_stride = round_up(std::max(ph * pw, s * chunks * chunk + (g.kernel_h - 1) * g.dilation_h * pw +
+                                                   (g.kernel_w - 1) * g.dilation_w) + 64, 64);
+    const int64_t taps = g.kernel_h * g.kernel_w;
+    const int64_t block_elems = p.k4 * cfg_.mr * 4;
+    const size_t elem = p.w8.empty() ? 2 : 1;
+    const int64_t want = ctx.num_threads() > 1 ? 4 * ctx.num_threads() : 1;
+    const int64_t row_groups = chunks >= want ? 1 : std::min<int64_t>(p.blocks, (want + chunks - 1) / chunks);
+    const int64_t blocks_per_group = (p.blocks + row_groups - 1) / row_groups;
+    // The calling thread's buffers (kept between calls: no page faults on every run).
+    // NOTE: lambdas below must use the pointers, not the thread_local names (which would name
+    // the worker thread's own, empty, buffers).
+    thread_local std::vector<uint8_t> planes_buffer, virtual_out_buffer;
+    if (planes_buffer.size() < static_cast<size_t>(cpg * plane_stride))
+      planes_buffer.resize(static_cast<size_t>(cpg * plane_stride));
+    if (virtual_out_buffer.size() < static_cast<size_t>(opg * chunks * chunk))
+      virtual_out_buffer.resize(static_cast<size_t>(opg * chunks * chunk));
+    uint8_t* const planes = planes_buffer.data();
+    uint8_t* const virtual_out = virtual_out_buffer.data();
     for (int64_t n = 0; n < g.batch; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
-        // im2col into [K4][P_pad][4].
-        ctx.parallel_for(p.k4, 1, [&](int64_t q0, int64_t q1) {
-          for (int64_t q = q0; q < q1; ++q) {
-            uint8_t* dst = col + q * col_stride;
-            std::memset(dst, 0, static_cast<size_t>(col_stride));
-            for (int64_t j = 0; j < 4; ++j) {
-              const int64_t k = q * 4 + j;
-              if (k >= p.k) break;
-              const int64_t c = k / taps, ky = (k % taps) / g.kernel_w, kx = k % g.kernel_w;
-              const uint8_t* plane = xg + c * g.in_h * g.in_w;
-              if (pointwise) {
-                for (int64_t i = 0; i < P; ++i) dst[i * 4 + j] = plane[i];
-                continue;
-              }
-              int64_t i = 0;
-              for (int64_t oy = 0; oy < g.out_h; ++oy) {
-                const int64_t iy = oy * g.stride_h - g.pad_h + ky * g.dilation_h;
-                const bool row_in = iy >= 0 && iy < g.in_h;
-                for (int64_t ox = 0; ox < g.out_w; ++ox, ++i) {
-                  const int64_t ix = ox * g.stride_w - g.pad_w + kx * g.dilation_w;
-                  dst[i * 4 + j] = (row_in && ix >= 0 && ix < g.in_w)
-                                       ? plane[iy * g.in_w + ix]
-                                       : static_cast<uint8_t>(zx);
+        // Memory-bound copies stay on the calling thread: one parallel_for per convolution
+        // (each one is a wake-up of the pool, costly on a busy machine).
+        for (int64_t c = 0; c < cpg; ++c) {
+          uint8_t* plane = planes + c * plane_stride;
+          std::memset(plane, zx, static_cast<size_t>(plane_stride));
+          for (int64_t iy = 0; iy < g.in_h; ++iy)
+            std::memcpy(plane + (iy + g.pad_h) * pw + g.pad_w, xg + (c * g.in_h + iy) * g.in_w, static_cast<size_t>(g.in_w));
+        }
+        const uint8_t* wg = (p.w8.empty() ? reinterpret_cast<const uint8_t*>(p.w16.data())
+                                          : reinterpret_cast<const uint8_t*>(p.w8.data())) +
+                            grp * p.blocks * block_elems * elem;
+        const RequantRow* rows = p.rows.data() + grp * p.blocks * cfg_.mr;
+        const int64_t out_stride = chunks * chunk;
+        ctx.parallel_for(chunks * row_groups, 1, [&](int64_t i0, int64_t i1) {
+          uint8_t* col = scratch(static_cast<size_t>(p.k4 * chunk * 4));
+          std::vector<uint8_t>& strided = row_buffer(4 * chunk);
+          int64_t packed_chunk = -1;
+          for (int64_t item = i0; item < i1; ++item) {
+            const int64_t c = item / row_groups, rg = item % row_groups;
+            const int64_t j0 = c * chunk, count = std::min(chunk, virtual_pixels - j0);
+            if (c != packed_chunk) {
+              for (int64_t q = 0; q < p.k4; ++q) {
+                const uint8_t* src[4];
+                for (int64_t j = 0; j < 4; ++j) {
+                  const int64_t k = q * 4 + j;
+                  if (k >= p.k) {
+                    src[j] = planes;  // any bytes: the packed weight is 0 there
+                    continue;
+                  }
+                  const int64_t ic = k / taps, ky = (k % taps) / g.kernel_w, kx = k % g.kernel_w;
+                  const uint8_t* base = planes + ic * plane_stride + ky * g.dilation_h * pw + kx * g.dilation_w + s * j0;
+                  if (s == 1) {
+                    src[j] = base;
+                  } else {
+                    uint8_t* r = strided.data() + j * chunk;
+                    for (int64_t i = 0; i < chunk; ++i) r[i] = base[i * s];
+                    src[j] = r;
+                  }
                 }
+                cfg_.interleave4(src, chunk, col + q * chunk * 4);
+              }
+              packed_chunk = c;
+            }
+            const int64_t b0 = rg * blocks_per_group, b1 = std::min(p.blocks, b0 + blocks_per_group);
+            for (int64_t pb = 0; pb * cfg_.nr < count; ++pb) {
+              const int64_t nr = std::min<int64_t>(cfg_.nr, count - pb * cfg_.nr);
+              for (int64_t rb = b0; rb < b1; ++rb) {
+                const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
+                cfg_.ukernel(p.k4, wg + rb * block_elems * elem, col + pb * cfg_.nr * 4, chunk * 4, rows + rb * cfg_.mr,
+                             p.out, virtual_out + rb * cfg_.mr * out_stride + j0 + pb * cfg_.nr, out_stride, mr, nr);
               }
             }
           }
         });
-        uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * P;
-        const void* wg = p.w8.empty() ? static_cast<const void*>(p.w16.data() + grp * p.blocks * block_elems)
-                                      : static_cast<const void*>(p.w8.data() + grp * p.blocks * block_elems);
-        const size_t elem = p.w8.empty() ? 2 : 1;
-        const RequantRow* rows = p.rows.data() + grp * p.blocks * cfg_.mr;
-        ctx.parallel_for(tiles, tile_grain, [&](int64_t t0, int64_t t1) {
-          for (int64_t t = t0; t < t1; ++t) {
-            const int64_t pb = t / p.blocks, rb = t % p.blocks;
-            const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
-            const int64_t nr = std::min<int64_t>(cfg_.nr, P - pb * cfg_.nr);
-            cfg_.ukernel(p.k4, static_cast<const uint8_t*>(wg) + rb * block_elems * elem,
-                         col + pb * cfg_.nr * 4, col_stride, rows + rb * cfg_.mr, p.out,
-                         yg + rb * cfg_.mr * P + pb * cfg_.nr, P, mr, nr);
-          }
-        });
+        uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * g.out_h * g.out_w;
+        for (int64_t o = 0; o < opg; ++o)
+          for (int64_t oy = 0; oy < g.out_h; ++oy)
+            std::memcpy(yg + (o * g.out_h + oy) * g.out_w, virtual_out + o * out_stride + oy * pw,
+                        static_cast<size_t>(g.out_w));
       }
+  }
+
+  // Row k of the im2col matrix for pixels [p0, p0 + count): padding taps hold the zero point.
+  static void gather_row(const ConvGeometry& g, const uint8_t* xg, uint8_t zx, int64_t k, int64_t p0,
+                         int64_t count, uint8_t* dst) {
+    const int64_t taps = g.kernel_h * g.kernel_w;
+    const int64_t c = k / taps, ky = (k % taps) / g.kernel_w, kx = k % g.kernel_w;
+    const uint8_t* plane = xg + c * g.in_h * g.in_w;
+    const int64_t off = kx * g.dilation_w - g.pad_w;  // ix = ox * stride + off
+    // Valid ox: 0 <= ox * stride + off < in_w.
+    const int64_t ox_lo = off >= 0 ? 0 : (-off + g.stride_w - 1) / g.stride_w;
+    const int64_t ox_hi = g.in_w - off <= 0 ? 0 : (g.in_w - off + g.stride_w - 1) / g.stride_w;  // exclusive
+    for (int64_t p = p0; p < p0 + count;) {
+      const int64_t oy = p / g.out_w, ox0 = p % g.out_w;
+      const int64_t n = std::min(g.out_w - ox0, p0 + count - p);
+      const int64_t iy = oy * g.stride_h - g.pad_h + ky * g.dilation_h;
+      if (iy < 0 || iy >= g.in_h) {
+        std::memset(dst, zx, static_cast<size_t>(n));
+      } else {
+        const uint8_t* src = plane + iy * g.in_w;
+        const int64_t a = std::min(std::max(ox_lo, ox0), ox0 + n), b = std::max(a, std::min(ox_hi, ox0 + n));
+        if (a > ox0) std::memset(dst, zx, static_cast<size_t>(a - ox0));
+        if (g.stride_w == 1) {
+          if (b > a) std::memcpy(dst + (a - ox0), src + a + off, static_cast<size_t>(b - a));
+        } else {
+          int64_t ox = a;
+#if defined(__SSE2__)
+          if (g.stride_w == 2) {  // even bytes of 32 -> 16
+            const __m128i low = _mm_set1_epi16(0x00FF);
+            for (; ox + 16 <= b; ox += 16) {
+              const uint8_t* from = src + ox * 2 + off;
+              const __m128i lo = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(from)), low);
+              const __m128i hi = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(from + 16)), low);
+              _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (ox - ox0)), _mm_packus_epi16(lo, hi));
+            }
+          }
+#endif
+          for (; ox < b; ++ox) dst[ox - ox0] = src[ox * g.stride_w + off];
+        }
+        if (ox0 + n > b) std::memset(dst + (b - ox0), zx, static_cast<size_t>(ox0 + n - b));
+      }
+      dst += n;
+      p += n;
+    }
+  }
+
+  // im2col of pixels [p0, p0 + count) into [K4][chunk][4] (pixels >= count and k >= K hold 0).
+  void im2col_chunk(const ConvGeometry& g, const uint8_t* xg, uint8_t zx, int64_t k_total, int64_t k4,
+                    int64_t p0, int64_t count, int64_t chunk, uint8_t* col) const {
+    const int64_t taps = g.kernel_h * g.kernel_w;
+    const bool pointwise = taps == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h == 0 && g.pad_w == 0;
+    std::vector<uint8_t>& rows = row_buffer(4 * chunk);
+    for (int64_t q = 0; q < k4; ++q) {
+      const uint8_t* src[4];
+      for (int64_t j = 0; j < 4; ++j) {
+        const int64_t k = q * 4 + j;
+        uint8_t* r = rows.data() + j * chunk;
+        if (k >= k_total) {
+          std::memset(r, 0, static_cast<size_t>(chunk));
+          src[j] = r;
+        } else if (pointwise) {
+          src[j] = xg + k * g.in_h * g.in_w + p0;
+          if (count < chunk) {  // copy so the tail reads zeros
+            std::memcpy(r, src[j], static_cast<size_t>(count));
+            std::memset(r + count, 0, static_cast<size_t>(chunk - count));
+            src[j] = r;
+          }
+        } else {
+          gather_row(g, xg, zx, k, p0, count, r);
+          if (count < chunk) std::memset(r + count, 0, static_cast<size_t>(chunk - count));
+          src[j] = r;
+        }
+      }
+      cfg_.interleave4(src, chunk, col + q * chunk * 4);
+    }
+  }
+
+  static std::vector<uint8_t>& row_buffer(int64_t bytes) {
+    thread_local std::vector<uint8_t> buffer;
+    if (static_cast<int64_t>(buffer.size()) < bytes) buffer.resize(static_cast<size_t>(bytes));
+    return buffer;
   }
 
  private:
@@ -210,17 +414,26 @@ class QuantizedDepthwiseKernel : public OpKernel {
           pack_depthwise(ctx, weight, ctx.input(2), ctx.has_input(3) ? &ctx.input(3) : nullptr));
     if (!packed->fast) return quantized_conv2d_reference(ctx);
     const int64_t ph = g.in_h + 2 * g.pad_h, pw = g.in_w + 2 * g.pad_w;
-    constexpr int64_t kSlack = 128;  // vector loads may run past the row end
-    const int64_t plane_bytes = ph * pw + kSlack;
+    // Narrow planes run as one long row: output (oy, ox) at virtual index j = oy * pw + ox reads
+    // padded[stride * j + tap offset] when the strides are equal, so every tap is a constant
+    // offset; the pw - out_w columns past each row are computed and dropped.
+    const bool flat = g.stride_h == g.stride_w && g.out_w < kFlatBelow;
+    const int64_t slack = 256 + (flat ? g.stride_w * pw * 2 : 0);  // vector loads run past the end
+    const int64_t plane_bytes = ph * pw + slack;
     const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
     const int64_t multiplier = g.out_channels_per_group();
     const int64_t taps = g.kernel_h * g.kernel_w;
     const int8_t* w = weight.data<int8_t>();
     uint8_t* y = ctx.output(0).data<uint8_t>();
     const int64_t planes = g.batch * g.in_channels;
+    std::vector<int64_t> tap_offsets(static_cast<size_t>(taps));
+    for (int64_t t = 0; t < taps; ++t)
+      tap_offsets[t] = (t / g.kernel_w) * g.dilation_h * pw + (t % g.kernel_w) * g.dilation_w;
     ctx.parallel_for(planes, 1, [&](int64_t b, int64_t e) {
-      thread_local std::vector<uint8_t> padded;
+      thread_local std::vector<uint8_t> padded, virtual_out;
       if (static_cast<int64_t>(padded.size()) < plane_bytes) padded.resize(static_cast<size_t>(plane_bytes));
+      if (flat && static_cast<int64_t>(virtual_out.size()) < g.out_h * pw)
+        virtual_out.resize(static_cast<size_t>(g.out_h * pw));
       for (int64_t plane = b; plane < e; ++plane) {
         const int64_t n = plane / g.in_channels, c = plane % g.in_channels;
         const uint8_t* src = x.data<uint8_t>() + plane * g.in_h * g.in_w;
@@ -229,20 +442,31 @@ class QuantizedDepthwiseKernel : public OpKernel {
           std::memcpy(padded.data() + (iy + g.pad_h) * pw + g.pad_w, src + iy * g.in_w, static_cast<size_t>(g.in_w));
         for (int64_t m = 0; m < multiplier; ++m) {
           const int64_t o = c * multiplier + m;
+          uint8_t* out = y + (n * g.out_channels + o) * g.out_h * g.out_w;
           DepthwiseRowArgs args;
           args.in_stride = pw;
+          args.tap_offsets = tap_offsets.data();
           args.w = w + o * taps;
           args.kernel_h = g.kernel_h;
           args.kernel_w = g.kernel_w;
           args.stride_w = g.stride_w;
           args.dilation_h = g.dilation_h;
           args.dilation_w = g.dilation_w;
-          args.out_w = g.out_w;
           args.row = packed->rows[static_cast<size_t>(o)];
           args.out_params = packed->out;
+          if (flat) {
+            args.in = padded.data();
+            args.out_w = (g.out_h - 1) * pw + g.out_w;
+            args.out = virtual_out.data();
+            row_(args);
+            for (int64_t oy = 0; oy < g.out_h; ++oy)
+              std::memcpy(out + oy * g.out_w, virtual_out.data() + oy * pw, static_cast<size_t>(g.out_w));
+            continue;
+          }
+          args.out_w = g.out_w;
           for (int64_t oy = 0; oy < g.out_h; ++oy) {
             args.in = padded.data() + oy * g.stride_h * pw;
-            args.out = y + ((n * g.out_channels + o) * g.out_h + oy) * g.out_w;
+            args.out = out + oy * g.out_w;
             row_(args);
           }
         }
@@ -251,6 +475,7 @@ class QuantizedDepthwiseKernel : public OpKernel {
   }
 
  private:
+  static constexpr int64_t kFlatBelow = 48;  // output widths that run as one long row
   const char* name_;
   QDepthwiseRowUkernel row_;
   std::shared_ptr<const PackedDepthwise> packed_;

@@ -42,6 +42,10 @@ using QGemmUkernel = void (*)(int64_t k4, const void* w, const uint8_t* col, int
                               const RequantRow* rows, const OutputParams& out_params, uint8_t* out,
                               int64_t out_stride, int64_t mr, int64_t nr);
 
+// Interleaves 4 rows of n bytes (n a multiple of 16) into dst[i * 4 + j] = rows[j][i].
+using Interleave4 = void (*)(const uint8_t* const rows[4], int64_t n, uint8_t* dst);
+void interleave4_portable(const uint8_t* const rows[4], int64_t n, uint8_t* dst);
+
 struct QGemmConfig {
   const char* name;
   int mr, nr;
@@ -49,6 +53,7 @@ struct QGemmConfig {
   int32_t activation_offset;  // the microkernel sees x - activation_offset (0, or 128 for s8 dots)
   QGemmUkernel ukernel;
   bool handles_depthwise = false;  // false: leaves depthwise convolutions to a direct kernel
+  Interleave4 interleave4 = interleave4_portable;
 };
 
 // Dot products of one uint8 row x[K] with `rows` int8 weight rows (stride K): raw sums.
@@ -60,6 +65,7 @@ using QDotUkernel = void (*)(const uint8_t* x, const int8_t* w, int64_t k, int64
 struct DepthwiseRowArgs {
   const uint8_t* in;
   int64_t in_stride;
+  const int64_t* tap_offsets;  // [kh * kw]: byte offset of tap (ky, kx) from `in`
   const int8_t* w;
   int64_t kernel_h, kernel_w, stride_w, dilation_h, dilation_w;
   int64_t out_w;

@@ -47,10 +47,10 @@ void u8s8_dwconv_row_avx2(const DepthwiseRowArgs& a) {
   for (int64_t ox = 0; ox < a.out_w; ox += 8) {
     const int64_t n = std::min<int64_t>(8, a.out_w - ox);
     __m256i acc = _mm256_set1_epi32(a.row.bias);
-    for (int64_t ky = 0; ky < a.kernel_h; ++ky) {
-      const uint8_t* row = a.in + ky * a.dilation_h * a.in_stride + ox * a.stride_w;
-      for (int64_t kx = 0; kx < a.kernel_w; ++kx) {
-        const uint8_t* base = row + kx * a.dilation_w;
+    const uint8_t* row = a.in + ox * a.stride_w;
+    for (int64_t t = 0; t < a.kernel_h * a.kernel_w; ++t) {
+      {
+        const uint8_t* base = row + a.tap_offsets[t];
         __m256i v;
         if (a.stride_w == 1) {
           v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(base)));
@@ -62,7 +62,7 @@ void u8s8_dwconv_row_avx2(const DepthwiseRowArgs& a) {
           for (int64_t i = 0; i < n; ++i) tmp[i] = base[i * a.stride_w];
           v = _mm256_load_si256(reinterpret_cast<const __m256i*>(tmp));
         }
-        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(v, _mm256_set1_epi32(a.w[ky * a.kernel_w + kx])));
+        acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(v, _mm256_set1_epi32(a.w[t])));
       }
     }
     Requant8::store(a.out + ox, rq.apply(acc), n);

@@ -47,9 +47,10 @@ Requantization make_requantization(const AttrReader& ctx, const Tensor& weight_s
       ctx.fail("input 'weight_scale' [", n == 1 ? 0 : o, "] is ", w, ", must be a finite scale > 0");
     // NOTE: computed in double, once, in this one place: every kernel gets the same multiplier.
     double real = input_scale * w / output_scale;
-    r.scales[static_cast<size_t>(o)] = quantize_scale(
-        real, ctx.where() + ": requantization scale input_scale * weight_scale[" +
-                  std::to_string(o) + "] / output_scale");
+    if (!(real >= kMinRequantScale && real < kMaxRequantScale))  // the message only when needed
+      quantize_scale(real, ctx.where() + ": requantization scale input_scale * weight_scale[" +
+                               std::to_string(o) + "] / output_scale");
+    r.scales[static_cast<size_t>(o)] = quantize_scale(real, std::string());
   }
   return r;
 }

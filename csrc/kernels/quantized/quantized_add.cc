@@ -3,12 +3,12 @@
 #include "core/op_registry.h"
 #include "core/shape_util.h"
 #include "kernels/quantized/qparams.h"
+#include "kernels/quantized/reference.h"
 #include "kernels/reference/broadcast_loop.h"
 
 namespace ember {
+namespace quantized {
 namespace {
-
-using namespace quantized;
 
 struct AddParams {
   int32_t a_zero_point, b_zero_point, output_zero_point;
@@ -36,6 +36,12 @@ std::vector<TensorType> infer_quantized_add(const InferContext& ctx) {
   return {{DType::UInt8, broadcast_shapes(ctx.input(0).shape, ctx.input(1).shape, ctx)}};
 }
 
+}  // namespace
+
+bool same_static_shape(const KernelInit& init) {
+  return init.input_type(0).shape == init.input_type(1).shape;
+}
+
 void quantized_add_reference(OpContext& ctx) {
   const AddParams p = add_params(ctx);
   const Tensor& a = ctx.input(0);
@@ -51,8 +57,11 @@ void quantized_add_reference(OpContext& ctx) {
       });
 }
 
-// Same arithmetic for equal shapes, as a flat loop the compiler vectorizes (no broadcasting).
+namespace {
+
+// Same arithmetic for equal shapes, as a flat loop (no broadcasting).
 void quantized_add_same_shape_portable(OpContext& ctx) {
+  if (ctx.input(0).shape() != ctx.input(1).shape()) return quantized_add_reference(ctx);
   const AddParams p = add_params(ctx);
   const uint8_t* pa = ctx.input(0).data<uint8_t>();
   const uint8_t* pb = ctx.input(1).data<uint8_t>();
@@ -67,14 +76,14 @@ void quantized_add_same_shape_portable(OpContext& ctx) {
 }
 
 std::unique_ptr<OpKernel> make_same_shape_add(const KernelInit& init) {
-  const Shape& a = init.input_type(0).shape;
-  if (a != init.input_type(1).shape) return nullptr;
-  for (int64_t d : a)
-    if (d < 0) return nullptr;
+  if (!same_static_shape(init)) return nullptr;
   return make_function_kernel(quantized_add_same_shape_portable, "u8_add_portable");
 }
 
 }  // namespace
+}  // namespace quantized
+
+using namespace quantized;
 
 EMBER_REGISTER_OP(quantized_add)
     .doc("Quantized element-wise a + b with broadcasting: y = output_zero_point + round((a - "

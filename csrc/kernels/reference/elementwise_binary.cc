@@ -1,5 +1,6 @@
 // Element-wise binary ops with numpy broadcasting: arithmetic, comparisons, and where.
 #include <cmath>
+#include <type_traits>
 
 #include "core/op_registry.h"
 #include "core/shape_util.h"
@@ -27,8 +28,23 @@ template <typename T>
 T checked_div(T x, T y) {
   if constexpr (std::is_integral_v<T>) {
     if (y == 0) fail<InvalidArgument>("div: integer division by zero");
+    // MIN / -1 overflows (and traps on x86); wrap like numpy: the negation modulo 2^bits.
+    if constexpr (std::is_signed_v<T>) {
+      if (y == -1) return static_cast<T>(0 - static_cast<std::make_unsigned_t<T>>(x));
+    }
   }
   return x / y;
+}
+
+// Signed overflow is undefined in C++; integers wrap (two's complement) like torch and numpy.
+template <typename T, typename Op>
+T wrapping(T x, T y, Op op) {
+  if constexpr (std::is_integral_v<T> && std::is_signed_v<T>) {
+    using U = std::make_unsigned_t<T>;
+    return static_cast<T>(static_cast<U>(op(static_cast<U>(x), static_cast<U>(y))));
+  } else {
+    return static_cast<T>(op(x, y));
+  }
 }
 
 #define EMBER_ARITH_KERNEL(NAME, EXPR)                                                  \
@@ -37,9 +53,9 @@ T checked_div(T x, T y) {
       binary_loop<scalar_t, scalar_t>(ctx, [](scalar_t x, scalar_t y) { return EXPR; }); \
     });                                                                                 \
   }
-EMBER_ARITH_KERNEL(add, x + y)
-EMBER_ARITH_KERNEL(sub, x - y)
-EMBER_ARITH_KERNEL(mul, x * y)
+EMBER_ARITH_KERNEL(add, wrapping(x, y, [](auto p, auto q) { return p + q; }))
+EMBER_ARITH_KERNEL(sub, wrapping(x, y, [](auto p, auto q) { return p - q; }))
+EMBER_ARITH_KERNEL(mul, wrapping(x, y, [](auto p, auto q) { return p * q; }))
 EMBER_ARITH_KERNEL(div, checked_div(x, y))
 // NaN propagates, as in torch.maximum/minimum.
 EMBER_ARITH_KERNEL(maximum, (x != x) ? x : ((y != y) ? y : (x > y ? x : y)))

@@ -1,5 +1,7 @@
 // pad: constant padding in torch.nn.functional.pad order (last dim first, (left, right) pairs);
 // negative amounts crop.
+#include <climits>
+
 #include "core/op_registry.h"
 #include "core/shape_util.h"
 #include "kernels/reference/convert.h"
@@ -43,7 +45,14 @@ PadPlan plan_pad(const AttrReader& ctx, const Shape& in) {
 
 std::vector<TensorType> infer_pad(const InferContext& ctx) {
   const TensorType& x = ctx.input(0);
-  return {{x.dtype, plan_pad(ctx, x.shape).out}};
+  Shape out = plan_pad(ctx, x.shape).out;
+  // The output must be addressable: its size in bytes fits in int64.
+  int64_t limit = INT64_MAX / static_cast<int64_t>(dtype_size(x.dtype)), n = 1;
+  for (int64_t d : out) {
+    if (d > 0 && n > limit / d) ctx.fail("padded shape ", shape_str(out), " has too many bytes");
+    if (d >= 0) n *= d;
+  }
+  return {{x.dtype, out}};
 }
 
 void pad_reference(OpContext& ctx) {

@@ -153,7 +153,8 @@ std::vector<TensorType> infer_expand(const InferContext& ctx) {
                " (dim ", i, ": ", d, " is neither 1 nor ", t, ")");
     }
   }
-  checked_product(out, ctx, "expanded shape");
+  if (checked_product(out, ctx, "expanded shape") > INT64_MAX / static_cast<int64_t>(dtype_size(x.dtype)))
+    ctx.fail("expanded shape ", shape_str(out), " has too many bytes");
   return {{x.dtype, out}};
 }
 

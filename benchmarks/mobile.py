@@ -1,0 +1,375 @@
+"""Int8 mobile deployment, measured: Ember int8 vs Ember fp32 vs PyTorch int8 (FX post-training
+quantization, x86 backend) vs ONNX Runtime int8 (static QDQ, uint8 activations, int8
+per-channel weights), on ResNet-18 and MobileNetV2 at batch 1, 1 and 2 threads; plus `.ember` file
+sizes, `ember-run` stripped size, model load time, and int8-vs-float agreement.
+
+    python benchmarks/mobile.py                       # everything (a few minutes)
+    python benchmarks/mobile.py --models mobilenet_v2 --runs 20 --agreement-inputs 64
+
+All models have the same random weights (torchvision layouts; the Ember models come from
+frontend.models and their state_dict is loaded into the PyTorch twins) and are calibrated on the
+same 32 random batches. Latency is the median of --runs timed runs after warm-up.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import frontend  # noqa: E402
+import mobile  # noqa: E402
+from frontend import jit, models  # noqa: E402
+from graphruntime import Predictor  # noqa: E402
+from graphruntime.lower import lower  # noqa: E402
+from graphruntime.passes import optimize  # noqa: E402
+
+
+def median_ms(fn, runs, warmup=3):
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def interleaved_medians(runners, runs, warmup=3):
+    """Median wall-clock ms (and, under the key '<name>_cpu', median CPU ms of the process) of
+    each runner, timed round-robin so that load from other processes hits all of them alike."""
+    for fn in runners.values():
+        for _ in range(warmup):
+            fn()
+    wall = {k: [] for k in runners}
+    cpu = {k: [] for k in runners}
+    for _ in range(runs):
+        for name, fn in runners.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            wall[name].append((time.perf_counter() - t0) * 1e3)
+            cpu[name].append((time.process_time() - c0) * 1e3)
+    out = {k: statistics.median(v) for k, v in wall.items()}
+    out.update({k + "_cpu": statistics.median(v) for k, v in cpu.items()})
+    return out
+
+
+# ---------------------------------------------------------------- PyTorch twins (torchvision layout)
+
+def torch_model(name):
+    import torch.nn as tnn
+    import torch
+
+    class BasicBlock(tnn.Module):
+        def __init__(self, inplanes, planes, stride=1, downsample=None):
+            super().__init__()
+            self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+            self.bn1 = tnn.BatchNorm2d(planes)
+            self.relu = tnn.ReLU()
+            self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+            self.bn2 = tnn.BatchNorm2d(planes)
+            self.downsample = downsample
+
+        def forward(self, x):
+            identity = x if self.downsample is None else self.downsample(x)
+            out = self.relu(self.bn1(self.conv1(x)))
+            return self.relu(self.bn2(self.conv2(out)) + identity)
+
+    class ResNet18(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inplanes = 64
+            self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
+            self.bn1 = tnn.BatchNorm2d(64)
+            self.relu = tnn.ReLU()
+            self.maxpool = tnn.MaxPool2d(3, 2, 1)
+            self.layer1, self.layer2 = self._layer(64, 1), self._layer(128, 2)
+            self.layer3, self.layer4 = self._layer(256, 2), self._layer(512, 2)
+            self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
+            self.fc = tnn.Linear(512, 1000)
+
+        def _layer(self, planes, stride):
+            down = None
+            if stride != 1 or self.inplanes != planes:
+                down = tnn.Sequential(tnn.Conv2d(self.inplanes, planes, 1, stride, bias=False), tnn.BatchNorm2d(planes))
+            blocks = [BasicBlock(self.inplanes, planes, stride, down), BasicBlock(planes, planes)]
+            self.inplanes = planes
+            return tnn.Sequential(*blocks)
+
+        def forward(self, x):
+            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    def conv_bn(inp, oup, k=3, stride=1, groups=1, act=True):
+        layers = [tnn.Conv2d(inp, oup, k, stride, (k - 1) // 2, groups=groups, bias=False), tnn.BatchNorm2d(oup)]
+        if act:
+            layers.append(tnn.ReLU6())
+        return tnn.Sequential(*layers)
+
+    class InvertedResidual(tnn.Module):
+        def __init__(self, inp, oup, stride, t):
+            super().__init__()
+            hidden = int(round(inp * t))
+            self.use_res_connect = stride == 1 and inp == oup
+            layers = [conv_bn(inp, hidden, 1)] if t != 1 else []
+            layers += [conv_bn(hidden, hidden, 3, stride, hidden), tnn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
+                       tnn.BatchNorm2d(oup)]
+            self.conv = tnn.Sequential(*layers)
+
+        def forward(self, x):
+            return x + self.conv(x) if self.use_res_connect else self.conv(x)
+
+    class MobileNetV2(tnn.Module):
+        def __init__(self):
+            super().__init__()
+            setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
+                       [6, 160, 3, 2], [6, 320, 1, 1]]
+            features, c_in = [conv_bn(3, 32, 3, 2)], 32
+            for t, c, n, s in setting:
+                for i in range(n):
+                    features.append(InvertedResidual(c_in, c, s if i == 0 else 1, t))
+                    c_in = c
+            features.append(conv_bn(c_in, 1280, 1))
+            self.features = tnn.Sequential(*features)
+            self.classifier = tnn.Sequential(tnn.Dropout(0.2), tnn.Linear(1280, 1000))
+
+        def forward(self, x):
+            x = tnn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
+            return self.classifier(torch.flatten(x, 1))
+
+    return ResNet18() if name == "resnet18" else MobileNetV2()
+
+
+# ---------------------------------------------------------------- builders
+
+def ember_float_net(name, model):
+    x = frontend.from_numpy(np.zeros((1, 3, 224, 224), np.float32))
+    with frontend.no_grad():
+        return jit.trace(model, x, check_trace=False).net
+
+
+def torch_twin(name, model):
+    import torch
+    twin = torch_model(name).eval()
+    state = {k: torch.from_numpy(np.array(v.numpy())) for k, v in model.state_dict().items()}
+    twin.load_state_dict(state)
+    return twin
+
+
+def realistic_batch_norm(model, name, rng):
+    """Random weights with identity batch-norm statistics make activations vanish or explode
+    layer by layer, which no trained net does. Re-estimate the running statistics on random
+    inputs (in the PyTorch twin: fast) and copy them back, so every layer sees unit-scale data."""
+    import torch
+    twin = torch_twin(name, model)
+    for m in twin.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative average
+    twin.train()
+    with torch.no_grad():
+        for _ in range(4):
+            twin(torch.from_numpy(rng.standard_normal((8, 3, 224, 224)).astype(np.float32)))
+    own = model.state_dict()
+    model.load_state_dict({k: v.numpy() for k, v in twin.state_dict().items() if k in own}, strict=False)
+
+
+def torch_int8(twin, calib):
+    import torch
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+    torch.backends.quantized.engine = "x86"
+    example = (torch.from_numpy(calib[0]),)
+    prepared = prepare_fx(twin, get_default_qconfig_mapping("x86"), example)
+    with torch.no_grad():
+        for batch in calib:
+            prepared(torch.from_numpy(batch))
+    return convert_fx(prepared)
+
+
+def onnx_int8(twin, calib, workdir, name):
+    import torch
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quantize_static)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    fp32 = os.path.join(workdir, f"{name}.onnx")
+    with torch.no_grad():
+        torch.onnx.export(twin, (torch.from_numpy(calib[0]),), fp32, input_names=["x"], output_names=["y"],
+                          opset_version=17, dynamo=False)
+    pre = os.path.join(workdir, f"{name}.pre.onnx")
+    quant_pre_process(fp32, pre, skip_symbolic_shape=True)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(calib)
+
+        def get_next(self):
+            batch = next(self.it, None)
+            return None if batch is None else {"x": batch}
+
+    out = os.path.join(workdir, f"{name}.int8.onnx")
+    quantize_static(pre, out, Reader(), quant_format=QuantFormat.QDQ, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, per_channel=True)
+    return out
+
+
+def ort_session(path, threads):
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def ember_run_binary():
+    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    found = sorted(glob.glob(os.path.join(here, "build", "*", "ember-run")), key=os.path.getmtime)
+    for path in reversed(found):  # newest first; skip binaries for another machine (cross builds)
+        try:
+            if subprocess.run([path, "--help"], capture_output=True, timeout=30).returncode == 0:
+                return path
+        except OSError:
+            continue
+    return None
+
+
+def stripped_size(path):
+    with tempfile.TemporaryDirectory() as d:
+        copy = os.path.join(d, "ember-run")
+        shutil.copy(path, copy)
+        subprocess.run(["strip", copy], check=True)
+        return os.path.getsize(copy)
+
+
+# ---------------------------------------------------------------- main
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["resnet18", "mobilenet_v2"])
+    parser.add_argument("--threads", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--calibration-batches", type=int, default=32)
+    parser.add_argument("--agreement-inputs", type=int, default=256)
+    parser.add_argument("--skip-peers", action="store_true", help="only Ember fp32 / int8")
+    args = parser.parse_args(argv)
+
+    import torch
+    rng = np.random.default_rng(0)
+    calib = [rng.standard_normal((1, 3, 224, 224)).astype(np.float32) for _ in range(args.calibration_batches)]
+    x = rng.standard_normal((1, 3, 224, 224)).astype(np.float32)
+    rows, notes = [], []
+    workdir = tempfile.mkdtemp(prefix="ember-bench-")
+    for name in args.models:
+        frontend.manual_seed(0)
+        model = getattr(models, name)().eval()
+        realistic_batch_norm(model, name, np.random.default_rng(1))
+        net = ember_float_net(name, model)
+        t0 = time.perf_counter()
+        qnet = mobile.quantize(net, [{"x": b} for b in calib], progress=False)
+        quant_s = time.perf_counter() - t0
+        float_path, int8_path = os.path.join(workdir, f"{name}.fp32.ember"), os.path.join(workdir, f"{name}.int8.ember")
+        with open(float_path, "wb") as f:
+            f.write(lower(optimize(net, 2)))
+        mobile.export(qnet, int8_path)
+        load_ms = median_ms(lambda: mobile.Interpreter(int8_path, num_threads=1), 10, warmup=2)
+        notes.append(f"{name}: .ember fp32 {os.path.getsize(float_path) / 1e6:.2f} MB, int8 "
+                     f"{os.path.getsize(int8_path) / 1e6:.2f} MB ({os.path.getsize(float_path) / os.path.getsize(int8_path):.2f}x "
+                     f"smaller); int8 load {load_ms:.2f} ms; quantize (32 batches) {quant_s:.1f} s")
+        # Agreement int8 vs float on random inputs.
+        fp, qp = Predictor(optimize(net, 2), num_threads=2), mobile.Interpreter(int8_path, num_threads=2)
+        agree, ref_all, got_all = 0, [], []
+        for i in range(args.agreement_inputs):
+            xi = np.random.default_rng(1000 + i).standard_normal((1, 3, 224, 224)).astype(np.float32)
+            ref, got = fp.run({"x": xi})["output"], qp.run({"x": xi})["output"]
+            agree += int(ref.argmax() == got.argmax())
+            ref_all.append(ref)
+            got_all.append(got)
+        if args.agreement_inputs:
+            notes.append(f"{name}: int8 vs fp32 top-1 agreement {agree}/{args.agreement_inputs} "
+                         f"({100 * agree / args.agreement_inputs:.1f} %), output SQNR "
+                         f"{mobile.output_sqnr(np.concatenate(ref_all), np.concatenate(got_all)):.1f} dB")
+        peers = {}
+        if not args.skip_peers:
+            twin = torch_twin(name, model)
+            with torch.no_grad():
+                ref = twin(torch.from_numpy(x)).numpy()
+            twin_err = np.abs(ref - fp.run({"x": x})["output"]).max()
+            notes.append(f"{name}: PyTorch twin vs Ember fp32 max |diff| {twin_err:.2e}")
+            tq = torch_int8(twin, calib)
+            onnx_path = onnx_int8(twin, calib, workdir, name)
+            peers = {"pytorch_fx_int8": tq, "onnxruntime_qdq_int8": onnx_path}
+            # The peers' int8 agreement with the same float model on the same inputs: how much
+            # of the loss is the (random-weight) model's, not the quantizer's.
+            sess = ort_session(onnx_path, 2)
+            n_peer = min(args.agreement_inputs, 64)
+            for label, run_peer in [("PyTorch FX int8", lambda xi: tq(torch.from_numpy(xi)).numpy()),
+                                    ("ONNX Runtime int8", lambda xi: sess.run(None, {"x": xi})[0])]:
+                agree_p, got_p = 0, []
+                with torch.no_grad():
+                    for i in range(n_peer):
+                        xi = np.random.default_rng(1000 + i).standard_normal((1, 3, 224, 224)).astype(np.float32)
+                        out = run_peer(xi)
+                        agree_p += int(out.argmax() == ref_all[i].argmax())
+                        got_p.append(out)
+                if n_peer:
+                    notes.append(f"{name}: {label} vs fp32 top-1 agreement {agree_p}/{n_peer} "
+                                 f"({100 * agree_p / n_peer:.1f} %), output SQNR "
+                                 f"{mobile.output_sqnr(np.concatenate(ref_all[:n_peer]), np.concatenate(got_p)):.1f} dB")
+        for threads in args.threads:
+            fp_t = Predictor(optimize(net, 2), num_threads=threads)
+            q_t = mobile.Interpreter(int8_path, num_threads=threads)
+            runners = {"ember_fp32": lambda: fp_t.run({"x": x}), "ember_int8": lambda: q_t.run({"x": x})}
+            if peers:
+                torch.set_num_threads(threads)
+                xt = torch.from_numpy(x)
+                tq = peers["pytorch_fx_int8"]
+                sess = ort_session(peers["onnxruntime_qdq_int8"], threads)
+
+                def torch_run():
+                    with torch.no_grad():
+                        tq(xt)
+                runners["pytorch_fx_int8"] = torch_run
+                runners["onnxruntime_int8"] = lambda: sess.run(None, {"x": x})
+            row = {"model": name, "threads": threads}
+            row.update(interleaved_medians(runners, args.runs))
+            rows.append(row)
+            print({k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+    binary = ember_run_binary()
+    if binary:
+        notes.append(f"ember-run: {os.path.getsize(binary) / 1e6:.2f} MB, stripped {stripped_size(binary) / 1e6:.2f} MB")
+        mb = os.path.join(workdir, "mobilenet_v2.int8.ember")
+        if os.path.exists(mb):
+            out = subprocess.run([binary, mb, "--bench", "20", "--threads", "1"], capture_output=True, text=True)
+            notes.append("ember-run mobilenet_v2 int8: " + out.stdout.strip().splitlines()[-1])
+
+    cols = ["ember_fp32", "ember_int8", "pytorch_fx_int8", "onnxruntime_int8"]
+    for suffix, title in [("", "median wall-clock latency (ms)"), ("_cpu", "median CPU time per run (ms; with 1 thread: the latency on an idle core)")]:
+        print(f"\n{title}, batch 1, 224x224")
+        print(f"{'model':<14}{'thr':>4}" + "".join(f"{c:>18}" for c in cols) + f"{'fp32/int8':>11}{'int8/torch':>11}{'int8/ort':>10}")
+        for r in rows:
+            v = {c: r[c + suffix] for c in cols if c + suffix in r}
+            cells = "".join(f"{v[c]:>18.2f}" if c in v else f"{'-':>18}" for c in cols)
+            ratios = f"{v['ember_fp32'] / v['ember_int8']:>11.2f}"
+            ratios += f"{v['ember_int8'] / v['pytorch_fx_int8']:>11.2f}" if "pytorch_fx_int8" in v else f"{'-':>11}"
+            ratios += f"{v['ember_int8'] / v['onnxruntime_int8']:>10.2f}" if "onnxruntime_int8" in v else f"{'-':>10}"
+            print(f"{r['model']:<14}{r['threads']:>4}{cells}{ratios}")
+    print()
+    for n in notes:
+        print(n)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,339 @@
+"""Quantized ops against independent oracles.
+
+Reference kernels are checked against the float computation (dequantize -> float op in float64
+-> quantize) within one quantization step; integer-only ops (max pooling, data movement) exactly.
+Fast kernels are checked bit for bit against the reference kernel on every ISA this machine runs
+(the C++ runner covers the pre-packed-weights path and aarch64).
+"""
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from graphruntime import _C, errors
+from oracle import run
+
+TESTED_OPS = {
+    "quantize",
+    "dequantize",
+    "quantized_linear",
+    "quantized_conv2d",
+    "quantized_add",
+    "quantized_max_pool2d",
+    "quantized_avg_pool2d",
+    "quantized_adaptive_avg_pool2d",
+    "quantized_concat",
+}
+
+
+def quantize_np(x, scale, zero_point):
+    """uint8 codes of real values x (round half to even, like the op)."""
+    q = np.round(np.asarray(x, np.float64) / scale) + zero_point
+    return np.clip(q, 0, 255).astype(np.uint8)
+
+
+def dequantize_np(q, scale, zero_point):
+    return (q.astype(np.float64) - zero_point) * scale
+
+
+def assert_within_one_step(got, expected, context=""):
+    assert got.dtype == np.uint8 and got.shape == expected.shape, context
+    diff = np.abs(got.astype(np.int32) - expected.astype(np.int32))
+    assert diff.size == 0 or diff.max() <= 1, (
+        f"{context}: {int((diff > 1).sum())} codes differ by more than one step; "
+        f"first at {tuple(np.argwhere(diff > 1)[0])}")
+
+
+def activation_np(y, activation):
+    if activation == "relu":
+        return np.maximum(y, 0)
+    if activation == "relu6":
+        return np.clip(y, 0, 6)
+    return y
+
+
+@pytest.fixture
+def each_isa():
+    """Yields every ISA level this machine runs, restoring the cap afterwards."""
+    saved = _C.get_max_isa()
+    try:
+        yield list(_C.cpu_features()["isas"])
+    finally:
+        _C.set_max_isa(saved)
+
+
+# ---------------------------------------------------------------- quantize / dequantize
+
+def test_quantize_matches_numpy_formula():
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 3, size=(5, 7, 11)).astype(np.float32)
+    x.flat[:4] = [np.inf, -np.inf, 1e30, -0.0]
+    for scale, zp in [(0.05, 128), (0.01, 0), (1.0, 255), (0.3, 7)]:
+        (q,) = run("quantize", [x], {"scale": scale, "zero_point": zp})
+        expected = np.clip(np.round(x / np.float32(scale)) + zp, 0, 255).astype(np.uint8)
+        np.testing.assert_array_equal(q, expected)
+    (q,) = run("quantize", [np.array([np.nan, 0.5], np.float32)], {"scale": 1.0, "zero_point": 9})
+    assert q.tolist() == [9, 9]  # NaN -> zero point; 0.5 rounds to even 0
+
+
+def test_dequantize_matches_numpy_formula():
+    q = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    (x,) = run("dequantize", [q], {"scale": 0.125, "zero_point": 100})
+    assert x.dtype == np.float32
+    np.testing.assert_array_equal(x, ((q.astype(np.int32) - 100) * np.float32(0.125)).astype(np.float32))
+
+
+def test_quantize_dequantize_round_trip_within_half_step():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, size=1000).astype(np.float32)
+    (q,) = run("quantize", [x], {"scale": 2 / 255, "zero_point": 128})
+    (y,) = run("dequantize", [q], {"scale": 2 / 255, "zero_point": 128})
+    assert np.abs(y - x).max() <= 1 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("attrs, message", [
+    ({"scale": 0.0}, "attribute 'scale' is 0"),
+    ({"scale": float("nan")}, "attribute 'scale'"),
+    ({"scale": 0.1, "zero_point": 256}, "attribute 'zero_point' is 256, must be in [0, 255]"),
+    ({"scale": 0.1, "zero_point": -1}, "attribute 'zero_point' is -1"),
+])
+def test_quantize_rejects_bad_parameters(attrs, message):
+    with pytest.raises(errors.InvalidArgumentError) as info:
+        run("quantize", [np.zeros(3, np.float32)], attrs)
+    assert str(info.value).startswith("quantize") and message in str(info.value)
+
+
+# ---------------------------------------------------------------- linear / conv
+
+def random_conv_case(rng, depthwise=False, groups=1):
+    c = int(rng.integers(1, 9)) * groups
+    if depthwise:
+        groups = c
+    o = groups * int(rng.integers(1, 5)) if groups > 1 else int(rng.integers(1, 17))
+    k = int(rng.choice([1, 3, 5]))
+    h, w = int(rng.integers(k, k + 9)), int(rng.integers(k, k + 9))
+    attrs = {
+        "stride": [int(rng.integers(1, 3))] * 2,
+        "padding": [int(rng.integers(0, k // 2 + 1))] * 2,
+        "dilation": [1, 1],
+        "groups": groups,
+        "input_scale": float(rng.uniform(0.01, 0.05)),
+        "input_zero_point": int(rng.choice([0, int(rng.integers(0, 256))])),
+        "output_zero_point": int(rng.choice([0, int(rng.integers(0, 256))])),
+        "activation": str(rng.choice(["none", "relu", "relu6"])),
+    }
+    x = rng.integers(0, 256, size=(int(rng.integers(1, 3)), c, h, w), dtype=np.uint8)
+    wq = rng.integers(-127, 128, size=(o, c // groups, k, k), dtype=np.int8)
+    wscale = rng.uniform(0.002, 0.02, size=o).astype(np.float32)
+    bias = rng.integers(-20000, 20000, size=o).astype(np.int32)
+    kk = (c // groups) * k * k
+    attrs["output_scale"] = float(attrs["input_scale"] * 0.01 * np.sqrt(kk) * 30 * rng.uniform(0.3, 3))
+    return x, wq, wscale, bias, attrs
+
+
+def float_conv(x, wq, wscale, bias, attrs):
+    """The float computation the quantized conv approximates, in float64, then quantized."""
+    xf = torch.from_numpy(dequantize_np(x, attrs["input_scale"], attrs["input_zero_point"]))
+    wf = torch.from_numpy(wq.astype(np.float64) * wscale.astype(np.float64)[:, None, None, None])
+    bf = torch.from_numpy(bias.astype(np.float64) * attrs["input_scale"] * wscale.astype(np.float64))
+    y = F.conv2d(xf, wf, bf, stride=attrs["stride"], padding=attrs["padding"],
+                 dilation=attrs["dilation"], groups=attrs["groups"]).numpy()
+    y = activation_np(y, attrs["activation"])
+    return quantize_np(y, attrs["output_scale"], attrs["output_zero_point"])
+
+
+@pytest.mark.parametrize("kind", ["dense", "depthwise", "grouped"])
+def test_quantized_conv2d_reference_within_one_step_of_float(kind):
+    rng = np.random.default_rng({"dense": 10, "depthwise": 11, "grouped": 12}[kind])
+    saved = _C.get_max_isa()
+    _C.set_max_isa("reference")
+    try:
+        for _ in range(25):
+            x, wq, ws, b, attrs = random_conv_case(rng, depthwise=kind == "depthwise",
+                                                   groups=2 if kind == "grouped" else 1)
+            (y,) = run("quantized_conv2d", [x, wq, ws, b], attrs)
+            assert_within_one_step(y, float_conv(x, wq, ws, b, attrs), f"{kind} {attrs}")
+    finally:
+        _C.set_max_isa(saved)
+
+
+def test_quantized_conv2d_fast_paths_bit_exact(each_isa):
+    rng = np.random.default_rng(13)
+    cases = [random_conv_case(rng, depthwise=i % 3 == 1, groups=2 if i % 3 == 2 else 1) for i in range(30)]
+    # Edge cases: zero point 0, saturating bias, per-tensor scale, one output channel.
+    x, wq, ws, b, attrs = random_conv_case(rng)
+    cases.append((x, wq, ws[:1].copy(), np.full_like(b, 2**30), dict(attrs, input_zero_point=0)))
+    cases.append((x, wq[:1].copy(), ws[:1].copy(), -np.full_like(b[:1], 2**30), attrs))
+    _C.set_max_isa("reference")
+    expected = [run("quantized_conv2d", [x, wq, ws, b], attrs)[0] for x, wq, ws, b, attrs in cases]
+    for isa in each_isa:
+        _C.set_max_isa(isa)
+        for (x, wq, ws, b, attrs), want in zip(cases, expected):
+            (got,) = run("quantized_conv2d", [x, wq, ws, b], attrs)
+            np.testing.assert_array_equal(got, want, err_msg=f"isa {isa}, attrs {attrs}, shapes {x.shape} {wq.shape}")
+
+
+def test_quantized_conv2d_chooses_fast_kernels(each_isa):
+    rng = np.random.default_rng(14)
+    x, wq, ws, b, attrs = random_conv_case(rng)
+    dw = random_conv_case(rng, depthwise=True)
+    features = _C.cpu_features()
+    if features["avx512_vnni"]:
+        assert _C.kernel_name("quantized_conv2d", [x, wq, ws, b], attrs).endswith("_vnni")
+    if "avx2" in each_isa:
+        _C.set_max_isa("avx2")
+        assert _C.kernel_name("quantized_conv2d", [x, wq, ws, b], attrs).endswith("_avx2")
+        assert _C.kernel_name("quantized_conv2d", list(dw[:4]), dw[4]) == "u8s8_dwconv_8_avx2"
+    _C.set_max_isa("reference")
+    assert "reference" in _C.kernel_name("quantized_conv2d", [x, wq, ws, b], attrs)
+
+
+def test_quantized_linear_reference_within_one_step_and_fast_paths_bit_exact(each_isa):
+    rng = np.random.default_rng(15)
+    cases = []
+    for k in [1, 15, 16, 17, 64, 65, 200]:
+        o = int(rng.integers(1, 40))
+        x = rng.integers(0, 256, size=(3, 2, k), dtype=np.uint8)
+        wq = rng.integers(-128, 128, size=(o, k), dtype=np.int8)
+        ws = rng.uniform(0.002, 0.02, size=o).astype(np.float32)
+        b = rng.integers(-20000, 20000, size=o).astype(np.int32)
+        attrs = {"input_scale": 0.03, "input_zero_point": int(rng.integers(0, 256)),
+                 "output_scale": float(0.03 * 0.01 * np.sqrt(k) * 40), "output_zero_point": int(rng.integers(0, 256)),
+                 "activation": ["none", "relu", "relu6"][k % 3]}
+        cases.append((x, wq, ws, b, attrs))
+    _C.set_max_isa("reference")
+    expected = []
+    for x, wq, ws, b, attrs in cases:
+        (y,) = run("quantized_linear", [x, wq, ws, b], attrs)
+        xf = dequantize_np(x, attrs["input_scale"], attrs["input_zero_point"])
+        wf = wq.astype(np.float64) * ws[:, None]
+        yf = activation_np(xf @ wf.T + b * attrs["input_scale"] * ws.astype(np.float64), attrs["activation"])
+        assert_within_one_step(y, quantize_np(yf, attrs["output_scale"], attrs["output_zero_point"]), str(attrs))
+        expected.append(y)
+    for isa in each_isa:
+        _C.set_max_isa(isa)
+        for (x, wq, ws, b, attrs), want in zip(cases, expected):
+            (got,) = run("quantized_linear", [x, wq, ws, None], attrs)
+            (got_b,) = run("quantized_linear", [x, wq, ws, b], attrs)
+            np.testing.assert_array_equal(got_b, want, err_msg=f"isa {isa} {attrs}")
+            _C.set_max_isa("reference")
+            (ref_nb,) = run("quantized_linear", [x, wq, ws, None], attrs)
+            _C.set_max_isa(isa)
+            np.testing.assert_array_equal(got, ref_nb, err_msg=f"isa {isa}, no bias")
+
+
+def test_quantized_conv2d_errors_name_op_and_rule():
+    x = np.zeros((1, 4, 5, 5), np.uint8)
+    w = np.zeros((2, 4, 3, 3), np.int8)
+    attrs = {"input_scale": 0.1, "output_scale": 0.1}
+    with pytest.raises(errors.InvalidArgumentError, match="quantized_conv2d: input 'input' has 3 channels, weight expects 4"):
+        run("quantized_conv2d", [x[:, :3], w, np.ones(2, np.float32)], attrs)
+    with pytest.raises(errors.InvalidArgumentError, match=r"input 'weight_scale' has shape \[3\], expected \[1\] or \[2\]"):
+        run("quantized_conv2d", [x, w, np.ones(3, np.float32)], attrs)
+    with pytest.raises(errors.InvalidArgumentError, match="attribute 'activation' is 'gelu'"):
+        run("quantized_conv2d", [x, w, np.ones(2, np.float32)], dict(attrs, activation="gelu"))
+    with pytest.raises(errors.InvalidArgumentError, match="input 'weight' has dtype uint8"):
+        run("quantized_conv2d", [x, w.view(np.uint8), np.ones(2, np.float32)], attrs)
+    with pytest.raises(errors.InvalidArgumentError, match=r"must be in \[2\*\*-32, 2\*\*16\)"):
+        run("quantized_conv2d", [x, w, np.ones(2, np.float32)], dict(attrs, output_scale=1e-9))
+    with pytest.raises(errors.InvalidArgumentError, match="weight_scale"):
+        run("quantized_linear", [np.zeros((1, 4), np.uint8), np.zeros((2, 4), np.int8),
+                                 np.array([1.0, -1.0], np.float32)], attrs)
+
+
+# ---------------------------------------------------------------- add
+
+def test_quantized_add_within_one_step_of_float():
+    rng = np.random.default_rng(20)
+    for i in range(30):
+        shape = (2, 3, 4, 5)
+        a = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        b = rng.integers(0, 256, size=shape[-2:] if i % 3 == 0 else shape, dtype=np.uint8)
+        attrs = {"a_scale": float(rng.uniform(0.01, 0.1)), "a_zero_point": int(rng.integers(0, 256)),
+                 "b_scale": float(rng.uniform(0.01, 0.1)), "b_zero_point": int(rng.integers(0, 256)),
+                 "output_scale": float(rng.uniform(0.02, 0.2)), "output_zero_point": int(rng.integers(0, 256)),
+                 "activation": "relu" if i % 2 else "none"}
+        (y,) = run("quantized_add", [a, b], attrs)
+        real = dequantize_np(a, attrs["a_scale"], attrs["a_zero_point"]) + dequantize_np(b, attrs["b_scale"], attrs["b_zero_point"])
+        want = quantize_np(activation_np(real, attrs["activation"]), attrs["output_scale"], attrs["output_zero_point"])
+        assert_within_one_step(y, want, str(attrs))
+    same = {"a_scale": 0.1, "b_scale": 0.1, "output_scale": 0.1}
+    (y,) = run("quantized_add", [np.array([1, 2, 250], np.uint8), np.array([3, 4, 10], np.uint8)], same)
+    assert y.tolist() == [4, 6, 255]  # equal scales add exactly, saturating
+    with pytest.raises(errors.InvalidArgumentError, match=r"scale ratio .* must be in \[2\*\*-14, 2\*\*8\)"):
+        run("quantized_add", [a, a], dict(same, a_scale=100.0))
+
+
+# ---------------------------------------------------------------- pooling
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+def test_quantized_max_pool2d_matches_torch_exactly(ceil_mode):
+    rng = np.random.default_rng(30)
+    x = rng.integers(0, 256, size=(2, 3, 11, 9), dtype=np.uint8)
+    for k, s, p, d in [(2, 2, 0, 1), (3, 2, 1, 1), (3, 1, 1, 2), (3, 3, 0, 1)]:
+        attrs = {"kernel_size": [k, k], "stride": [s, s], "padding": [p, p], "dilation": [d, d], "ceil_mode": ceil_mode}
+        (y,) = run("quantized_max_pool2d", [x], attrs)
+        want = F.max_pool2d(torch.from_numpy(x.astype(np.float32)), k, s, p, d, ceil_mode=ceil_mode).numpy()
+        np.testing.assert_array_equal(y, want.astype(np.uint8), err_msg=str(attrs))
+
+
+@pytest.mark.parametrize("ceil_mode", [False, True])
+@pytest.mark.parametrize("count_include_pad", [False, True])
+def test_quantized_avg_pool2d_within_one_step(ceil_mode, count_include_pad):
+    rng = np.random.default_rng(31)
+    x = rng.integers(0, 256, size=(2, 3, 10, 7), dtype=np.uint8)
+    q = {"input_scale": 0.05, "input_zero_point": 30, "output_scale": 0.04, "output_zero_point": 60}
+    for k, s, p in [(2, 2, 0), (3, 2, 1), (3, 1, 1)]:
+        attrs = dict(q, kernel_size=[k, k], stride=[s, s], padding=[p, p], ceil_mode=ceil_mode,
+                     count_include_pad=count_include_pad)
+        (y,) = run("quantized_avg_pool2d", [x], attrs)
+        xf = torch.from_numpy(dequantize_np(x, 0.05, 30))
+        yf = F.avg_pool2d(xf, k, s, p, ceil_mode=ceil_mode, count_include_pad=count_include_pad).numpy()
+        assert_within_one_step(y, quantize_np(yf, 0.04, 60), str(attrs))
+
+
+def test_quantized_adaptive_avg_pool2d_within_one_step():
+    rng = np.random.default_rng(32)
+    x = rng.integers(0, 256, size=(2, 5, 7, 9), dtype=np.uint8)
+    q = {"input_scale": 0.05, "input_zero_point": 128, "output_scale": 0.01, "output_zero_point": 128}
+    for size in [[1, 1], [3, 4], [7, 9], [2, 5]]:
+        (y,) = run("quantized_adaptive_avg_pool2d", [x], dict(q, output_size=size))
+        yf = F.adaptive_avg_pool2d(torch.from_numpy(dequantize_np(x, 0.05, 128)), size).numpy()
+        assert_within_one_step(y, quantize_np(yf, 0.01, 128), str(size))
+
+
+# ---------------------------------------------------------------- concat
+
+def test_quantized_concat_requantizes_each_input():
+    rng = np.random.default_rng(40)
+    a = rng.integers(0, 256, size=(2, 3, 4), dtype=np.uint8)
+    b = rng.integers(0, 256, size=(2, 5, 4), dtype=np.uint8)
+    attrs = {"dim": 1, "input_scales": [0.1, 0.05], "input_zero_points": [10, 200],
+             "output_scale": 0.1, "output_zero_point": 10}
+    (y,) = run("quantized_concat", [a, b], attrs)
+    np.testing.assert_array_equal(y[:, :3], a)  # same parameters as the output: copied
+    want = quantize_np(dequantize_np(b, 0.05, 200), 0.1, 10)
+    assert_within_one_step(y[:, 3:], want, "requantized input")
+    (y2,) = run("quantized_concat", [a, b], dict(attrs, dim=-2, input_scales=[0.1, 0.1], input_zero_points=[10, 10]))
+    np.testing.assert_array_equal(y2, np.concatenate([a, b], axis=1))
+    with pytest.raises(errors.InvalidArgumentError, match="one value per input"):
+        run("quantized_concat", [a, b], dict(attrs, input_scales=[0.1]))
+    with pytest.raises(errors.InvalidArgumentError, match="quantized_concat"):
+        run("quantized_concat", [a, b], dict(attrs, dim=2))
+
+
+# ---------------------------------------------------------------- data movement on uint8
+
+@pytest.mark.parametrize("op, attrs, oracle", [
+    ("reshape", {"shape": [3, -1]}, lambda x: x.reshape(3, -1)),
+    ("flatten", {"start_dim": 1}, lambda x: x.reshape(x.shape[0], -1)),
+    ("transpose", {"perm": [0, 2, 3, 1]}, lambda x: x.transpose(0, 2, 3, 1)),
+    ("pad", {"pads": [1, 2, 0, 1], "value": 77.0},
+     lambda x: np.pad(x, [(0, 0), (0, 0), (0, 1), (1, 2)], constant_values=77)),
+])
+def test_data_movement_ops_work_on_uint8(op, attrs, oracle):
+    if _C.op_schemas() and op not in {s["name"] for s in _C.op_schemas()}:
+        pytest.skip(f"{op} is not registered in this build")
+    x = np.random.default_rng(50).integers(0, 256, size=(3, 2, 4, 5), dtype=np.uint8)
+    (y,) = run(op, [x], attrs)
+    np.testing.assert_array_equal(y, oracle(x))
