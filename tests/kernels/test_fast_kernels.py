@@ -22,7 +22,7 @@ from graphruntime import _C, errors
 from oracle import assert_close
 
 TESTED_OPS = {"linear", "matmul", "conv2d", "add", "sub", "mul", "div", "maximum", "minimum",
-              "relu", "relu6"}
+              "relu", "relu6", "batch_norm"}
 
 EPS32 = np.finfo(np.float32).eps
 
@@ -379,3 +379,28 @@ def test_elementwise_kernels_are_the_fast_ones():
     assert _C.kernel_name("add", [a, a]).startswith("f32_add_")
     assert _C.kernel_name("relu", [a]).startswith("f32_relu_")
     assert "reference" in _C.kernel_name("add", [a.astype(np.float64), a.astype(np.float64)])
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 7, 9), (2, 16, 17, 17), (4, 5), (2, 33, 100), (1, 64, 56, 56)])
+@pytest.mark.parametrize("affine", [True, False])
+def test_batch_norm_matches_reference(shape, affine):
+    rng = np.random.default_rng(shape[1])
+    c = shape[1]
+    x = rng.uniform(-3, 3, shape).astype(np.float32)
+    mean = rng.uniform(-1, 1, c).astype(np.float32)
+    var = rng.uniform(0.1, 2, c).astype(np.float32)
+    weight = rng.uniform(-2, 2, c).astype(np.float32) if affine else None
+    bias = rng.uniform(-1, 1, c).astype(np.float32) if affine else None
+    attrs = {"eps": 1e-3}
+    ref, _ = run_with_isa("reference", "batch_norm", [x, mean, var, weight, bias], attrs)
+    # The fast kernel computes x * scale + shift with scale, shift rounded to float32 once per
+    # channel: a few roundings of terms as large as |x * scale| and |mean * scale| + |bias|.
+    bshape = (1, c) + (1,) * (len(shape) - 2)
+    scale = (weight if affine else 1.0) / np.sqrt(var.astype(np.float64) + 1e-3)
+    terms = np.abs(x * scale.reshape(bshape)) + np.abs(mean * scale).reshape(bshape)
+    if affine:
+        terms = terms + np.abs(bias).reshape(bshape)
+    for isa in FAST_ISAS:
+        got, name = run_with_isa(isa, "batch_norm", [x, mean, var, weight, bias], attrs)
+        assert "batch_norm" in name and "reference" not in name, name
+        assert (np.abs(got - ref) <= 4 * EPS32 * terms + 1e-7).all(), (isa, shape)
