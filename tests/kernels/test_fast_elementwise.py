@@ -390,3 +390,53 @@ def test_transpose_other_permutations_use_reference():
     x = np.random.default_rng(13).standard_normal((2, 3, 4)).astype(np.float32)
     for _, _, got in each_fast("transpose", [x], {"perm": [1, 0, 2]}, expect_fast=False):
         np.testing.assert_array_equal(got, np.transpose(x, [1, 0, 2]))
+
+
+def test_dynamic_batch_graph_uses_fast_kernels_planned_per_run():
+    """In graph mode the batch dim is unknown (-1) when kernels are created: the element-wise,
+    reduction and layout kernels plan per run and must still match the reference, for any
+    batch size, including a broadcast that needs more than three dims."""
+    from graphruntime import Predictor
+    from graphruntime.netdef import NetBuilder
+
+    rng = np.random.default_rng(16)
+    b = NetBuilder("dynamic")
+    x = b.input("x", "float32", [-1, 4, 5, 6])
+    bias = b.initializer("bias", rng.standard_normal((1, 4, 1, 1)).astype(np.float32))
+    odd = b.initializer("odd", rng.standard_normal((4, 1, 6)).astype(np.float32))
+    zero = b.initializer("zero", np.zeros((), np.float32))
+    h = b.op("add", [x, bias])
+    h = b.op("mul", [h, x])
+    h = b.op("sub", [h, odd])  # [-1, 4, 5, 6] - [4, 1, 6]: four dims after coalescing
+    mask = b.op("gt", [h, zero])
+    h = b.op("where", [mask, h, zero])
+    outputs = {
+        "stats": b.op("sum", [h], {"dim": [0, 2, 3]}),
+        "var": b.op("var", [h], {"dim": [0, 2, 3], "correction": 1}),
+        "rowmax": b.op("max", [h], {"dim": [-1]}),
+        "nhwc": b.op("transpose", [h], {"perm": [0, 2, 3, 1]}),
+        "wide": b.op("expand", [b.op("mean", [h], {"dim": [2, 3], "keepdim": True})], {"shape": [-1, 4, 5, 6]}),
+    }
+    for name, value in outputs.items():
+        b.output(value, name)
+    net = b.build()
+    results = {}
+    for isa in ["reference"] + FAST_ISAS:
+        _C.set_max_isa(isa)
+        predictor = Predictor(net, num_threads=2)
+        if isa != "reference":
+            names = [entry.split(": ")[-1] for entry in predictor.kernel_names()]
+            for op in ("add", "mul", "sub", "gt", "where", "sum", "var", "max", "transpose", "expand", "mean"):
+                assert f"f32_{op}_{isa}" in names or f"f32_{op}_2d_{isa}" in names, (op, names)
+        for batch in (1, 3):
+            feed = {"x": np.random.default_rng(batch).standard_normal((batch, 4, 5, 6)).astype(np.float32)}
+            results[isa, batch] = predictor.run(feed)
+    for isa in FAST_ISAS:
+        for batch in (1, 3):
+            for name in outputs:
+                ref, got = results["reference", batch][name], results[isa, batch][name]
+                if name in ("stats", "var", "wide"):
+                    np.testing.assert_allclose(got, ref, rtol=2 * np.finfo(np.float32).eps, atol=0,
+                                               err_msg=f"{name} {isa} batch={batch}")
+                else:
+                    np.testing.assert_array_equal(got, ref, err_msg=f"{name} {isa} batch={batch}")

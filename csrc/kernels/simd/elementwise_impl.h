@@ -6,8 +6,9 @@
 // Binary ops, comparisons and where handle the broadcasts that coalesce to at most three dims
 // in which every operand is either contiguous or broadcast: same shape, a scalar operand, a row
 // ([N, D] op [D]), a column ([N, D] op [N, 1]) and a channel ([N, C, H, W] op [1, C, 1, 1]).
-// Their factories return nullptr for any other broadcast (or shapes unknown until run time), so
-// the reference kernel runs then. Arithmetic is exact IEEE float like the reference's, so these
+// Their factories return nullptr for any other broadcast of known shapes, so the reference
+// kernel runs then; when dims are unknown until run time (graph mode with a dynamic batch) the
+// plan is made per run and handles any broadcast. Arithmetic is exact IEEE float like the reference's, so these
 // results are bit-identical to it.
 //
 // Unary ops are bit-identical to the reference where the reference's double computation rounds
@@ -38,13 +39,22 @@ constexpr int64_t kBlock = 16384;  // elements per task along the inner dim
 constexpr int64_t kTaskElems = 32768;  // rough minimum work per thread-pool chunk
 
 // ---------------------------------------------------------------- broadcast plan
-// The output viewed as [d0, d1, d2] (leading dims padded with 1); each operand's element stride
-// along each dim is 0 (broadcast) or its contiguous stride, and along d2 it is 0 or 1.
+// The output viewed as [d0, ..., d(nd-1)] after coalescing (adjacent dims merged where every
+// operand stays contiguous or broadcast across them; size-1 dims dropped); each operand's
+// element stride along each dim is 0 (broadcast) or its contiguous stride, and along the last
+// dim 0 or 1. With shapes known when the kernel is created, patterns needing more than
+// kFastDims dims are left to the reference kernel; with dims unknown until run time (graph mode,
+// dynamic batch) the plan is made per run and any pattern runs (outer dims by index
+// arithmetic per row).
+constexpr int kFastDims = 3;
+constexpr int kMaxDims = 12;
+
 template <int K>
 struct Plan {
-  std::array<int64_t, 3> dims{1, 1, 1};
-  std::array<std::array<int64_t, 3>, K> strides{};
-  bool inner_vec[K];
+  int nd = 1;
+  std::array<int64_t, kMaxDims> dims{};
+  std::array<std::array<int64_t, kMaxDims>, K> strides{};
+  bool inner_vec[K] = {};
 };
 
 bool all_known(const Shape& s) {
@@ -54,10 +64,11 @@ bool all_known(const Shape& s) {
 }
 
 // Builds the plan from the output and operand shapes (numpy broadcasting); false when the
-// pattern needs more than three coalesced dims.
+// output has more than kMaxDims dims.
 template <int K>
 bool make_plan(const Shape& out, const std::array<const Shape*, K>& in, Plan<K>* plan) {
   const int64_t r = static_cast<int64_t>(out.size());
+  if (r > kMaxDims) return false;
   // Per-dim strides of every operand aligned to the output (0 = broadcast).
   std::vector<std::array<int64_t, K>> st(static_cast<size_t>(r));
   for (int k = 0; k < K; ++k) {
@@ -88,20 +99,26 @@ bool make_plan(const Shape& out, const std::array<const Shape*, K>& in, Plan<K>*
     dims.push_back(d);
     strides.push_back(st[static_cast<size_t>(i)]);
   }
-  if (dims.size() > 3) return false;
-  const size_t n = dims.size();
-  for (size_t j = 0; j < n; ++j) {
-    plan->dims[2 - j] = dims[j];
-    for (int k = 0; k < K; ++k) plan->strides[k][2 - j] = strides[j][k];
+  const int n = static_cast<int>(dims.size());
+  plan->nd = std::max(n, 1);
+  plan->dims.fill(1);
+  for (int k = 0; k < K; ++k) plan->strides[k].fill(0);
+  for (int j = 0; j < n; ++j) {
+    plan->dims[static_cast<size_t>(plan->nd - 1 - j)] = dims[static_cast<size_t>(j)];
+    for (int k = 0; k < K; ++k)
+      plan->strides[k][static_cast<size_t>(plan->nd - 1 - j)] = strides[static_cast<size_t>(j)][k];
   }
-  for (int k = 0; k < K; ++k) plan->inner_vec[k] = plan->strides[k][2] != 0;
+  for (int k = 0; k < K; ++k) plan->inner_vec[k] = plan->strides[k][static_cast<size_t>(plan->nd - 1)] != 0;
   return true;
 }
 
 // Runs body(offsets[K], out_offset, count) over contiguous inner runs, in parallel.
 template <int K, typename Body>
 void run_plan(const Plan<K>& p, ThreadPool& pool, const Body& body) {
-  const int64_t inner = p.dims[2], rows = p.dims[0] * p.dims[1];
+  const int last = p.nd - 1;
+  const int64_t inner = p.dims[static_cast<size_t>(last)];
+  int64_t rows = 1;
+  for (int d = 0; d < last; ++d) rows *= p.dims[static_cast<size_t>(d)];
   if (inner == 0 || rows == 0) return;
   const int64_t nblk = (inner + kBlock - 1) / kBlock;
   const int64_t tasks = rows * nblk;
@@ -110,14 +127,34 @@ void run_plan(const Plan<K>& p, ThreadPool& pool, const Body& body) {
   pool.parallel_for(tasks, grain, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const int64_t row = t / nblk, blk = t % nblk;
-      const int64_t i0 = row / p.dims[1], i1 = row % p.dims[1];
       const int64_t j0 = blk * kBlock, j1 = std::min(inner, j0 + kBlock);
       std::array<int64_t, K> off;
-      for (int k = 0; k < K; ++k)
-        off[k] = i0 * p.strides[k][0] + i1 * p.strides[k][1] + j0 * p.strides[k][2];
+      for (int k = 0; k < K; ++k) off[k] = j0 * p.strides[k][static_cast<size_t>(last)];
+      for (int64_t d = last - 1, rest = row; d >= 0; --d) {  // the row's index, dim by dim
+        const int64_t i = rest % p.dims[static_cast<size_t>(d)];
+        rest /= p.dims[static_cast<size_t>(d)];
+        for (int k = 0; k < K; ++k) off[k] += i * p.strides[k][static_cast<size_t>(d)];
+      }
       body(off, row * inner + j0, j1 - j0);
     }
   });
+}
+
+// A plan for the factory: made now when every shape is known (nullptr-worthy when it needs
+// more than kFastDims dims: *ok = false), else left for run time (*deferred = true).
+template <int K>
+bool plan_at_creation(const std::array<const Shape*, K>& in, const Shape* out_if_known,
+                      Plan<K>* plan, bool* deferred) {
+  bool known = out_if_known != nullptr;
+  for (const Shape* s : in) known = known && all_known(*s);
+  if (!known) {
+    *deferred = true;
+    size_t rank = out_if_known ? out_if_known->size() : 0;
+    for (const Shape* s : in) rank = std::max(rank, s->size());
+    return rank <= static_cast<size_t>(kMaxDims);
+  }
+  *deferred = false;
+  return make_plan<K>(*out_if_known, in, plan) && plan->nd <= kFastDims;
 }
 
 // ---------------------------------------------------------------- binary ops
@@ -253,21 +290,31 @@ Shape broadcast_of(const std::vector<const Shape*>& shapes) {
   return out;
 }
 
+// The broadcast shape of known shapes (the inference function already checked them), or
+// nullptr when a dim is unknown.
+std::unique_ptr<Shape> known_broadcast(const std::vector<const Shape*>& shapes) {
+  for (const Shape* s : shapes)
+    if (!all_known(*s)) return nullptr;
+  return std::make_unique<Shape>(broadcast_of(shapes));
+}
+
 template <BinOp Op>
 std::unique_ptr<OpKernel> create_binary(const KernelInit& init, const char* op) {
   const TensorType& a = init.input_type(0);
   const TensorType& b = init.input_type(1);
   if (a.dtype != DType::Float32 || b.dtype != DType::Float32) return nullptr;
-  if (!all_known(a.shape) || !all_known(b.shape)) return nullptr;
   Plan<2> plan;
-  const Shape out = broadcast_of({&a.shape, &b.shape});
-  if (!make_plan<2>(out, {&a.shape, &b.shape}, &plan)) return nullptr;
-  auto fn = binary_fn<Op>(plan.inner_vec[0], plan.inner_vec[1]);
-  return make_kernel(kernel_name(op), [plan, fn](OpContext& ctx) {
+  bool deferred;
+  const auto out = known_broadcast({&a.shape, &b.shape});
+  if (!plan_at_creation<2>({&a.shape, &b.shape}, out.get(), &plan, &deferred)) return nullptr;
+  return make_kernel(kernel_name(op), [plan, deferred](OpContext& ctx) {
     const float* pa = ctx.input(0).data<float>();
     const float* pb = ctx.input(1).data<float>();
     float* py = ctx.output(0).data<float>();
-    run_plan<2>(plan, ctx.pool(), [&](const std::array<int64_t, 2>& off, int64_t o, int64_t n) {
+    Plan<2> p = plan;
+    if (deferred) make_plan<2>(ctx.output(0).shape(), {&ctx.input(0).shape(), &ctx.input(1).shape()}, &p);
+    auto fn = binary_fn<Op>(p.inner_vec[0], p.inner_vec[1]);
+    run_plan<2>(p, ctx.pool(), [&](const std::array<int64_t, 2>& off, int64_t o, int64_t n) {
       fn(pa + off[0], pb + off[1], py + o, n);
     });
   });
@@ -278,16 +325,18 @@ std::unique_ptr<OpKernel> create_compare(const KernelInit& init, const char* op)
   const TensorType& a = init.input_type(0);
   const TensorType& b = init.input_type(1);
   if (a.dtype != DType::Float32 || b.dtype != DType::Float32) return nullptr;
-  if (!all_known(a.shape) || !all_known(b.shape)) return nullptr;
   Plan<2> plan;
-  const Shape out = broadcast_of({&a.shape, &b.shape});
-  if (!make_plan<2>(out, {&a.shape, &b.shape}, &plan)) return nullptr;
-  auto fn = compare_fn<Op>(plan.inner_vec[0], plan.inner_vec[1]);
-  return make_kernel(kernel_name(op), [plan, fn](OpContext& ctx) {
+  bool deferred;
+  const auto out = known_broadcast({&a.shape, &b.shape});
+  if (!plan_at_creation<2>({&a.shape, &b.shape}, out.get(), &plan, &deferred)) return nullptr;
+  return make_kernel(kernel_name(op), [plan, deferred](OpContext& ctx) {
     const float* pa = ctx.input(0).data<float>();
     const float* pb = ctx.input(1).data<float>();
     bool* py = ctx.output(0).data<bool>();
-    run_plan<2>(plan, ctx.pool(), [&](const std::array<int64_t, 2>& off, int64_t o, int64_t n) {
+    Plan<2> p = plan;
+    if (deferred) make_plan<2>(ctx.output(0).shape(), {&ctx.input(0).shape(), &ctx.input(1).shape()}, &p);
+    auto fn = compare_fn<Op>(p.inner_vec[0], p.inner_vec[1]);
+    run_plan<2>(p, ctx.pool(), [&](const std::array<int64_t, 2>& off, int64_t o, int64_t n) {
       fn(pa + off[0], pb + off[1], py + o, n);
     });
   });
@@ -299,17 +348,22 @@ std::unique_ptr<OpKernel> create_where(const KernelInit& init) {
   const TensorType& y = init.input_type(2);
   if (c.dtype != DType::Bool || x.dtype != DType::Float32 || y.dtype != DType::Float32)
     return nullptr;
-  if (!all_known(c.shape) || !all_known(x.shape) || !all_known(y.shape)) return nullptr;
   Plan<3> plan;
-  const Shape out = broadcast_of({&c.shape, &x.shape, &y.shape});
-  if (!make_plan<3>(out, {&c.shape, &x.shape, &y.shape}, &plan)) return nullptr;
-  WhereFn fn = where_fn(plan.inner_vec[0], plan.inner_vec[1], plan.inner_vec[2]);
-  return make_kernel(kernel_name("where"), [plan, fn](OpContext& ctx) {
+  bool deferred;
+  const auto out = known_broadcast({&c.shape, &x.shape, &y.shape});
+  if (!plan_at_creation<3>({&c.shape, &x.shape, &y.shape}, out.get(), &plan, &deferred))
+    return nullptr;
+  return make_kernel(kernel_name("where"), [plan, deferred](OpContext& ctx) {
     const bool* pc = ctx.input(0).data<bool>();
     const float* px = ctx.input(1).data<float>();
     const float* py = ctx.input(2).data<float>();
     float* po = ctx.output(0).data<float>();
-    run_plan<3>(plan, ctx.pool(), [&](const std::array<int64_t, 3>& off, int64_t o, int64_t n) {
+    Plan<3> p = plan;
+    if (deferred)
+      make_plan<3>(ctx.output(0).shape(),
+                   {&ctx.input(0).shape(), &ctx.input(1).shape(), &ctx.input(2).shape()}, &p);
+    WhereFn fn = where_fn(p.inner_vec[0], p.inner_vec[1], p.inner_vec[2]);
+    run_plan<3>(p, ctx.pool(), [&](const std::array<int64_t, 3>& off, int64_t o, int64_t n) {
       fn(pc + off[0], px + off[1], py + off[2], po + o, n);
     });
   });

@@ -22,30 +22,37 @@ namespace {
 
 std::unique_ptr<OpKernel> create_expand(const KernelInit& init) {
   const TensorType& x = init.input_type(0);
-  if (x.dtype != DType::Float32 || !all_known(x.shape)) return nullptr;
+  if (x.dtype != DType::Float32) return nullptr;
   const std::vector<int64_t>& target = init.attr_ints("shape");
   if (target.size() < x.shape.size()) return nullptr;  // the reference reports it
-  const size_t lead = target.size() - x.shape.size();
-  Shape out(target.size());
-  for (size_t i = 0; i < target.size(); ++i) {
-    const int64_t t = target[i];
-    if (i < lead) {
-      if (t < 0) return nullptr;
-      out[i] = t;
-    } else {
-      const int64_t d = x.shape[i - lead];
-      if (t == -1) out[i] = d;
-      else if (t >= 0 && (d == t || d == 1)) out[i] = t;
-      else return nullptr;
-    }
-  }
   Plan<1> plan;
-  if (!make_plan<1>(out, {&x.shape}, &plan)) return nullptr;
-  return make_kernel(kernel_name("expand"), [plan](OpContext& ctx) {
+  bool deferred = !all_known(x.shape);
+  if (deferred) {
+    if (target.size() > static_cast<size_t>(kMaxDims)) return nullptr;
+  } else {
+    const size_t lead = target.size() - x.shape.size();
+    Shape out(target.size());
+    for (size_t i = 0; i < target.size(); ++i) {
+      const int64_t t = target[i];
+      if (i < lead) {
+        if (t < 0) return nullptr;
+        out[i] = t;
+      } else {
+        const int64_t d = x.shape[i - lead];
+        if (t == -1) out[i] = d;
+        else if (t >= 0 && (d == t || d == 1)) out[i] = t;
+        else return nullptr;
+      }
+    }
+    if (!plan_at_creation<1>({&x.shape}, &out, &plan, &deferred)) return nullptr;
+  }
+  return make_kernel(kernel_name("expand"), [plan, deferred](OpContext& ctx) {
     const float* px = ctx.input(0).data<float>();
     float* py = ctx.output(0).data<float>();
-    const bool vec = plan.inner_vec[0];
-    run_plan<1>(plan, ctx.pool(), [&](const std::array<int64_t, 1>& off, int64_t o, int64_t n) {
+    Plan<1> p = plan;
+    if (deferred) make_plan<1>(ctx.output(0).shape(), {&ctx.input(0).shape()}, &p);
+    const bool vec = p.inner_vec[0];
+    run_plan<1>(p, ctx.pool(), [&](const std::array<int64_t, 1>& off, int64_t o, int64_t n) {
       if (vec) std::memcpy(py + o, px + off[0], static_cast<size_t>(n) * 4);
       else std::fill(py + o, py + o + n, px[off[0]]);
     });
@@ -99,12 +106,32 @@ bool transpose_as_batched_2d(const Shape& shape, const std::vector<int64_t>& per
 
 std::unique_ptr<OpKernel> create_transpose(const KernelInit& init) {
   const TensorType& x = init.input_type(0);
-  if (x.dtype != DType::Float32 || !all_known(x.shape)) return nullptr;
-  int64_t B, M, N;
-  if (!transpose_as_batched_2d(x.shape, init.attr_ints("perm"), &B, &M, &N)) return nullptr;
-  return make_kernel(kernel_name("transpose_2d"), [B, M, N](OpContext& ctx) {
+  if (x.dtype != DType::Float32) return nullptr;
+  // Dims unknown until run time count as "not 1" here (a dim that turns out to be 1 only merges
+  // runs, leaving a batched 2-D transpose or a copy) and the shape is read again per run.
+  Shape shape = x.shape;
+  bool deferred = false;
+  for (int64_t& d : shape)
+    if (d < 0) {
+      d = 2;
+      deferred = true;
+    }
+  int64_t B0, M0, N0;
+  const std::vector<int64_t> perm = init.attr_ints("perm");
+  if (!transpose_as_batched_2d(shape, perm, &B0, &M0, &N0)) return nullptr;
+  return make_kernel(kernel_name("transpose_2d"), [B0, M0, N0, deferred, perm](OpContext& ctx) {
+    int64_t B = B0, M = M0, N = N0;
+    if (deferred && !transpose_as_batched_2d(ctx.input(0).shape(), perm, &B, &M, &N)) {
+      B = 1;  // everything but one run has size 1: the permutation moves nothing
+      M = 1;
+      N = ctx.input(0).numel();
+    }
     const uint32_t* px = static_cast<const uint32_t*>(ctx.input(0).raw_data());
     uint32_t* py = static_cast<uint32_t*>(ctx.output(0).raw_data());
+    if (M == 1 || N == 1) {
+      std::memcpy(py, px, static_cast<size_t>(ctx.input(0).numel()) * 4);
+      return;
+    }
     constexpr int64_t T = 32;
     const int64_t tm = (M + T - 1) / T, tn = (N + T - 1) / T;
     ctx.parallel_for(B * tm * tn, 4, [&](int64_t t0, int64_t t1) {

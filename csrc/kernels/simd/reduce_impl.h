@@ -33,14 +33,11 @@ struct ReducePlan {
   int64_t count = 1;  // elements folded into each output
 };
 
-// From the input shape and the `dim` attribute; false for a pattern other than [R0, K, R1] or
-// for unknown dims.
-bool make_reduce_plan(const KernelInit& init, const Shape& x, ReducePlan* plan) {
+// From the input shape and the `dim` attribute; false for a pattern other than [R0, K, R1].
+bool make_reduce_plan(const std::vector<int64_t>& dims, const Shape& x, ReducePlan* plan) {
+  *plan = ReducePlan{};
   const int64_t r = static_cast<int64_t>(x.size());
-  for (int64_t d : x)
-    if (d < 0) return false;
   std::vector<char> reduced(static_cast<size_t>(r), 0);
-  const auto& dims = init.attr_ints("dim");
   if (dims.empty()) {
     std::fill(reduced.begin(), reduced.end(), 1);
   } else {
@@ -169,17 +166,35 @@ void reduce_sum(const ReducePlan& p, const float* x, const double* center, doubl
   }
 }
 
+// The plan at kernel creation: dims unknown until run time (graph mode, dynamic batch) count
+// as "not 1" to check the pattern (a dim that turns out to be 1 only merges runs), and the plan
+// is then made again per run (*deferred).
+bool reduce_plan_at_creation(const KernelInit& init, ReducePlan* plan, bool* deferred) {
+  Shape shape = init.input_type(0).shape;
+  *deferred = false;
+  for (int64_t& d : shape)
+    if (d < 0) {
+      d = 2;
+      *deferred = true;
+    }
+  return make_reduce_plan(init.attr_ints("dim"), shape, plan);
+}
+
 enum class ReduceOp { Sum, Mean, Var };
 
 template <ReduceOp Op>
 std::unique_ptr<OpKernel> create_reduce(const KernelInit& init, const char* op) {
   if (init.input_type(0).dtype != DType::Float32) return nullptr;
-  ReducePlan plan;
-  if (!make_reduce_plan(init, init.input_type(0).shape, &plan)) return nullptr;
-  double denom = 1.0;
-  if constexpr (Op == ReduceOp::Var)
-    denom = std::max(0.0, static_cast<double>(plan.count) - static_cast<double>(init.attr_int("correction")));
-  return make_kernel(kernel_name(op), [plan, denom](OpContext& ctx) {
+  ReducePlan made;
+  bool deferred;
+  if (!reduce_plan_at_creation(init, &made, &deferred)) return nullptr;
+  const double correction = Op == ReduceOp::Var ? static_cast<double>(init.attr_int("correction")) : 0.0;
+  const std::vector<int64_t> dims = init.attr_ints("dim");
+  return make_kernel(kernel_name(op), [made, deferred, correction, dims](OpContext& ctx) {
+    ReducePlan plan = made;
+    if (deferred) make_reduce_plan(dims, ctx.input(0).shape(), &plan);
+    // Bessel-style correction as the reference: a non-positive denominator gives inf or NaN.
+    const double denom = std::max(0.0, static_cast<double>(plan.count) - correction);
     const float* x = ctx.input(0).data<float>();
     float* y = ctx.output(0).data<float>();
     std::vector<double> sums(static_cast<size_t>(plan.k));
@@ -247,10 +262,14 @@ float extreme_of_runs(const ReducePlan& p, const float* x, int64_t k) {
 template <bool Max>
 std::unique_ptr<OpKernel> create_extreme(const KernelInit& init, const char* op) {
   if (init.input_type(0).dtype != DType::Float32) return nullptr;
-  ReducePlan plan;
-  if (!make_reduce_plan(init, init.input_type(0).shape, &plan)) return nullptr;
-  if (plan.count == 0) return nullptr;  // an error the reference reports
-  return make_kernel(kernel_name(op), [plan](OpContext& ctx) {
+  ReducePlan made;
+  bool deferred;
+  if (!reduce_plan_at_creation(init, &made, &deferred)) return nullptr;
+  if (!deferred && made.count == 0) return nullptr;  // an error the reference reports
+  const std::vector<int64_t> dims = init.attr_ints("dim");
+  return make_kernel(kernel_name(op), [made, deferred, dims](OpContext& ctx) {
+    ReducePlan plan = made;
+    if (deferred) make_reduce_plan(dims, ctx.input(0).shape(), &plan);
     const float* x = ctx.input(0).data<float>();
     float* y = ctx.output(0).data<float>();
     if (plan.r1 == 1 && plan.k > 1) {
