@@ -41,7 +41,7 @@ def train_eager():
     x_train, y_train, x_test, y_test = train_digits.load_data()
     model = train_digits.build_model()
     start = time.perf_counter()
-    history = train_digits.train(model, x_train, y_train)
+    history = train_digits.train(model, x_train, y_train, progress=sys.stderr.isatty())
     accuracy = train_digits.evaluate(model, x_test, y_test)
     print(f"   {len(history)} epochs in {time.perf_counter() - start:.1f} s, final loss "
           f"{history[-1]:.4f}, test accuracy {accuracy * 100:.2f} %")
