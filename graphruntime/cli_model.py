@@ -22,7 +22,8 @@ from graphruntime.netdef import check, describe_op, initializers, load, numpy_dt
 
 
 def _numel(shape):
-    return int(np.prod([max(d, 0) for d in shape], dtype=np.int64)) if shape else 1
+    # A dynamic dim (-1) counts as 1, as the summary line says.
+    return int(np.prod([1 if d < 0 else d for d in shape], dtype=np.int64)) if shape else 1
 
 
 def op_flops(op, types) -> int:

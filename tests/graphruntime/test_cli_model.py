@@ -36,6 +36,14 @@ def test_linear_flops():
     assert "FLOPs: 160" in inspect_net(b.build())  # 2 * (2*5) * 8
 
 
+def test_dynamic_batch_counts_as_one_in_flops():
+    from graphruntime.cli_model import inspect_net
+    b = NetBuilder()
+    x = b.input("x", "float32", [-1, 8])
+    b.output(b.op("linear", [x, b.initializer("w", np.ones((5, 8), np.float32))]))
+    assert "FLOPs: 80" in inspect_net(b.build())  # 2 * (1*5) * 8 with the batch counted as 1
+
+
 def test_run_and_bench(tmp_path, capsys):
     graphruntime.save(mlp_net(), tmp_path / "m.pb")
     x = np.arange(8, dtype=np.float32).reshape(2, 4)
