@@ -47,16 +47,19 @@ def has_op(name):
 
 
 def interleaved_medians(fns, min_rounds, min_seconds):
-    """Runs each callable once per round, round after round; returns each one's median time."""
+    """Runs each callable once per round, round after round, starting each round with the next
+    callable (so none always runs right after the same neighbour, e.g. a peer whose worker
+    threads are still spinning); returns each one's median time."""
     for f in fns:
         f()  # warm up (allocations, packing buffers, thread wake-up)
     times = [[] for _ in fns]
     start = time.perf_counter()
     rounds = 0
     while rounds < min_rounds or time.perf_counter() - start < min_seconds:
-        for i, f in enumerate(fns):
+        for j in range(len(fns)):
+            i = (rounds + j) % len(fns)
             t = time.perf_counter()
-            f()
+            fns[i]()
             times[i].append(time.perf_counter() - t)
         rounds += 1
         if rounds >= 2000:
