@@ -199,6 +199,16 @@ def test_ember_run_matches_interpreter(tmp_path, qnet):
         assert done.returncode == 1 and done.stderr.startswith("ember-run: "), (done.returncode, done.stderr)
     done = subprocess.run([_ember_run(), str(model), "-i", "nope=x.npy"], capture_output=True, text=True)
     assert done.returncode == 1 and "ember-run:" in done.stderr
+    # Random bit flips: a clean error or a run, never a signal (crash).
+    rng = np.random.default_rng(1)
+    for _ in range(15):
+        corrupted = bytearray(data)
+        for i in rng.integers(0, len(data), size=3):
+            corrupted[i] ^= 1 << int(rng.integers(0, 8))
+        (tmp_path / "flip.ember").write_bytes(bytes(corrupted))
+        done = subprocess.run([_ember_run(), str(tmp_path / "flip.ember"), "--threads", "1"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode in (0, 1), (done.returncode, done.stderr)
 
 
 def test_rewrite_of_concat_pad_and_standalone_activations():
