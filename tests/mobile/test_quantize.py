@@ -199,3 +199,46 @@ def test_ember_run_matches_interpreter(tmp_path, qnet):
         assert done.returncode == 1 and done.stderr.startswith("ember-run: "), (done.returncode, done.stderr)
     done = subprocess.run([_ember_run(), str(model), "-i", "nope=x.npy"], capture_output=True, text=True)
     assert done.returncode == 1 and "ember-run:" in done.stderr
+    # Random bit flips: a clean error or a run, never a signal (crash).
+    rng = np.random.default_rng(1)
+    for _ in range(15):
+        corrupted = bytearray(data)
+        for i in rng.integers(0, len(data), size=3):
+            corrupted[i] ^= 1 << int(rng.integers(0, 8))
+        (tmp_path / "flip.ember").write_bytes(bytes(corrupted))
+        done = subprocess.run([_ember_run(), str(tmp_path / "flip.ember"), "--threads", "1"],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode in (0, 1), (done.returncode, done.stderr)
+
+
+def test_rewrite_of_concat_pad_and_standalone_activations():
+    """concat requantizes its inputs, pad pads with the zero point, standalone relu / relu6
+    become uint8 maximum / minimum with the codes of 0 and 6, data movement stays uint8."""
+    rng = np.random.default_rng(4)
+    b = NetBuilder("branches")
+    x = b.input("x", "float32", [-1, 3, 8, 8])
+    w = lambda *s: (rng.standard_normal(s) * 0.4).astype(np.float32)  # noqa: E731
+    c1 = b.op("conv2d", [x, b.initializer("a.w", w(4, 3, 3, 3)), None], {"padding": [1, 1]}, name="a")
+    c2 = b.op("conv2d", [x, b.initializer("b.w", w(6, 3, 1, 1)), b.initializer("b.b", w(6))], name="b")
+    h = b.op("concat", [c1, c2], {"dim": 1}, name="cat")
+    h = b.op("relu", [h], name="relu")
+    h = b.op("pad", [h], {"pads": [1, 1, 1, 1]}, name="pad")
+    h = b.op("relu6", [h], name="relu6")
+    h = b.op("transpose", [h], {"perm": [0, 2, 3, 1]}, name="nhwc")
+    h = b.op("reshape", [h], {"shape": [-1, 100 * 10]}, name="flat")
+    y = b.op("linear", [h, b.initializer("fc.w", w(5, 1000) * 0.1), None], name="fc")
+    b.output(y, "y")
+    net = b.build()
+    calib = [{"x": rng.standard_normal((2, 3, 8, 8)).astype(np.float32)} for _ in range(8)]
+    qnet = mobile.quantize(net, calib, progress=False)
+    types = [op.type for op in qnet.op]
+    for expected in ["quantized_concat", "maximum", "minimum", "pad", "transpose", "reshape", "quantized_linear"]:
+        assert expected in types, types
+    assert types.count("quantize") == 1 and types.count("dequantize") == 1, types
+    pad = next(op for op in qnet.op if op.type == "pad")
+    zero_point = mobile.quantization_table(qnet)[pad.input[0]][1]
+    assert [a.f for a in pad.arg if a.name == "value"] == [float(zero_point)]
+    test = [{"x": rng.standard_normal((2, 3, 8, 8)).astype(np.float32)} for _ in range(4)]
+    ref = np.concatenate([Predictor(net).run(f)["y"] for f in test])
+    got = np.concatenate([Predictor(qnet).run(f)["y"] for f in test])
+    assert mobile.output_sqnr(ref, got) >= 20.0

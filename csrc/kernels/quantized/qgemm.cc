@@ -112,9 +112,18 @@ PackedConv pack_conv(const AttrReader& ctx, const QGemmConfig& cfg, const Tensor
         const int64_t o = g * opg + oc;
         p.rows[static_cast<size_t>((g * p.blocks + b) * cfg.mr + r)] = folded[static_cast<size_t>(o)];
         const int64_t base = (g * p.blocks + b) * block_elems;
-        for (int64_t k = 0; k < p.k; ++k) {
-          const int64_t at = base + ((k / 4) * cfg.mr + r) * 4 + k % 4;
-          if (cfg.layout == WeightLayout::Int8Quads) p.w8[at] = w[o * p.k + k]; else p.w16[at] = w[o * p.k + k];
+        // Row o's k-quads go to every MR * 4 elements of the block (quad q at (q * MR + r) * 4).
+        const int8_t* src = w + o * p.k;
+        const int64_t full = p.k / 4;
+        if (cfg.layout == WeightLayout::Int8Quads) {
+          int8_t* dst = p.w8.data() + base + r * 4;
+          for (int64_t q = 0; q < full; ++q) std::memcpy(dst + q * cfg.mr * 4, src + q * 4, 4);
+          for (int64_t k = full * 4; k < p.k; ++k) dst[full * cfg.mr * 4 + k % 4] = src[k];
+        } else {
+          int16_t* dst = p.w16.data() + base + r * 4;
+          for (int64_t q = 0; q < full; ++q)
+            for (int j = 0; j < 4; ++j) dst[q * cfg.mr * 4 + j] = src[q * 4 + j];
+          for (int64_t k = full * 4; k < p.k; ++k) dst[full * cfg.mr * 4 + k % 4] = src[k];
         }
       }
   p.out = output_params(rq);

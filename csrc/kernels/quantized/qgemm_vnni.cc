@@ -12,20 +12,32 @@ void u8s8_conv_gemm_8x32_vnni(int64_t k4, const void* w, const uint8_t* col, int
                               int64_t out_stride, int64_t mr, int64_t nr) {
   constexpr int MR = 8;
   const int8_t* pw = static_cast<const int8_t*>(w);
-  __m512i acc[MR][2];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = _mm512_set1_epi32(rows[r].bias);
+  // Sixteen named accumulators (an array makes GCC shuffle and spill them in the loop).
+  __m512i a00 = _mm512_set1_epi32(rows[0].bias), a01 = a00;
+  __m512i a10 = _mm512_set1_epi32(rows[1].bias), a11 = a10;
+  __m512i a20 = _mm512_set1_epi32(rows[2].bias), a21 = a20;
+  __m512i a30 = _mm512_set1_epi32(rows[3].bias), a31 = a30;
+  __m512i a40 = _mm512_set1_epi32(rows[4].bias), a41 = a40;
+  __m512i a50 = _mm512_set1_epi32(rows[5].bias), a51 = a50;
+  __m512i a60 = _mm512_set1_epi32(rows[6].bias), a61 = a60;
+  __m512i a70 = _mm512_set1_epi32(rows[7].bias), a71 = a70;
   for (int64_t q = 0; q < k4; ++q) {
     const uint8_t* c = col + q * col_stride;
     const __m512i x0 = _mm512_loadu_si512(c);
     const __m512i x1 = _mm512_loadu_si512(c + 64);
     const int8_t* wq = pw + q * MR * 4;
-#pragma GCC unroll 8
-    for (int r = 0; r < MR; ++r) {
-      const __m512i wr = _mm512_set1_epi32(load_i32(wq + r * 4));
-      acc[r][0] = _mm512_dpbusd_epi32(acc[r][0], x0, wr);
-      acc[r][1] = _mm512_dpbusd_epi32(acc[r][1], x1, wr);
-    }
+#define EMBER_VNNI_ROW(R)                                              \
+  {                                                                    \
+    const __m512i wr = _mm512_set1_epi32(load_i32(wq + (R) * 4));      \
+    a##R##0 = _mm512_dpbusd_epi32(a##R##0, x0, wr);                    \
+    a##R##1 = _mm512_dpbusd_epi32(a##R##1, x1, wr);                    \
   }
+    EMBER_VNNI_ROW(0) EMBER_VNNI_ROW(1) EMBER_VNNI_ROW(2) EMBER_VNNI_ROW(3)
+    EMBER_VNNI_ROW(4) EMBER_VNNI_ROW(5) EMBER_VNNI_ROW(6) EMBER_VNNI_ROW(7)
+#undef EMBER_VNNI_ROW
+  }
+  const __m512i acc[MR][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
+                              {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
   for (int r = 0; r < MR; ++r) {
     if (r >= mr) break;
     const Requant16 rq(rows[r], out_params);
