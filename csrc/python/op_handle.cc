@@ -217,8 +217,9 @@ class OpHandle {
     keep.resize(n);
     tensors.resize(n);
     std::vector<const Tensor*> ptrs(n, nullptr);
+    // The kernel was chosen under an ISA cap; a changed cap (set_max_isa) chooses again.
     bool same_types = cached_kernel_ && cached_attrs_key_ == attrs_key && cached_in_.size() == n &&
-                      cached_num_outputs_ == num_outputs;
+                      cached_num_outputs_ == num_outputs && cached_isa_ == max_isa();
     const auto& api = py::detail::npy_api::get();
     for (size_t i = 0; i < n; ++i) {
       PyObject* arr = items[i];
@@ -286,6 +287,7 @@ class OpHandle {
         cached_kernel_ = std::move(fresh);
         cached_attrs_key_ = attrs_key;
         cached_num_outputs_ = num_outputs;
+        cached_isa_ = max_isa();
         kernel = cached_kernel_.get();
         out_types = &cached_out_;
       } else {
@@ -380,6 +382,7 @@ class OpHandle {
   std::unique_ptr<OpKernel> cached_kernel_;
   int cached_attrs_key_ = -1;
   int64_t cached_num_outputs_ = -1;
+  Isa cached_isa_ = Isa::Reference;
 };
 
 }  // namespace

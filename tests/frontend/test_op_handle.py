@@ -87,3 +87,27 @@ def test_large_outputs_reuse_freed_buffers_without_aliasing_live_ones():
     fourth = h.one([a, a])
     assert fourth.ctypes.data != view.ctypes.data - 256 * 4  # a live view keeps its buffer
     assert np.array_equal(view, (a + a)[1:])
+
+
+def test_cached_kernel_follows_the_isa_cap():
+    """Eager ops cache their kernel; changing the ISA cap must choose the kernel again."""
+    import numpy as np
+
+    import frontend
+    from frontend.nn import functional as F
+    from graphruntime import _C
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 16, 12, 12)).astype(np.float32)
+    w = rng.standard_normal((16, 16, 3, 3)).astype(np.float32)
+    saved = _C.get_max_isa()
+    try:
+        results = {}
+        for isa in ("reference", saved, "reference"):
+            _C.set_max_isa(isa)
+            got = F.conv2d(frontend.from_numpy(x), frontend.from_numpy(w), padding=1).numpy()
+            want = _C.run_op("conv2d", [x, w, None], {"padding": [1, 1]})[0]
+            np.testing.assert_array_equal(got, want)
+            results[isa] = got
+    finally:
+        _C.set_max_isa(saved)
