@@ -190,3 +190,26 @@ def test_profile_times_every_node():
     assert len(rows) == 5
     assert rows[0][0].startswith("add") and rows[0][1] == p.kernel_names()[0].split(": ", 1)[1]
     assert all(seconds >= 0 for _, _, seconds in rows)
+
+
+def test_bad_paths_thread_counts_and_plan_shapes_raise_ember_errors(tmp_path):
+    with pytest.raises(errors.InvalidArgumentError, match="is a directory"):
+        graphruntime.Predictor(tmp_path)
+    for threads in (0, -1, "2", 1.5, True):
+        with pytest.raises(errors.InvalidArgumentError, match="num_threads"):
+            graphruntime.Predictor(chain_net(), num_threads=threads)
+    p = graphruntime.Predictor(chain_net(), num_threads=1)
+    with pytest.raises(errors.InvalidArgumentError, match="input 'x': a shape is a list of ints"):
+        p.plan({"x": "ab"})
+    with pytest.raises(errors.InvalidArgumentError, match="input 'x': a shape is a list of ints"):
+        p.plan({"x": [2.5, 4]})
+
+
+def test_non_native_and_non_contiguous_feeds_run_on_the_right_values():
+    p = graphruntime.Predictor(chain_net(), num_threads=1)
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    expected = chain_oracle(x)["y"]
+    wide = np.zeros((3, 8), np.float32)
+    wide[:, ::2] = x
+    for feed in (x.astype(">f4"), wide[:, ::2], np.asfortranarray(x)):
+        np.testing.assert_array_equal(p.run({"x": feed})["y"], expected)
