@@ -406,6 +406,13 @@ def clamp(x, min=None, max=None):  # noqa: A002
         if max is not None:
             x = minimum(x, max)
         return x
+    # A float bound on an integer tensor gives a float result, as in torch.
+    dt = x.dtype
+    for bound in (min, max):
+        if bound is not None:
+            dt = D.result_type_scalar(dt, bound)
+    if dt is not x.dtype:
+        x = to(x, dt)
     attrs = {}
     if min is not None:
         attrs["min"] = float(min)

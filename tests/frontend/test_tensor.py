@@ -92,6 +92,17 @@ def test_zero_dim_tensor_promotion_matches_torch():
 
 
 @needs_torch
+@pytest.mark.parametrize("bounds", [(0.5, None), (None, 2.5), (0, 2), (-1.5, 2), (True, None)])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.float32])
+def test_clamp_with_python_bounds_promotes_like_torch(dtype, bounds):
+    x = np.array([1, 0, 3, 2], dtype)
+    ours = frontend.tensor(x).clamp(*bounds)
+    theirs = torch.tensor(x).clamp(*bounds)
+    assert ours.numpy().dtype == theirs.numpy().dtype
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+@needs_torch
 @pytest.mark.parametrize("index", [
     (1,), (slice(None), 2), (Ellipsis, 1), (None, 0), (slice(1, None, 2),), (-1, slice(None, -1)),
     (slice(None), None, slice(2)), (np.array([True, False, True]),), ([2, 0],)])
