@@ -102,6 +102,14 @@ def test_clamp_with_python_bounds_promotes_like_torch(dtype, bounds):
     np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
 
 
+def test_randint_takes_high_and_size_positionally():
+    frontend.manual_seed(0)
+    x = frontend.randint(3, (50,))
+    assert x.shape == (50,) and x.dtype is frontend.int64
+    assert 0 <= x.min().item() and x.max().item() <= 2
+    assert frontend.randint(3, size=(2, 2)).shape == (2, 2)
+
+
 @needs_torch
 @pytest.mark.parametrize("index", [
     (1,), (slice(None), 2), (Ellipsis, 1), (None, 0), (slice(1, None, 2),), (-1, slice(None, -1)),
