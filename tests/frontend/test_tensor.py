@@ -214,3 +214,19 @@ def test_num_threads():
     frontend.set_num_threads(n)
     with pytest.raises(RuntimeError, match="positive"):
         frontend.set_num_threads(0)
+
+
+def test_save_load_keeps_the_key_order(tmp_path):
+    from frontend import nn
+    state = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).state_dict()
+    state["a_late_scalar"] = frontend.tensor(3)
+    frontend.save(state, tmp_path / "m.safetensors", metadata={"epoch": 3})
+    assert list(frontend.load(tmp_path / "m.safetensors")) == list(state)
+    buf = io.BytesIO()
+    frontend.save({"z": frontend.ones(2), "a": frontend.ones(5)}, buf)
+    buf.seek(0)
+    assert list(frontend.load(buf)) == ["z", "a"]
+    # A file from another safetensors writer loads in the file's own order.
+    from safetensors.numpy import save_file
+    save_file({"b": np.ones(2, np.float32), "a": np.ones(1, np.float32)}, str(tmp_path / "other.safetensors"))
+    assert sorted(frontend.load(tmp_path / "other.safetensors")) == ["a", "b"]
