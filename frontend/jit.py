@@ -145,11 +145,48 @@ def _run_traced(fn, inputs, param_names, names, dynamic):
         _dispatch.tracer = None
         for handle in handles:
             handle.remove()
-    outputs = [result] if isinstance(result, frontend.Tensor) else list(result)
-    for k, out in enumerate(outputs):
-        if not isinstance(out, frontend.Tensor):
-            raise TypeError(f"jit.trace: output {k} is a {type(out).__name__}, not a Tensor")
-    return builder, tracer, outputs
+    return builder, tracer, result
+
+
+def _flatten_outputs(result):
+    """The tensors of a traced function's result, their graph output names, and the structure.
+
+    A Tensor is "output"; a tuple/list of tensors gives "output_0", "output_1", ...; a dict gives
+    its keys; nesting joins the parts ("output_1_0", "output_0.logits"). The structure holds the
+    leaf indices in the shape of the result, so `TracedModule` returns what the code returned.
+    """
+    import frontend
+    tensors, names = [], []
+
+    def walk(value, path):
+        if isinstance(value, frontend.Tensor):
+            tensors.append(value)
+            names.append(path or "output")
+            return len(tensors) - 1
+        if isinstance(value, (tuple, list)):
+            base = path or "output"
+            return type(value)(walk(v, f"{base}_{i}") for i, v in enumerate(value))
+        if isinstance(value, Mapping):
+            for key in value:
+                if not isinstance(key, str):
+                    raise TypeError(f"jit.trace: output dict keys must be str, got {key!r}")
+            return {key: walk(v, f"{path}.{key}" if path else key) for key, v in value.items()}
+        where = f"output '{path}'" if path else "the output"
+        raise TypeError(f"jit.trace: {where} is a {type(value).__name__}; traced code must return "
+                        "Tensors, or tuples, lists or dicts of them")
+
+    structure = walk(result, "")
+    if not tensors:
+        raise TypeError("jit.trace: the traced code returned no Tensor")
+    return tensors, names, structure
+
+
+def _unflatten_outputs(structure, values):
+    if isinstance(structure, int):
+        return values[structure]
+    if isinstance(structure, dict):
+        return {key: _unflatten_outputs(v, values) for key, v in structure.items()}
+    return type(structure)(_unflatten_outputs(v, values) for v in structure)
 
 
 def _generalize(net: net_pb2.NetDef, ops_a, ops_b) -> None:
@@ -199,8 +236,8 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
                 param_names.setdefault(id(b), name)
     names = _input_names(module_or_fn, len(inputs))
     dynamic = _dynamic_axes_by_input(dynamic_axes, names, inputs)
-    builder, tracer, outputs = _run_traced(module_or_fn, inputs, param_names, names, dynamic)
-    out_names = ["output"] if len(outputs) == 1 else [f"output_{k}" for k in range(len(outputs))]
+    builder, tracer, result = _run_traced(module_or_fn, inputs, param_names, names, dynamic)
+    outputs, out_names, structure = _flatten_outputs(result)
     used, values = set(), []
     for out, name in zip(outputs, out_names):
         value = tracer.name_of(out)
@@ -232,7 +269,7 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
         else:
             _generalize(builder.net, tracer.ops, tracer_b.ops)
     net = builder.build()
-    traced = TracedModule(net)
+    traced = TracedModule(net, structure=structure)
     if check_trace:
         expected = [np.asarray(o._data) for o in outputs]
         got = traced.predictor.run({n: t._data for n, t in zip(names, inputs)})
@@ -247,10 +284,16 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
 
 class TracedModule:
     """A traced graph: `.net` (NetDef), `.graph` (readable listing), `.save(path)`, and calling it
-    runs the C++ runtime and returns frontend Tensors."""
+    runs the C++ runtime and returns frontend Tensors.
 
-    def __init__(self, net: net_pb2.NetDef, num_threads: int | None = None):
+    `structure` (made by `trace`) is the shape of the traced code's result, with each graph
+    output's index as a leaf: calling returns the same tuples, lists and dicts. Without it a call
+    returns one Tensor, or a tuple for several outputs.
+    """
+
+    def __init__(self, net: net_pb2.NetDef, num_threads: int | None = None, structure=None):
         self.net = net
+        self.structure = structure
         self._num_threads = num_threads
         self._predictor = None
 
@@ -284,6 +327,8 @@ class TracedModule:
                 for vi, t in zip(self.net.input, inputs)}
         out = self.predictor.run(feed)
         results = [frontend.from_numpy(out[vi.name]) for vi in self.net.output]
+        if self.structure is not None:
+            return _unflatten_outputs(self.structure, results)
         return results[0] if len(results) == 1 else tuple(results)
 
     def __repr__(self):

@@ -192,3 +192,40 @@ def test_outputs_that_are_inputs_constants_or_repeated():
     # The identity-removal pass keeps the copies that give outputs their own names.
     out = graphruntime.Predictor(graphruntime.optimize(traced.net, 2)).run({traced.input_names[0]: x._data})
     np.testing.assert_array_equal(out["output_0"], x._data)
+
+
+def test_dict_and_nested_outputs_keep_their_structure_with_eval_dropout_and_batch_norm():
+    frontend.manual_seed(0)
+
+    class Heads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Dropout(0.5), nn.ReLU())
+            self.cls = nn.Linear(6, 3)
+
+        def forward(self, x, mask):
+            h = self.body(x)
+            logits = self.cls(h) + mask
+            return {"logits": logits, "extra": (h.sum(1), [logits.softmax(-1)])}
+
+    model = randomize_batch_norm_stats(Heads()).eval()
+    x, mask = frontend.randn(1, 4), frontend.randn(1, 3)
+    traced = jit.trace(model, (x, mask), dynamic_axes=[0])
+    assert [vi.name for vi in traced.net.output] == ["logits", "extra_0", "extra_1_0"]
+    x8, mask8 = frontend.randn(8, 4), frontend.randn(8, 3)
+    got, expected = traced(x8, mask8), model(x8, mask8)
+    assert list(got) == ["logits", "extra"] and isinstance(got["extra"], tuple)
+    assert isinstance(got["extra"][1], list)
+    np.testing.assert_array_equal(got["logits"]._data, expected["logits"]._data)
+    np.testing.assert_array_equal(got["extra"][0]._data, expected["extra"][0]._data)
+    np.testing.assert_array_equal(got["extra"][1][0]._data, expected["extra"][1][0]._data)
+    folded = graphruntime.Predictor(graphruntime.optimize(traced.net, 2)).run({"x": x8._data, "mask": mask8._data})
+    np.testing.assert_allclose(folded["logits"], expected["logits"]._data, rtol=1e-4, atol=1e-5)
+    assert not any(op.type in ("batch_norm", "dropout") for op in graphruntime.optimize(traced.net, 2).op)
+
+
+def test_non_tensor_outputs_are_rejected_naming_the_output():
+    with pytest.raises(TypeError, match=r"output 'output_1' is a float"):
+        jit.trace(lambda x: (x * 2.0, 3.0), frontend.ones(2))
+    with pytest.raises(TypeError, match="keys must be str"):
+        jit.trace(lambda x: {1: x * 2.0}, frontend.ones(2))
