@@ -156,6 +156,32 @@ def test_containers():
     assert isinstance(seq[0], nn.Linear) and len(seq[:1]) == 1
 
 
+@needs_torch
+def test_reassigned_children_parameters_and_buffers_keep_their_place_like_torch():
+    def build(T):
+        class Net(T.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = T.nn.Conv2d(3, 4, 3)
+                self.body = T.nn.Sequential(T.nn.Linear(4, 4), T.nn.ReLU(), T.nn.Linear(4, 2))
+                self.heads = T.nn.ModuleList([T.nn.ReLU(), T.nn.Tanh()])
+                self.bn = T.nn.BatchNorm1d(2)
+
+        net = Net()
+        net.conv1 = T.nn.Conv2d(1, 4, 3)  # grayscale input: the usual fine-tuning edit
+        net.body.add_module("1", T.nn.Tanh())
+        net.heads[0] = T.nn.Sigmoid()
+        net.body[0].weight = T.nn.Parameter(T.zeros(4, 4))
+        net.bn.running_mean = T.ones(2)
+        return net
+
+    ours, theirs = build(frontend), build(torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+    assert [type(m).__name__ for m in ours.body] == [type(m).__name__ for m in theirs.body]
+    assert [type(m).__name__ for m in ours.heads] == ["Sigmoid", "Tanh"]
+
+
 def test_dropout_train_scales_and_is_seeded():
     frontend.manual_seed(0)
     d = nn.Dropout(0.25)
