@@ -156,6 +156,22 @@ def test_containers():
     assert isinstance(seq[0], nn.Linear) and len(seq[:1]) == 1
 
 
+@pytest.mark.parametrize("make", [lambda ms: nn.Sequential(*ms), nn.ModuleList])
+def test_sequential_and_module_list_index_like_lists(make):
+    seq = make([nn.Linear(1, 2), nn.ReLU(), nn.Tanh()])
+    assert isinstance(seq[-1], nn.Tanh) and type(seq[1:]) is type(seq) and len(seq[1:]) == 2
+    for bad in (3, -4):
+        with pytest.raises(IndexError, match=f"index {bad} is out of range"):
+            seq[bad]
+        with pytest.raises(IndexError, match=f"index {bad} is out of range"):
+            seq[bad] = nn.ReLU()
+    seq[1] = nn.Sigmoid()
+    seq.insert(0, nn.Identity())
+    seq.extend([nn.ReLU()]).append(nn.ReLU())
+    assert [type(m).__name__ for m in seq] == ["Identity", "Linear", "Sigmoid", "Tanh", "ReLU", "ReLU"]
+    assert [name for name, _ in seq.named_children()] == [str(i) for i in range(6)]
+
+
 @needs_torch
 def test_reassigned_children_parameters_and_buffers_keep_their_place_like_torch():
     def build(T):
