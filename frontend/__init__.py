@@ -52,6 +52,7 @@ class device(str):
 
     @property
     def type(self):
+        """The device type: always 'cpu'."""
         return "cpu"
 
 
@@ -60,10 +61,12 @@ class cuda:
 
     @staticmethod
     def is_available():
+        """False: there is no CUDA device."""
         return False
 
     @staticmethod
     def device_count():
+        """0: there is no CUDA device."""
         return 0
 
 

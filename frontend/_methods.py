@@ -26,8 +26,9 @@ Tensor.negative = O.neg
 Tensor.absolute = O.abs
 Tensor.greater = O.gt
 Tensor.less = O.lt
-Tensor.T = property(lambda self: O.permute(self, list(range(self.ndim))[::-1]))
-Tensor.mT = property(lambda self: O.transpose(self, -2, -1))
+Tensor.T = property(lambda self: O.permute(self, list(range(self.ndim))[::-1]),
+                    doc="The tensor with its dimensions reversed (the transpose of a matrix).")
+Tensor.mT = property(lambda self: O.transpose(self, -2, -1), doc="The last two dimensions swapped.")
 Tensor.__add__ = O._binary_fn("add", "self + other")
 Tensor.__radd__ = lambda self, other: O.add(other, self)
 Tensor.__sub__ = O._binary_fn("sub", "self - other")
@@ -79,14 +80,17 @@ Tensor.__itruediv__ = Tensor.div_
 
 
 def _addcmul(self, t1, t2, value=1):
+    """self + value * t1 * t2."""
     return O.add(self, O.mul(O.mul(t1, t2), value))
 
 
 def _addcdiv(self, t1, t2, value=1):
+    """self + value * t1 / t2."""
     return O.add(self, O.mul(O.div(t1, t2), value))
 
 
 def _lerp(self, end, weight):
+    """self + weight * (end - self)."""
     return O.add(self, O.mul(O.sub(end, self), weight))
 
 
@@ -122,10 +126,24 @@ def _zero_(self):
 Tensor.copy_ = _copy_
 Tensor.fill_ = _fill_
 Tensor.zero_ = _zero_
-Tensor.float = lambda self: O.to(self, D.float32)
-Tensor.double = lambda self: O.to(self, D.float64)
-Tensor.long = lambda self: O.to(self, D.int64)
-Tensor.int = lambda self: O.to(self, D.int32)
-Tensor.bool = lambda self: O.to(self, D.bool)
-Tensor.byte = lambda self: O.to(self, D.uint8)
-Tensor.type = lambda self, dtype=None: (f"frontend.{self.dtype.name}" if dtype is None else O.to(self, dtype))
+
+
+def _cast_method(dtype, name):
+    def cast(self):
+        return O.to(self, dtype)
+    cast.__name__ = name
+    cast.__doc__ = f"The tensor as {dtype.name} (self when it already is)."
+    return cast
+
+
+for _name, _dtype in [("float", D.float32), ("double", D.float64), ("long", D.int64), ("int", D.int32),
+                      ("bool", D.bool), ("byte", D.uint8)]:
+    setattr(Tensor, _name, _cast_method(_dtype, _name))
+
+
+def _type(self, dtype=None):
+    """The type name ("frontend.float32") without an argument, else the tensor cast to `dtype`."""
+    return f"frontend.{self.dtype.name}" if dtype is None else O.to(self, dtype)
+
+
+Tensor.type = _type

@@ -252,9 +252,11 @@ def _activation(name, fn, doc, extra=None):
         self.inplace = inplace
 
     def forward(self, input):
+        """The activation applied element-wise."""
         return fn(input)
 
     def extra_repr(self):
+        """'inplace=True' when set, as torch prints it."""
         return "inplace=True" if self.inplace else ""
 
     return type(name, (Module,), {"__init__": __init__, "forward": forward, "extra_repr": extra_repr, "__doc__": doc})

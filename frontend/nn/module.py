@@ -36,6 +36,7 @@ class RemovableHandle:
         self.id = next(RemovableHandle._ids)
 
     def remove(self):
+        """Unregisters the hook (a second call does nothing)."""
         self.hooks.pop(self.id, None)
 
     def __enter__(self):
@@ -300,6 +301,7 @@ class Module:
 
     # ---- calling ----
     def forward(self, *args, **kwargs):
+        """The computation of the module; subclasses define it and callers use `module(...)`."""
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):
