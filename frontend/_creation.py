@@ -84,15 +84,6 @@ def _size(size):
     return [int(s) for s in size]
 
 
-def _infer_dtype(data):
-    if isinstance(data, np.ndarray):
-        return None
-    flat = data
-    while isinstance(flat, (list, tuple)) and flat:
-        flat = flat[0]
-    return None
-
-
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor copying `data` (nested lists, numbers, numpy arrays or tensors).
 

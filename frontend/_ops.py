@@ -128,14 +128,6 @@ def _unary(op, x, attrs=None):
     return out
 
 
-def _float_input(x, name):
-    if not isinstance(x, Tensor):
-        x = _to_tensor(x)
-    if not x._data.dtype.kind == "f":
-        return to(x, D.float32)
-    return x
-
-
 # --------------------------------------------------------------------------------------------
 # Dtype conversion
 # --------------------------------------------------------------------------------------------

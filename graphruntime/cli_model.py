@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from graphruntime import errors
-from graphruntime.netdef import check, describe_op, initializers, load, numpy_dtype, op_attrs
+from graphruntime.netdef import check, initializers, load, numpy_dtype, op_attrs
 
 
 def _numel(shape):

@@ -17,7 +17,7 @@ weights. `NetBuilder` makes one by hand:
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from google.protobuf import message as _message
