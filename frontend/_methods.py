@@ -14,6 +14,7 @@ _METHODS = [
     "chunk", "tensor_split", "unbind", "narrow", "flip", "roll", "gather", "index_select",
     "masked_fill", "where", "to", "type_as", "detach", "clone", "tril", "triu", "nonzero",
     "floor_divide", "remainder", "true_divide", "logical_not", "logical_and", "logical_or",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
     "cumsum", "equal", "allclose", "isclose", "broadcast_to",
 ]
 for _name in _METHODS:
@@ -47,9 +48,10 @@ Tensor.__rmatmul__ = lambda self, other: O.matmul(O._to_tensor(other), self)
 Tensor.__neg__ = O.neg
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = O.abs
-Tensor.__invert__ = O.logical_not
-Tensor.__and__ = O.logical_and
-Tensor.__or__ = O.logical_or
+Tensor.__invert__ = O.bitwise_not
+Tensor.__and__ = Tensor.__rand__ = O.bitwise_and
+Tensor.__or__ = Tensor.__ror__ = O.bitwise_or
+Tensor.__xor__ = Tensor.__rxor__ = O.bitwise_xor
 Tensor.__eq__ = O.eq
 Tensor.__ne__ = O.ne
 Tensor.__lt__ = O.lt

@@ -230,3 +230,18 @@ def test_save_load_keeps_the_key_order(tmp_path):
     from safetensors.numpy import save_file
     save_file({"b": np.ones(2, np.float32), "a": np.ones(1, np.float32)}, str(tmp_path / "other.safetensors"))
     assert sorted(frontend.load(tmp_path / "other.safetensors")) == ["a", "b"]
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_bitwise_operators_match_torch(dtype):
+    a = np.array([1, 3, 4, 0, 7], dtype)
+    b = np.array([2, 3, 5, 1, 0], dtype)
+    ours, theirs = (frontend.tensor(a), frontend.tensor(b)), (torch.tensor(a), torch.tensor(b))
+    for fn in (lambda x, y: x & y, lambda x, y: x | y, lambda x, y: x ^ y, lambda x, y: ~x,
+               lambda x, y: x & 1, lambda x, y: 1 | y):
+        got, expected = fn(*ours), fn(*theirs)
+        assert got.numpy().dtype == expected.numpy().dtype
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    with pytest.raises(RuntimeError, match="bitwise_and_cpu"):
+        frontend.ones(2) & frontend.ones(2)
