@@ -19,6 +19,7 @@ MODULE_CASES = [
     ("BatchNorm1d_3d_eval", lambda n: n.BatchNorm1d(3), [(2, 3, 4)], False),
     ("BatchNorm2d_train", lambda n: n.BatchNorm2d(3), [(4, 3, 2, 3)], True),
     ("BatchNorm2d_eval", lambda n: n.BatchNorm2d(3), [(2, 3, 2, 2)], False),
+    ("BatchNorm2d_train_no_bias", lambda n: n.BatchNorm2d(3, bias=False), [(4, 3, 2, 3)], True),
     ("BatchNorm2d_momentum_none", lambda n: n.BatchNorm2d(2, momentum=None), [(3, 2, 2, 2)], True),
     ("LayerNorm", lambda n: n.LayerNorm(4), [(2, 3, 4)], False),
     ("Embedding", lambda n: n.Embedding(10, 3), [("int", (2, 5), 10)], False),
@@ -137,6 +138,20 @@ def test_repr_like_torch():
     if HAVE_TORCH:
         tmodel = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Conv2d(1, 2, 3, padding=1, bias=False))
         assert repr(model) == repr(tmodel)
+
+
+@needs_torch
+@pytest.mark.parametrize("build", [
+    lambda n: n.BatchNorm2d(4), lambda n: n.BatchNorm1d(3, momentum=None, affine=False),
+    lambda n: n.BatchNorm2d(4, bias=False), lambda n: n.BatchNorm1d(2, track_running_stats=False),
+    lambda n: n.LayerNorm(4), lambda n: n.LayerNorm((2, 3), bias=False),
+    lambda n: n.LayerNorm(4, elementwise_affine=False), lambda n: n.Dropout(0.2),
+    lambda n: n.Embedding(10, 3, padding_idx=1), lambda n: n.GELU("tanh"), lambda n: n.MaxPool2d(2),
+    lambda n: n.TransformerEncoderLayer(8, 2, 16, batch_first=True)])
+def test_norm_and_other_layer_reprs_and_keys_match_torch(build):
+    ours, theirs = build(nn), build(torch.nn)
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
 
 
 def test_forward_hooks():
