@@ -176,15 +176,11 @@ class LayerNorm(Module):
         super().__init__()
         self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_wrap(np.ones(self.normalized_shape, np.float32)))
-            if bias:
-                self.bias = Parameter(_wrap(np.zeros(self.normalized_shape, np.float32)))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self.register_parameter("weight", _empty(*self.normalized_shape, dtype=dtype) if elementwise_affine else None)
+        self.register_parameter("bias", _empty(*self.normalized_shape, dtype=dtype)
+                                if elementwise_affine and bias else None)
+        if self.weight is not None:
+            init.ones_(self.weight)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)

@@ -154,6 +154,17 @@ def test_norm_and_other_layer_reprs_and_keys_match_torch(build):
     assert list(ours.state_dict()) == list(theirs.state_dict())
 
 
+@needs_torch
+@pytest.mark.parametrize("build", [
+    lambda n, dt: n.LayerNorm(3, dtype=dt), lambda n, dt: n.Linear(2, 3, dtype=dt),
+    lambda n, dt: n.BatchNorm1d(2, dtype=dt), lambda n, dt: n.MultiheadAttention(4, 2, dtype=dt),
+    lambda n, dt: n.TransformerEncoderLayer(4, 2, 8, dtype=dt)])
+def test_dtype_argument_sets_parameter_dtypes_like_torch(build):
+    ours, theirs = build(nn, frontend.float64), build(torch.nn, torch.float64)
+    assert {k: str(v.dtype).split(".")[1] for k, v in ours.state_dict().items()} == \
+        {k: str(v.dtype).split(".")[1] for k, v in theirs.state_dict().items()}
+
+
 def test_forward_hooks():
     lin = nn.Linear(2, 2)
     calls = []
