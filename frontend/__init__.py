@@ -26,6 +26,7 @@ from frontend import autograd
 from frontend.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from frontend._serialization import load, save
 from frontend import nn, optim, data  # noqa: E402
+from frontend import utils  # noqa: E402  (frontend.utils.data, as torch.utils.data)
 
 float16 = None  # not supported; present so `frontend.float16` fails loudly when used as a dtype
 

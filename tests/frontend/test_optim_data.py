@@ -155,3 +155,13 @@ def test_training_reduces_loss():
             first = first if first is not None else loss.item()
     accuracy = (model(x).argmax(1) == y).float().mean().item()
     assert loss.item() < first / 4 and accuracy > 0.95
+
+
+def test_utils_data_is_reachable_as_attributes_like_torch_utils_data():
+    import subprocess
+    import sys
+    # A fresh interpreter: `import frontend` alone must make frontend.utils.data usable.
+    code = ("import frontend; d = frontend.utils.data; "
+            "print(len(d.ConcatDataset([[1, 2], [3]])), d.Subset([5, 6, 7], [2])[0], d.DataLoader is frontend.data.DataLoader)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["3", "7", "True"]
