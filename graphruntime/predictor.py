@@ -15,6 +15,7 @@ from typing import Mapping
 import numpy as np
 
 from graphruntime import _C, errors
+from graphruntime.netdef import numpy_dtype
 from graphruntime.proto import net_pb2
 
 _MODEL_IDENTIFIER = b"EMBR"
@@ -119,7 +120,13 @@ class Predictor:
         for name in self.input_names:
             value = feed[name]
             if not isinstance(value, np.ndarray):
-                value = np.asarray(value)
+                # A list or a Python number has no dtype of its own: it takes the declared one.
+                declared = self.input_info[name][0]
+                try:
+                    value = np.asarray(value, dtype=numpy_dtype(declared))
+                except (TypeError, ValueError) as e:
+                    raise errors.InvalidArgumentError(
+                        f"input '{name}': cannot convert {type(value).__name__} to {declared} ({e})") from None
             if not value.dtype.isnative:
                 # NOTE: the runtime reads the bytes as they lie; a big-endian array must be
                 # converted, or it would run on byte-swapped numbers.

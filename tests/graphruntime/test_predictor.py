@@ -213,3 +213,15 @@ def test_non_native_and_non_contiguous_feeds_run_on_the_right_values():
     wide[:, ::2] = x
     for feed in (x.astype(">f4"), wide[:, ::2], np.asfortranarray(x)):
         np.testing.assert_array_equal(p.run({"x": feed})["y"], expected)
+
+
+def test_list_and_scalar_feeds_take_the_declared_dtype():
+    p = graphruntime.Predictor(chain_net(), num_threads=1)
+    rows = [[0.5, -1, 2, 3], [1, 1, 1, 1]]
+    expected = chain_oracle(np.array(rows, np.float32))
+    out = p.run({"x": rows})
+    np.testing.assert_array_equal(out["y"], expected["y"])
+    with pytest.raises(errors.InvalidArgumentError, match="input 'x': cannot convert str to float32"):
+        p.run({"x": "abc"})
+    with pytest.raises(errors.InvalidArgumentError, match="input 'x': cannot convert list to float32"):
+        p.run({"x": [[1, 2], [3]]})
