@@ -106,16 +106,20 @@ class Predictor:
         kernels = [k.split(": ", 1)[1] for k in self._impl.kernel_names()]
         return [(node, kernel, t) for node, kernel, t in zip(nodes, kernels, seconds)]
 
-    def _feed_list(self, feed):
-        if not isinstance(feed, Mapping):
-            raise errors.InvalidArgumentError("run() takes a dict of input name -> array")
-        unknown = [k for k in feed if k not in self.input_info]
+    def _check_input_names(self, given, what: str) -> None:
+        """`given` must be a mapping with exactly the model's input names."""
+        if not isinstance(given, Mapping):
+            raise errors.InvalidArgumentError(f"{what} takes a dict keyed by input name")
+        unknown = [k for k in given if k not in self.input_info]
         if unknown:
             raise errors.InvalidArgumentError(
                 f"unknown input '{unknown[0]}' (the model's inputs are: {', '.join(self.input_names)})")
-        missing = [n for n in self.input_names if n not in feed]
+        missing = [n for n in self.input_names if n not in given]
         if missing:
             raise errors.InvalidArgumentError(f"missing input '{missing[0]}'")
+
+    def _feed_list(self, feed):
+        self._check_input_names(feed, "run() (input name -> array)")
         arrays = []
         for name in self.input_names:
             value = feed[name]
@@ -140,9 +144,7 @@ class Predictor:
 
     def plan(self, input_shapes: Mapping[str, list[int]]) -> dict[str, int]:
         """Plans memory for the given input shapes without running; returns memory_stats()."""
-        missing = [n for n in self.input_names if n not in input_shapes]
-        if missing:
-            raise errors.InvalidArgumentError(f"missing input '{missing[0]}'")
+        self._check_input_names(input_shapes, "plan() (input name -> shape)")
         shapes = []
         for name in self.input_names:
             shape = input_shapes[name]

@@ -225,3 +225,16 @@ def test_list_and_scalar_feeds_take_the_declared_dtype():
         p.run({"x": "abc"})
     with pytest.raises(errors.InvalidArgumentError, match="input 'x': cannot convert list to float32"):
         p.run({"x": [[1, 2], [3]]})
+
+
+def test_plan_checks_input_names_like_run():
+    p = graphruntime.Predictor(chain_net(), num_threads=1)
+    with pytest.raises(errors.InvalidArgumentError, match="unknown input 'nope'"):
+        p.plan({"x": [2, 4], "nope": [1]})
+    with pytest.raises(errors.InvalidArgumentError, match="missing input 'x'"):
+        p.plan({})
+    with pytest.raises(errors.InvalidArgumentError, match=r"plan\(\) .* takes a dict keyed by input name"):
+        p.plan([[2, 4]])
+    with pytest.raises(errors.InvalidArgumentError, match=r"run\(\) .* takes a dict keyed by input name"):
+        p.run([np.ones((2, 4), np.float32)])
+    assert p.plan({"x": [2, 4]})["arena_bytes"] > 0
