@@ -45,7 +45,8 @@ class _Tracer:
         self.param_names = dict(param_names)
         self.names: dict[int, str] = {}
         self.keep: list[Any] = []  # keeps traced tensors alive so their ids stay unique
-        self.ops: list[tuple[str, list, dict, list]] = []
+        # (op type, input names, attrs, output shapes, input shapes) of every recorded op
+        self.ops: list[tuple[str, list, dict, list, list]] = []
         self.scope: list[str] = []  # names of the modules whose forward is running
 
     def bind(self, tensor, name: str) -> None:
@@ -71,7 +72,8 @@ class _Tracer:
                                     outputs=[hint] * len(outputs))
         for t, name in zip(outputs, out_names):
             self.bind(t, name)
-        self.ops.append((op_type, in_names, dict(attrs), [tuple(t._data.shape) for t in outputs]))
+        self.ops.append((op_type, in_names, dict(attrs), [tuple(t._data.shape) for t in outputs],
+                         [None if t is None else tuple(t._data.shape) for t in inputs]))
 
     def on_python_value(self, tensor) -> None:
         warnings.warn(
@@ -189,13 +191,54 @@ def _unflatten_outputs(structure, values):
     return type(structure)(_unflatten_outputs(v, values) for v in structure)
 
 
+def _shape_free_forms(in_shape, out_shape) -> list:
+    """The ways a reshape from in_shape to out_shape can be written without sizes:
+    ("unsqueeze", d) when a size-1 dim is inserted at d, ("flatten", start, end) when dims
+    start..end are merged (a squeeze is a merge with a neighbour). Empty for a split. Size-1 dims
+    make several forms fit; the caller keeps one that fits at both traced sizes."""
+    in_shape, out_shape = list(in_shape), list(out_shape)
+    forms = []
+    if len(out_shape) == len(in_shape) + 1:
+        forms += [("unsqueeze", d) for d in range(len(out_shape))
+                  if out_shape[d] == 1 and out_shape[:d] + out_shape[d + 1:] == in_shape]
+    for start in range(len(in_shape)):
+        for end in range(start + 1, len(in_shape)):
+            merged = int(np.prod(in_shape[start:end + 1]))
+            if in_shape[:start] + [merged] + in_shape[end + 1:] == out_shape:
+                forms.append(("flatten", start, end))
+    return forms
+
+
+def _shape_free_ops(op: net_pb2.OperatorDef, form, rank: int) -> list:
+    """Ops doing `op`'s reshape in the given shape-free form: a flatten, or for an unsqueeze an
+    expand that adds a leading 1, moved into place by a transpose."""
+    x, y = op.input[0], op.output[0]
+    if form[0] == "flatten":
+        flatten = net_pb2.OperatorDef(type="flatten", name=op.name, input=[x], output=[y])
+        set_op_attrs(flatten, {"start_dim": form[1], "end_dim": form[2]})
+        return [flatten]
+    d = form[1]
+    expand = net_pb2.OperatorDef(type="expand", name=op.name, input=[x], output=[y if d == 0 else f"{y}.lead"])
+    set_op_attrs(expand, {"shape": [1] + [-1] * rank})
+    if d == 0:
+        return [expand]
+    move = net_pb2.OperatorDef(type="transpose", name=op.name, input=[expand.output[0]], output=[y])
+    set_op_attrs(move, {"perm": list(range(1, d + 1)) + [0] + list(range(d + 1, rank + 1))})
+    return [expand, move]
+
+
 def _generalize(net: net_pb2.NetDef, ops_a, ops_b) -> None:
-    """Sets to -1 the reshape/expand target dims that changed between two traces."""
+    """Makes the reshape/expand ops whose target shape changed between two traces (at two sizes
+    of the dynamic axes) shape-free: the changing dim becomes -1, a squeeze/unsqueeze over several
+    dynamic axes becomes flatten or expand + transpose. A reshape that splits or merges several
+    dynamic axes cannot be written without sizes: it stays as traced, with a warning."""
     if len(ops_a) != len(ops_b) or any(a[0] != b[0] for a, b in zip(ops_a, ops_b)):
         warnings.warn("the traced code ran different ops at another size of the dynamic axes; "
                       "shapes baked into the trace are kept as they are", TracerWarning, stacklevel=3)
         return
-    for op, (type_a, _, attrs_a, shapes_a), (_, _, _, shapes_b) in zip(net.op, ops_a, ops_b):
+    new_ops = []
+    for op, (type_a, _, attrs_a, shapes_a, in_shapes_a), (_, _, _, shapes_b, in_shapes_b) in zip(net.op, ops_a, ops_b):
+        new_ops.append(op)
         if type_a not in ("reshape", "expand") or len(shapes_a) != 1:
             continue
         out_a, out_b = shapes_a[0], shapes_b[0]
@@ -205,6 +248,14 @@ def _generalize(net: net_pb2.NetDef, ops_a, ops_b) -> None:
         attrs = op_attrs(op)
         if type_a == "reshape":
             if len(varying) != 1:
+                other = _shape_free_forms(in_shapes_b[0], out_b)
+                form = next((f for f in _shape_free_forms(in_shapes_a[0], out_a) if f in other), None)
+                if form is None:
+                    warnings.warn(f"reshape '{op.name}' splits a dim over several dynamic axes (traced "
+                                  f"shape {list(out_a)}); it keeps that shape, so other sizes fail there",
+                                  TracerWarning, stacklevel=3)
+                else:
+                    new_ops[-1:] = _shape_free_ops(op, form, len(in_shapes_a[0]))
                 continue
             shape = list(out_a)
             shape[varying[0]] = -1
@@ -214,6 +265,12 @@ def _generalize(net: net_pb2.NetDef, ops_a, ops_b) -> None:
                 shape[i] = -1
         attrs["shape"] = shape
         set_op_attrs(op, attrs)
+    new_ops += net.op[len(ops_a):]  # the output copies added after tracing
+    if len(new_ops) != len(net.op):
+        new_ops = [net_pb2.OperatorDef(type=o.type, name=o.name, input=o.input, output=o.output, arg=o.arg)
+                   for o in new_ops]
+        del net.op[:]
+        net.op.extend(new_ops)
 
 
 def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = True) -> "TracedModule":
