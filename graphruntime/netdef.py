@@ -366,6 +366,10 @@ def check(net: net_pb2.NetDef, input_shapes: Mapping[str, Sequence[int]] | None 
             if name in types:
                 raise errors.InvalidModelError(f"{where}: output '{name}' is already defined")
             types[name] = (dtype, list(shape))
+    if not net.output:
+        # An empty or truncated file parses as a NetDef with nothing in it: say so here rather
+        # than load a model that computes nothing.
+        raise errors.InvalidModelError(f"net '{net.name}' has no outputs")
     seen = set()
     for vi in net.output:
         if vi.name not in types:

@@ -150,3 +150,13 @@ def test_load_save_check_and_optimize_reject_bad_arguments(tmp_path):
     net.output(net.op("relu", [net.input("x", "float32", [2])]), "y")
     with pytest.raises(errors.InvalidArgumentError, match="optimization level"):
         graphruntime.optimize(net.build(), 7)
+
+
+def test_empty_file_and_net_without_outputs_are_invalid_models(tmp_path):
+    (tmp_path / "empty.pb").write_bytes(b"")
+    with pytest.raises(errors.InvalidModelError, match="has no outputs"):
+        graphruntime.Predictor(tmp_path / "empty.pb")
+    b = NetBuilder("no_outputs")
+    b.op("relu", [b.input("x", "float32", [2])])
+    with pytest.raises(errors.InvalidModelError, match="net 'no_outputs' has no outputs"):
+        check(b.net)
