@@ -306,6 +306,11 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
             value = builder.op("cast", [value], {"dtype": dtype}, outputs=[f"{name}.copy"])[0]
         used.add(value)
         values.append(value)
+    taken = {vi.name for vi in builder.net.input} | {t.name for t in builder.net.initializer}
+    for name in out_names:
+        if name in taken:
+            raise ValueError(f"jit.trace: the output name '{name}' (a key of the returned dict) is also the "
+                             "name of an input or a parameter; the graph needs distinct names, so use another key")
     for value, name in zip(values, out_names):  # renaming comes last: copies read the old names
         builder.output(value, name)
 

@@ -229,6 +229,19 @@ def test_non_tensor_outputs_are_rejected_naming_the_output():
         jit.trace(lambda x: (x * 2.0, 3.0), frontend.ones(2))
     with pytest.raises(TypeError, match="keys must be str"):
         jit.trace(lambda x: {1: x * 2.0}, frontend.ones(2))
+    with pytest.raises(ValueError, match="output name 'x' .* is also the name of an input or a parameter"):
+        jit.trace(lambda x: {"x": x * 2.0}, frontend.ones(2))
+
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(frontend.ones(2))
+
+        def forward(self, x):
+            return {"weight": x * self.weight}
+
+    with pytest.raises(ValueError, match="output name 'weight'"):
+        jit.trace(Scale(), frontend.ones(2))
 
 
 def test_unsqueeze_squeeze_and_merge_over_two_dynamic_axes_run_at_other_sizes():
