@@ -1,4 +1,5 @@
 """Binds the functional ops of `frontend._ops` to `Tensor` as methods and operators."""
+from frontend import _creation as C
 from frontend import _dtype as D
 from frontend import _ops as O
 from frontend._tensor import Tensor
@@ -149,3 +150,15 @@ def _type(self, dtype=None):
 
 
 Tensor.type = _type
+
+
+def _new_factory(make, doc):
+    def new(self, *args, dtype=None, device=None, requires_grad=False, **kwargs):
+        return make(*args, dtype=dtype or self.dtype, requires_grad=requires_grad, **kwargs)
+    new.__doc__ = doc
+    return new
+
+
+for _name, _make in [("new_zeros", C.zeros), ("new_ones", C.ones), ("new_empty", C.empty), ("new_full", C.full),
+                     ("new_tensor", C.tensor)]:
+    setattr(Tensor, _name, _new_factory(_make, f"{_make.__name__}(...) with this tensor's dtype unless dtype= is given."))
