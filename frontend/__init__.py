@@ -26,6 +26,7 @@ from frontend import autograd
 from frontend.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from frontend._serialization import load, save
 from frontend import nn, optim, data  # noqa: E402
+from frontend import utils  # noqa: E402  (frontend.utils.data, as torch.utils.data)
 
 float16 = None  # not supported; present so `frontend.float16` fails loudly when used as a dtype
 
@@ -52,6 +53,7 @@ class device(str):
 
     @property
     def type(self):
+        """The device type: always 'cpu'."""
         return "cpu"
 
 
@@ -60,10 +62,12 @@ class cuda:
 
     @staticmethod
     def is_available():
+        """False: there is no CUDA device."""
         return False
 
     @staticmethod
     def device_count():
+        """0: there is no CUDA device."""
         return 0
 
 

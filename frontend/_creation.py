@@ -84,15 +84,6 @@ def _size(size):
     return [int(s) for s in size]
 
 
-def _infer_dtype(data):
-    if isinstance(data, np.ndarray):
-        return None
-    flat = data
-    while isinstance(flat, (list, tuple)) and flat:
-        flat = flat[0]
-    return None
-
-
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor copying `data` (nested lists, numbers, numpy arrays or tensors).
 
@@ -203,6 +194,8 @@ def randn(*size, generator=None, dtype=None, requires_grad=False, device=None):
 
 def randint(low, high=None, size=None, generator=None, dtype=None, requires_grad=False, device=None):
     """Integers in [low, high) (int64)."""
+    if size is None and isinstance(high, (tuple, list)):  # randint(high, size), as torch allows
+        low, high, size = 0, low, high
     if high is None:
         low, high = 0, low
     if size is None:

@@ -85,6 +85,7 @@ def promote_types(a, b):
 
 
 def scalar_category(value):
+    """0 for a Python/numpy bool, 1 for an integer, 2 for a float: the promotion category."""
     if isinstance(value, (_builtins.bool, np.bool_)):
         return 0
     if isinstance(value, (_builtins.int, np.integer)):

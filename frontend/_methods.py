@@ -1,4 +1,5 @@
 """Binds the functional ops of `frontend._ops` to `Tensor` as methods and operators."""
+from frontend import _creation as C
 from frontend import _dtype as D
 from frontend import _ops as O
 from frontend._tensor import Tensor
@@ -14,6 +15,7 @@ _METHODS = [
     "chunk", "tensor_split", "unbind", "narrow", "flip", "roll", "gather", "index_select",
     "masked_fill", "where", "to", "type_as", "detach", "clone", "tril", "triu", "nonzero",
     "floor_divide", "remainder", "true_divide", "logical_not", "logical_and", "logical_or",
+    "bitwise_and", "bitwise_or", "bitwise_xor", "bitwise_not",
     "cumsum", "equal", "allclose", "isclose", "broadcast_to",
 ]
 for _name in _METHODS:
@@ -26,8 +28,9 @@ Tensor.negative = O.neg
 Tensor.absolute = O.abs
 Tensor.greater = O.gt
 Tensor.less = O.lt
-Tensor.T = property(lambda self: O.permute(self, list(range(self.ndim))[::-1]))
-Tensor.mT = property(lambda self: O.transpose(self, -2, -1))
+Tensor.T = property(lambda self: O.permute(self, list(range(self.ndim))[::-1]),
+                    doc="The tensor with its dimensions reversed (the transpose of a matrix).")
+Tensor.mT = property(lambda self: O.transpose(self, -2, -1), doc="The last two dimensions swapped.")
 Tensor.__add__ = O._binary_fn("add", "self + other")
 Tensor.__radd__ = lambda self, other: O.add(other, self)
 Tensor.__sub__ = O._binary_fn("sub", "self - other")
@@ -46,9 +49,10 @@ Tensor.__rmatmul__ = lambda self, other: O.matmul(O._to_tensor(other), self)
 Tensor.__neg__ = O.neg
 Tensor.__pos__ = lambda self: self
 Tensor.__abs__ = O.abs
-Tensor.__invert__ = O.logical_not
-Tensor.__and__ = O.logical_and
-Tensor.__or__ = O.logical_or
+Tensor.__invert__ = O.bitwise_not
+Tensor.__and__ = Tensor.__rand__ = O.bitwise_and
+Tensor.__or__ = Tensor.__ror__ = O.bitwise_or
+Tensor.__xor__ = Tensor.__rxor__ = O.bitwise_xor
 Tensor.__eq__ = O.eq
 Tensor.__ne__ = O.ne
 Tensor.__lt__ = O.lt
@@ -79,14 +83,17 @@ Tensor.__itruediv__ = Tensor.div_
 
 
 def _addcmul(self, t1, t2, value=1):
+    """self + value * t1 * t2."""
     return O.add(self, O.mul(O.mul(t1, t2), value))
 
 
 def _addcdiv(self, t1, t2, value=1):
+    """self + value * t1 / t2."""
     return O.add(self, O.mul(O.div(t1, t2), value))
 
 
 def _lerp(self, end, weight):
+    """self + weight * (end - self)."""
     return O.add(self, O.mul(O.sub(end, self), weight))
 
 
@@ -122,10 +129,36 @@ def _zero_(self):
 Tensor.copy_ = _copy_
 Tensor.fill_ = _fill_
 Tensor.zero_ = _zero_
-Tensor.float = lambda self: O.to(self, D.float32)
-Tensor.double = lambda self: O.to(self, D.float64)
-Tensor.long = lambda self: O.to(self, D.int64)
-Tensor.int = lambda self: O.to(self, D.int32)
-Tensor.bool = lambda self: O.to(self, D.bool)
-Tensor.byte = lambda self: O.to(self, D.uint8)
-Tensor.type = lambda self, dtype=None: (f"frontend.{self.dtype.name}" if dtype is None else O.to(self, dtype))
+
+
+def _cast_method(dtype, name):
+    def cast(self):
+        return O.to(self, dtype)
+    cast.__name__ = name
+    cast.__doc__ = f"The tensor as {dtype.name} (self when it already is)."
+    return cast
+
+
+for _name, _dtype in [("float", D.float32), ("double", D.float64), ("long", D.int64), ("int", D.int32),
+                      ("bool", D.bool), ("byte", D.uint8)]:
+    setattr(Tensor, _name, _cast_method(_dtype, _name))
+
+
+def _type(self, dtype=None):
+    """The type name ("frontend.float32") without an argument, else the tensor cast to `dtype`."""
+    return f"frontend.{self.dtype.name}" if dtype is None else O.to(self, dtype)
+
+
+Tensor.type = _type
+
+
+def _new_factory(make, doc):
+    def new(self, *args, dtype=None, device=None, requires_grad=False, **kwargs):
+        return make(*args, dtype=dtype or self.dtype, requires_grad=requires_grad, **kwargs)
+    new.__doc__ = doc
+    return new
+
+
+for _name, _make in [("new_zeros", C.zeros), ("new_ones", C.ones), ("new_empty", C.empty), ("new_full", C.full),
+                     ("new_tensor", C.tensor)]:
+    setattr(Tensor, _name, _new_factory(_make, f"{_make.__name__}(...) with this tensor's dtype unless dtype= is given."))

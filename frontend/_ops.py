@@ -128,14 +128,6 @@ def _unary(op, x, attrs=None):
     return out
 
 
-def _float_input(x, name):
-    if not isinstance(x, Tensor):
-        x = _to_tensor(x)
-    if not x._data.dtype.kind == "f":
-        return to(x, D.float32)
-    return x
-
-
 # --------------------------------------------------------------------------------------------
 # Dtype conversion
 # --------------------------------------------------------------------------------------------
@@ -311,6 +303,40 @@ def logical_or(a, b):
     return maximum(to(_to_tensor(a), D.uint8), to(_to_tensor(b), D.uint8)).to(D.bool)
 
 
+def _bitwise(name, a, b, on_bool, on_ints):
+    a, b = _coerce(a, b)
+    if a.dtype is D.bool:
+        return on_bool(a, b)
+    if a._data.dtype.kind == "f":
+        raise RuntimeError(f"\"{name}_cpu\" not implemented for '{a.dtype.name.capitalize()}'")
+    return _wrap(_contig(on_ints(_host(a), _host(b))))
+
+
+def bitwise_and(a, b):
+    """a & b: logical for bool tensors (kernels); bitwise for integers, computed in numpy (not
+    differentiable, not traceable), as torch's `&`."""
+    return _bitwise("bitwise_and", a, b, logical_and, np.bitwise_and)
+
+
+def bitwise_or(a, b):
+    """a | b: logical for bool tensors (kernels); bitwise for integers, computed in numpy."""
+    return _bitwise("bitwise_or", a, b, logical_or, np.bitwise_or)
+
+
+def bitwise_xor(a, b):
+    """a ^ b: a != b for bool tensors (kernels); bitwise for integers, computed in numpy."""
+    return _bitwise("bitwise_xor", a, b, ne, np.bitwise_xor)
+
+
+def bitwise_not(x):
+    """~x: logical not for bool tensors (kernels); bitwise for integers, computed in numpy."""
+    if x.dtype is D.bool:
+        return logical_not(x)
+    if x._data.dtype.kind == "f":
+        raise RuntimeError(f"\"bitwise_not_cpu\" not implemented for '{x.dtype.name.capitalize()}'")
+    return _wrap(_contig(np.invert(_host(x))))
+
+
 def where(condition, x=None, y=None):
     """condition ? x : y with broadcasting; x and y may be Python scalars."""
     if x is None and y is None:
@@ -406,6 +432,13 @@ def clamp(x, min=None, max=None):  # noqa: A002
         if max is not None:
             x = minimum(x, max)
         return x
+    # A float bound on an integer tensor gives a float result, as in torch.
+    dt = x.dtype
+    for bound in (min, max):
+        if bound is not None:
+            dt = D.result_type_scalar(dt, bound)
+    if dt is not x.dtype:
+        x = to(x, dt)
     attrs = {}
     if min is not None:
         attrs["min"] = float(min)

@@ -134,6 +134,7 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value):
+        """`t.requires_grad = True` is `t.requires_grad_(True)` (leaves only)."""
         self.requires_grad_(value)
 
     def requires_grad_(self, requires_grad=True):
@@ -154,10 +155,12 @@ class Tensor:
 
     @data.setter
     def data(self, value):
+        """Replaces the values (and shape) without autograd seeing it, as torch's `.data =`."""
         self._data = value._data if isinstance(value, Tensor) else _contig(value)
 
     @property
     def is_cuda(self):
+        """Always False: frontend tensors live on the CPU."""
         return False
 
     def is_floating_point(self):

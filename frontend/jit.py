@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import inspect
 import warnings
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -45,7 +45,8 @@ class _Tracer:
         self.param_names = dict(param_names)
         self.names: dict[int, str] = {}
         self.keep: list[Any] = []  # keeps traced tensors alive so their ids stay unique
-        self.ops: list[tuple[str, list, dict, list]] = []
+        # (op type, input names, attrs, output shapes, input shapes) of every recorded op
+        self.ops: list[tuple[str, list, dict, list, list]] = []
         self.scope: list[str] = []  # names of the modules whose forward is running
 
     def bind(self, tensor, name: str) -> None:
@@ -71,7 +72,8 @@ class _Tracer:
                                     outputs=[hint] * len(outputs))
         for t, name in zip(outputs, out_names):
             self.bind(t, name)
-        self.ops.append((op_type, in_names, dict(attrs), [tuple(t._data.shape) for t in outputs]))
+        self.ops.append((op_type, in_names, dict(attrs), [tuple(t._data.shape) for t in outputs],
+                         [None if t is None else tuple(t._data.shape) for t in inputs]))
 
     def on_python_value(self, tensor) -> None:
         warnings.warn(
@@ -145,20 +147,98 @@ def _run_traced(fn, inputs, param_names, names, dynamic):
         _dispatch.tracer = None
         for handle in handles:
             handle.remove()
-    outputs = [result] if isinstance(result, frontend.Tensor) else list(result)
-    for k, out in enumerate(outputs):
-        if not isinstance(out, frontend.Tensor):
-            raise TypeError(f"jit.trace: output {k} is a {type(out).__name__}, not a Tensor")
-    return builder, tracer, outputs
+    return builder, tracer, result
+
+
+def _flatten_outputs(result):
+    """The tensors of a traced function's result, their graph output names, and the structure.
+
+    A Tensor is "output"; a tuple/list of tensors gives "output_0", "output_1", ...; a dict gives
+    its keys; nesting joins the parts ("output_1_0", "output_0.logits"). The structure holds the
+    leaf indices in the shape of the result, so `TracedModule` returns what the code returned.
+    """
+    import frontend
+    tensors, names = [], []
+
+    def walk(value, path):
+        if isinstance(value, frontend.Tensor):
+            tensors.append(value)
+            names.append(path or "output")
+            return len(tensors) - 1
+        if isinstance(value, (tuple, list)):
+            base = path or "output"
+            return type(value)(walk(v, f"{base}_{i}") for i, v in enumerate(value))
+        if isinstance(value, Mapping):
+            for key in value:
+                if not isinstance(key, str):
+                    raise TypeError(f"jit.trace: output dict keys must be str, got {key!r}")
+            return {key: walk(v, f"{path}.{key}" if path else key) for key, v in value.items()}
+        where = f"output '{path}'" if path else "the output"
+        raise TypeError(f"jit.trace: {where} is a {type(value).__name__}; traced code must return "
+                        "Tensors, or tuples, lists or dicts of them")
+
+    structure = walk(result, "")
+    if not tensors:
+        raise TypeError("jit.trace: the traced code returned no Tensor")
+    return tensors, names, structure
+
+
+def _unflatten_outputs(structure, values):
+    if isinstance(structure, int):
+        return values[structure]
+    if isinstance(structure, dict):
+        return {key: _unflatten_outputs(v, values) for key, v in structure.items()}
+    return type(structure)(_unflatten_outputs(v, values) for v in structure)
+
+
+def _shape_free_forms(in_shape, out_shape) -> list:
+    """The ways a reshape from in_shape to out_shape can be written without sizes:
+    ("unsqueeze", d) when a size-1 dim is inserted at d, ("flatten", start, end) when dims
+    start..end are merged (a squeeze is a merge with a neighbour). Empty for a split. Size-1 dims
+    make several forms fit; the caller keeps one that fits at both traced sizes."""
+    in_shape, out_shape = list(in_shape), list(out_shape)
+    forms = []
+    if len(out_shape) == len(in_shape) + 1:
+        forms += [("unsqueeze", d) for d in range(len(out_shape))
+                  if out_shape[d] == 1 and out_shape[:d] + out_shape[d + 1:] == in_shape]
+    for start in range(len(in_shape)):
+        for end in range(start + 1, len(in_shape)):
+            merged = int(np.prod(in_shape[start:end + 1]))
+            if in_shape[:start] + [merged] + in_shape[end + 1:] == out_shape:
+                forms.append(("flatten", start, end))
+    return forms
+
+
+def _shape_free_ops(op: net_pb2.OperatorDef, form, rank: int) -> list:
+    """Ops doing `op`'s reshape in the given shape-free form: a flatten, or for an unsqueeze an
+    expand that adds a leading 1, moved into place by a transpose."""
+    x, y = op.input[0], op.output[0]
+    if form[0] == "flatten":
+        flatten = net_pb2.OperatorDef(type="flatten", name=op.name, input=[x], output=[y])
+        set_op_attrs(flatten, {"start_dim": form[1], "end_dim": form[2]})
+        return [flatten]
+    d = form[1]
+    expand = net_pb2.OperatorDef(type="expand", name=op.name, input=[x], output=[y if d == 0 else f"{y}.lead"])
+    set_op_attrs(expand, {"shape": [1] + [-1] * rank})
+    if d == 0:
+        return [expand]
+    move = net_pb2.OperatorDef(type="transpose", name=op.name, input=[expand.output[0]], output=[y])
+    set_op_attrs(move, {"perm": list(range(1, d + 1)) + [0] + list(range(d + 1, rank + 1))})
+    return [expand, move]
 
 
 def _generalize(net: net_pb2.NetDef, ops_a, ops_b) -> None:
-    """Sets to -1 the reshape/expand target dims that changed between two traces."""
+    """Makes the reshape/expand ops whose target shape changed between two traces (at two sizes
+    of the dynamic axes) shape-free: the changing dim becomes -1, a squeeze/unsqueeze over several
+    dynamic axes becomes flatten or expand + transpose. A reshape that splits or merges several
+    dynamic axes cannot be written without sizes: it stays as traced, with a warning."""
     if len(ops_a) != len(ops_b) or any(a[0] != b[0] for a, b in zip(ops_a, ops_b)):
         warnings.warn("the traced code ran different ops at another size of the dynamic axes; "
                       "shapes baked into the trace are kept as they are", TracerWarning, stacklevel=3)
         return
-    for op, (type_a, _, attrs_a, shapes_a), (_, _, _, shapes_b) in zip(net.op, ops_a, ops_b):
+    new_ops = []
+    for op, (type_a, _, attrs_a, shapes_a, in_shapes_a), (_, _, _, shapes_b, in_shapes_b) in zip(net.op, ops_a, ops_b):
+        new_ops.append(op)
         if type_a not in ("reshape", "expand") or len(shapes_a) != 1:
             continue
         out_a, out_b = shapes_a[0], shapes_b[0]
@@ -168,6 +248,14 @@ def _generalize(net: net_pb2.NetDef, ops_a, ops_b) -> None:
         attrs = op_attrs(op)
         if type_a == "reshape":
             if len(varying) != 1:
+                other = _shape_free_forms(in_shapes_b[0], out_b)
+                form = next((f for f in _shape_free_forms(in_shapes_a[0], out_a) if f in other), None)
+                if form is None:
+                    warnings.warn(f"reshape '{op.name}' splits a dim over several dynamic axes (traced "
+                                  f"shape {list(out_a)}); it keeps that shape, so other sizes fail there",
+                                  TracerWarning, stacklevel=3)
+                else:
+                    new_ops[-1:] = _shape_free_ops(op, form, len(in_shapes_a[0]))
                 continue
             shape = list(out_a)
             shape[varying[0]] = -1
@@ -177,6 +265,12 @@ def _generalize(net: net_pb2.NetDef, ops_a, ops_b) -> None:
                 shape[i] = -1
         attrs["shape"] = shape
         set_op_attrs(op, attrs)
+    new_ops += net.op[len(ops_a):]  # the output copies added after tracing
+    if len(new_ops) != len(net.op):
+        new_ops = [net_pb2.OperatorDef(type=o.type, name=o.name, input=o.input, output=o.output, arg=o.arg)
+                   for o in new_ops]
+        del net.op[:]
+        net.op.extend(new_ops)
 
 
 def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = True) -> "TracedModule":
@@ -199,8 +293,8 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
                 param_names.setdefault(id(b), name)
     names = _input_names(module_or_fn, len(inputs))
     dynamic = _dynamic_axes_by_input(dynamic_axes, names, inputs)
-    builder, tracer, outputs = _run_traced(module_or_fn, inputs, param_names, names, dynamic)
-    out_names = ["output"] if len(outputs) == 1 else [f"output_{k}" for k in range(len(outputs))]
+    builder, tracer, result = _run_traced(module_or_fn, inputs, param_names, names, dynamic)
+    outputs, out_names, structure = _flatten_outputs(result)
     used, values = set(), []
     for out, name in zip(outputs, out_names):
         value = tracer.name_of(out)
@@ -212,6 +306,11 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
             value = builder.op("cast", [value], {"dtype": dtype}, outputs=[f"{name}.copy"])[0]
         used.add(value)
         values.append(value)
+    taken = {vi.name for vi in builder.net.input} | {t.name for t in builder.net.initializer}
+    for name in out_names:
+        if name in taken:
+            raise ValueError(f"jit.trace: the output name '{name}' (a key of the returned dict) is also the "
+                             "name of an input or a parameter; the graph needs distinct names, so use another key")
     for value, name in zip(values, out_names):  # renaming comes last: copies read the old names
         builder.output(value, name)
 
@@ -232,7 +331,7 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
         else:
             _generalize(builder.net, tracer.ops, tracer_b.ops)
     net = builder.build()
-    traced = TracedModule(net)
+    traced = TracedModule(net, structure=structure)
     if check_trace:
         expected = [np.asarray(o._data) for o in outputs]
         got = traced.predictor.run({n: t._data for n, t in zip(names, inputs)})
@@ -247,10 +346,16 @@ def trace(module_or_fn, example_inputs, dynamic_axes=None, check_trace: bool = T
 
 class TracedModule:
     """A traced graph: `.net` (NetDef), `.graph` (readable listing), `.save(path)`, and calling it
-    runs the C++ runtime and returns frontend Tensors."""
+    runs the C++ runtime and returns frontend Tensors.
 
-    def __init__(self, net: net_pb2.NetDef, num_threads: int | None = None):
+    `structure` (made by `trace`) is the shape of the traced code's result, with each graph
+    output's index as a leaf: calling returns the same tuples, lists and dicts. Without it a call
+    returns one Tensor, or a tuple for several outputs.
+    """
+
+    def __init__(self, net: net_pb2.NetDef, num_threads: int | None = None, structure=None):
         self.net = net
+        self.structure = structure
         self._num_threads = num_threads
         self._predictor = None
 
@@ -284,6 +389,8 @@ class TracedModule:
                 for vi, t in zip(self.net.input, inputs)}
         out = self.predictor.run(feed)
         results = [frontend.from_numpy(out[vi.name]) for vi in self.net.output]
+        if self.structure is not None:
+            return _unflatten_outputs(self.structure, results)
         return results[0] if len(results) == 1 else tuple(results)
 
     def __repr__(self):

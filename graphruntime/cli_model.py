@@ -18,7 +18,7 @@ import time
 import numpy as np
 
 from graphruntime import errors
-from graphruntime.netdef import check, describe_op, initializers, load, numpy_dtype, op_attrs
+from graphruntime.netdef import check, initializers, load, numpy_dtype, op_attrs
 
 
 def _numel(shape):
@@ -105,8 +105,13 @@ def cmd_inspect(args) -> int:
     """ember inspect: prints the op table of a NetDef."""
     shapes = {}
     for item in args.shape or []:
-        name, _, dims = item.partition("=")
-        shapes[name] = [int(d) for d in dims.split(",")]
+        name, sep, dims = item.partition("=")
+        try:
+            shapes[name] = [int(d) for d in dims.split(",")]
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise errors.InvalidArgumentError(f"--shape expects NAME=D0,D1,..., got '{item}'")
     print(inspect_net(load(args.model), shapes or None))
     return 0
 
@@ -160,6 +165,19 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def _count(minimum: int):
+    """An argparse type: an int >= minimum (argparse reports anything else as a usage error)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got '{text}'")
+        return value
+    return parse
+
+
 def register(subparsers) -> None:
     """Adds `inspect`, `run` and `bench` to an argparse subparsers object."""
     p = subparsers.add_parser("inspect", help="ops, shapes, parameter counts and FLOPs of a NetDef")
@@ -171,15 +189,15 @@ def register(subparsers) -> None:
     p.add_argument("model")
     p.add_argument("--input", action="append", metavar="NAME=file.npy")
     p.add_argument("--output-dir")
-    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--threads", type=_count(1), default=None)
     p.set_defaults(func=cmd_run)
     p = subparsers.add_parser("bench", help="median latency of a model")
     p.add_argument("model")
     p.add_argument("--input", action="append", metavar="NAME=file.npy")
-    p.add_argument("--batch", type=int, default=1, help="size of dynamic dims for random inputs")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--runs", type=int, default=50)
-    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--batch", type=_count(1), default=1, help="size of dynamic dims for random inputs")
+    p.add_argument("--threads", type=_count(1), default=None)
+    p.add_argument("--runs", type=_count(1), default=50)
+    p.add_argument("--warmup", type=_count(0), default=5)
     p.add_argument("--profile", action="store_true", help="time per kernel (share of the run)")
     p.set_defaults(func=cmd_bench)
 

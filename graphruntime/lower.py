@@ -18,7 +18,7 @@ import flatbuffers
 import numpy as np
 
 from graphruntime import model_fb as fb
-from graphruntime.netdef import check, dtype_from_proto, op_attrs
+from graphruntime.netdef import check, op_attrs
 from graphruntime.proto import net_pb2
 
 FORMAT_VERSION = 1

@@ -17,7 +17,7 @@ weights. `NetBuilder` makes one by hand:
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 from google.protobuf import message as _message
@@ -262,9 +262,17 @@ def _rename_value(net: net_pb2.NetDef, old: str, new: str) -> None:
 
 # ---------------------------------------------------------------- load / save
 
+def _require_netdef(net, what: str) -> None:
+    if not isinstance(net, net_pb2.NetDef):
+        raise errors.InvalidArgumentError(f"{what}() takes a NetDef, not {type(net).__name__}")
+
+
 def load(path: str | os.PathLike) -> net_pb2.NetDef:
     """Reads a NetDef from a binary `.pb` file (or protobuf text format for `.pbtxt`)."""
     path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise errors.InvalidArgumentError(
+            f"model file '{path}' {'is a directory' if os.path.isdir(path) else 'does not exist'}")
     with open(path, "rb") as f:
         data = f.read()
     return load_bytes(data, text=path.endswith((".pbtxt", ".txt")), what=path)
@@ -285,6 +293,7 @@ def load_bytes(data: bytes, text: bool = False, what: str = "NetDef") -> net_pb2
 
 def save(net: net_pb2.NetDef, path: str | os.PathLike) -> None:
     """Writes a NetDef as binary protobuf (or text format when the path ends in `.pbtxt`)."""
+    _require_netdef(net, "save")
     path = os.fspath(path)
     if path.endswith((".pbtxt", ".txt")):
         data = text_format.MessageToString(net).encode("utf-8")
@@ -307,6 +316,7 @@ def check(net: net_pb2.NetDef, input_shapes: Mapping[str, Sequence[int]] | None 
     shapes are accepted by each op's inference function, and the outputs exist. `input_shapes`
     overrides the declared input shapes. Errors name the op and the tensor or attribute.
     """
+    _require_netdef(net, "check")
     types: dict[str, tuple[str, list[int]]] = {}
     for vi in net.input:
         if not vi.name:
@@ -356,6 +366,10 @@ def check(net: net_pb2.NetDef, input_shapes: Mapping[str, Sequence[int]] | None 
             if name in types:
                 raise errors.InvalidModelError(f"{where}: output '{name}' is already defined")
             types[name] = (dtype, list(shape))
+    if not net.output:
+        # An empty or truncated file parses as a NetDef with nothing in it: say so here rather
+        # than load a model that computes nothing.
+        raise errors.InvalidModelError(f"net '{net.name}' has no outputs")
     seen = set()
     for vi in net.output:
         if vi.name not in types:

@@ -15,9 +15,19 @@ from typing import Mapping
 import numpy as np
 
 from graphruntime import _C, errors
+from graphruntime.netdef import numpy_dtype
 from graphruntime.proto import net_pb2
 
 _MODEL_IDENTIFIER = b"EMBR"
+
+
+def _thread_count(num_threads) -> int:
+    """The pool size to ask the runtime for: 0 means "the hardware threads" (num_threads=None)."""
+    if num_threads is None:
+        return 0
+    if isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+        raise errors.InvalidArgumentError(f"num_threads must be a positive int or None, got {num_threads!r}")
+    return int(num_threads)
 
 
 class Predictor:
@@ -30,7 +40,7 @@ class Predictor:
     """
 
     def __init__(self, net_or_path, num_threads: int | None = None):
-        threads = int(num_threads or 0)
+        threads = _thread_count(num_threads)
         if isinstance(net_or_path, net_pb2.NetDef):
             from graphruntime.lower import lower
             self._impl = _C.Predictor.from_bytes(lower(net_or_path), threads)
@@ -38,15 +48,15 @@ class Predictor:
             self._impl = _C.Predictor.from_bytes(net_or_path, threads)
         elif isinstance(net_or_path, (str, os.PathLike)):
             path = os.fspath(net_or_path)
+            from graphruntime.netdef import load
             if not os.path.isfile(path):
-                raise errors.InvalidArgumentError(f"model file '{path}' does not exist")
+                load(path)  # raises the error for a missing file or a directory
             with open(path, "rb") as f:
                 head = f.read(8)
             if head[4:8] == _MODEL_IDENTIFIER:
                 self._impl = _C.Predictor.from_file(path, threads)
             else:
                 from graphruntime.lower import lower
-                from graphruntime.netdef import load
                 self._impl = _C.Predictor.from_bytes(lower(load(path)), threads)
         else:
             raise errors.InvalidArgumentError(
@@ -96,21 +106,35 @@ class Predictor:
         kernels = [k.split(": ", 1)[1] for k in self._impl.kernel_names()]
         return [(node, kernel, t) for node, kernel, t in zip(nodes, kernels, seconds)]
 
-    def _feed_list(self, feed):
-        if not isinstance(feed, Mapping):
-            raise errors.InvalidArgumentError("run() takes a dict of input name -> array")
-        unknown = [k for k in feed if k not in self.input_info]
+    def _check_input_names(self, given, what: str) -> None:
+        """`given` must be a mapping with exactly the model's input names."""
+        if not isinstance(given, Mapping):
+            raise errors.InvalidArgumentError(f"{what} takes a dict keyed by input name")
+        unknown = [k for k in given if k not in self.input_info]
         if unknown:
             raise errors.InvalidArgumentError(
                 f"unknown input '{unknown[0]}' (the model's inputs are: {', '.join(self.input_names)})")
-        missing = [n for n in self.input_names if n not in feed]
+        missing = [n for n in self.input_names if n not in given]
         if missing:
             raise errors.InvalidArgumentError(f"missing input '{missing[0]}'")
+
+    def _feed_list(self, feed):
+        self._check_input_names(feed, "run() (input name -> array)")
         arrays = []
         for name in self.input_names:
             value = feed[name]
             if not isinstance(value, np.ndarray):
-                value = np.asarray(value)
+                # A list or a Python number has no dtype of its own: it takes the declared one.
+                declared = self.input_info[name][0]
+                try:
+                    value = np.asarray(value, dtype=numpy_dtype(declared))
+                except (TypeError, ValueError) as e:
+                    raise errors.InvalidArgumentError(
+                        f"input '{name}': cannot convert {type(value).__name__} to {declared} ({e})") from None
+            if not value.dtype.isnative:
+                # NOTE: the runtime reads the bytes as they lie; a big-endian array must be
+                # converted, or it would run on byte-swapped numbers.
+                value = value.astype(value.dtype.newbyteorder("="))
             arrays.append(value)
         return arrays
 
@@ -120,10 +144,15 @@ class Predictor:
 
     def plan(self, input_shapes: Mapping[str, list[int]]) -> dict[str, int]:
         """Plans memory for the given input shapes without running; returns memory_stats()."""
-        missing = [n for n in self.input_names if n not in input_shapes]
-        if missing:
-            raise errors.InvalidArgumentError(f"missing input '{missing[0]}'")
-        return dict(self._impl.plan([list(input_shapes[n]) for n in self.input_names]))
+        self._check_input_names(input_shapes, "plan() (input name -> shape)")
+        shapes = []
+        for name in self.input_names:
+            shape = input_shapes[name]
+            if isinstance(shape, (str, bytes)) or not all(
+                    isinstance(d, (int, np.integer)) and not isinstance(d, bool) for d in shape):
+                raise errors.InvalidArgumentError(f"input '{name}': a shape is a list of ints, got {shape!r}")
+            shapes.append([int(d) for d in shape])
+        return dict(self._impl.plan(shapes))
 
     def kernel_names(self) -> list[str]:
         """The kernel chosen for each node, as "<op> '<node>': <kernel>"."""

@@ -44,10 +44,12 @@ class Function:
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
+        """Computes the outputs from the inputs; `ctx.save_for_backward(...)` keeps what backward needs."""
         raise NotImplementedError("Function subclasses must implement forward")
 
     @staticmethod
     def backward(ctx, *grads):
+        """Given the gradient of each output, returns one gradient (or None) per forward input."""
         raise NotImplementedError("Function subclasses must implement backward")
 
     @classmethod

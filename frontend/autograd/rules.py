@@ -18,6 +18,7 @@ NOT_DIFFERENTIABLE = {"eq", "ne", "lt", "le", "gt", "ge", "argmax", "conv2d_grad
 
 
 def rule(name):
+    """Decorator: registers the function as the gradient rule of op `name` in RULES."""
     def register(fn):
         RULES[name] = fn
         return fn

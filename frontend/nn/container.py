@@ -5,7 +5,53 @@ from frontend.nn.module import Module
 from frontend.nn.parameter import Parameter
 
 
-class Sequential(Module):
+class _ModuleSequence(Module):
+    """Children registered as '0', '1', ... and indexed like a list (Sequential, ModuleList)."""
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def _key(self, idx):
+        keys = list(self._modules)
+        if not -len(keys) <= idx < len(keys):
+            raise IndexError(f"index {idx} is out of range")
+        return keys[idx]
+
+    def _slice(self, idx):
+        raise NotImplementedError
+
+    def __getitem__(self, idx):
+        if isinstance(idx, slice):
+            return self._slice(idx)
+        return self._modules[self._key(idx)]
+
+    def __setitem__(self, idx, module):
+        self.add_module(self._key(idx), module)
+
+    def append(self, module):
+        """Adds a module at the end; returns self."""
+        self.add_module(str(len(self)), module)
+        return self
+
+    def extend(self, modules):
+        """Adds modules at the end; returns self."""
+        for m in modules:
+            self.append(m)
+        return self
+
+    def insert(self, index, module):
+        """Inserts a module before `index` (the children are renumbered)."""
+        items = list(self._modules.values())
+        items.insert(index, module)
+        self._modules.clear()
+        for i, m in enumerate(items):
+            self.add_module(str(i), m)
+
+
+class Sequential(_ModuleSequence):
     """Calls its children in order. `Sequential(a, b)` or `Sequential(OrderedDict(...))`."""
 
     def __init__(self, *args):
@@ -22,30 +68,11 @@ class Sequential(Module):
             input = m(input)
         return input
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return Sequential(collections.OrderedDict(list(self._modules.items())[idx]))
-        keys = list(self._modules)
-        if not -len(keys) <= idx < len(keys):
-            raise IndexError(f"index {idx} is out of range")
-        return self._modules[keys[idx]]
-
-    def __setitem__(self, idx, module):
-        self._modules[list(self._modules)[idx]] = module
-
-    def append(self, module):
-        """Adds a module at the end; returns self."""
-        self.add_module(str(len(self)), module)
-        return self
+    def _slice(self, idx):
+        return Sequential(collections.OrderedDict(list(self._modules.items())[idx]))
 
 
-class ModuleList(Module):
+class ModuleList(_ModuleSequence):
     """A list of modules, registered as children '0', '1', ..."""
 
     def __init__(self, modules=None):
@@ -53,39 +80,8 @@ class ModuleList(Module):
         if modules is not None:
             self.extend(modules)
 
-    def __len__(self):
-        return len(self._modules)
-
-    def __iter__(self):
-        return iter(self._modules.values())
-
-    def __getitem__(self, idx):
-        if isinstance(idx, slice):
-            return ModuleList(list(self._modules.values())[idx])
-        keys = list(self._modules)
-        return self._modules[keys[idx]]
-
-    def __setitem__(self, idx, module):
-        self.add_module(list(self._modules)[idx], module)
-
-    def append(self, module):
-        """Adds a module at the end; returns self."""
-        self.add_module(str(len(self)), module)
-        return self
-
-    def extend(self, modules):
-        """Adds modules at the end; returns self."""
-        for m in modules:
-            self.append(m)
-        return self
-
-    def insert(self, index, module):
-        """Inserts a module before `index`."""
-        items = list(self._modules.values())
-        items.insert(index, module)
-        self._modules.clear()
-        for i, m in enumerate(items):
-            self.add_module(str(i), m)
+    def _slice(self, idx):
+        return ModuleList(list(self._modules.values())[idx])
 
     def forward(self, *args):
         raise NotImplementedError("ModuleList is not callable; iterate over it")

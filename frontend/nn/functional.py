@@ -4,6 +4,7 @@
     >>> F.relu(frontend.tensor([-1.0, 2.0]))
     tensor([0., 2.])
 """
+import functools
 import math
 
 import numpy as np
@@ -17,6 +18,16 @@ from frontend._dispatch import dispatch_one
 from frontend._tensor import _wrap
 from frontend.autograd.function import Function
 from frontend.autograd.graph import GradMode, record
+
+
+def _accepts_unbatched(fn):
+    """Lets a 2-D op take an unbatched [C, H, W] input, as torch does: it runs on a batch of one."""
+    @functools.wraps(fn)
+    def run(input, *args, **kwargs):
+        if getattr(input, "ndim", None) == 3:
+            return O.squeeze(fn(O.unsqueeze(input, 0), *args, **kwargs), 0)
+        return fn(input, *args, **kwargs)
+    return run
 
 
 def _pair(v):
@@ -49,10 +60,13 @@ def _linear_error(input, weight):
                        f"{weight.shape[1]}x{weight.shape[0]})")
 
 
+@_accepts_unbatched
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """2-D convolution of NCHW `input` with OIHW `weight` (padding int, pair or 'same'/'valid')."""
+    """2-D convolution of NCHW (or unbatched CHW) `input` with OIHW `weight` (padding int, pair or
+    'same'/'valid')."""
     if input.ndim != 4:
-        raise RuntimeError(f"conv2d: expected 4-D input [N, C, H, W], got input of size {list(input.shape)}")
+        raise RuntimeError("conv2d: expected 3-D (unbatched) or 4-D (batched) input, got input of size "
+                           f"{list(input.shape)}")
     if input.shape[1] != weight.shape[1] * groups:
         raise RuntimeError(
             f"conv2d: Given groups={groups}, weight of size {list(weight.shape)}, expected input{list(input.shape)} "
@@ -79,6 +93,7 @@ def _pool_attrs(kernel_size, stride, padding, ceil_mode):
             "padding": _pair(padding), "ceil_mode": bool(ceil_mode)}
 
 
+@_accepts_unbatched
 def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """Max pooling over 2-D windows."""
     if return_indices:
@@ -88,6 +103,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return O._op1("max_pool2d", [input], attrs)
 
 
+@_accepts_unbatched
 def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True, divisor_override=None):
     """Average pooling over 2-D windows."""
     if divisor_override is not None:
@@ -97,6 +113,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     return O._op1("avg_pool2d", [input], attrs)
 
 
+@_accepts_unbatched
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size (None keeps that dim)."""
     size = list(output_size) if isinstance(output_size, (list, tuple)) else [output_size, output_size]

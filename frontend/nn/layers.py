@@ -107,16 +107,12 @@ class _BatchNorm(Module):
     _expected_dims = ()
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
-                 device=None, dtype=None):
+                 device=None, dtype=None, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
-        if affine:
-            self.weight = _empty(num_features, dtype=dtype)
-            self.bias = _empty(num_features, dtype=dtype)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self.register_parameter("weight", _empty(num_features, dtype=dtype) if affine else None)
+        self.register_parameter("bias", _empty(num_features, dtype=dtype) if affine and bias else None)
         if track_running_stats:
             fdt = (D.to_dtype(dtype) if dtype else D.float32).np
             self.register_buffer("running_mean", _wrap(np.zeros(num_features, fdt)))
@@ -138,8 +134,9 @@ class _BatchNorm(Module):
     def reset_parameters(self):
         """Weight 1, bias 0, and fresh running stats."""
         self.reset_running_stats()
-        if self.affine:
+        if self.weight is not None:
             init.ones_(self.weight)
+        if self.bias is not None:
             init.zeros_(self.bias)
 
     def forward(self, input):
@@ -157,7 +154,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -179,21 +176,18 @@ class LayerNorm(Module):
         super().__init__()
         self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
         self.eps, self.elementwise_affine = eps, elementwise_affine
-        if elementwise_affine:
-            self.weight = Parameter(_wrap(np.ones(self.normalized_shape, np.float32)))
-            if bias:
-                self.bias = Parameter(_wrap(np.zeros(self.normalized_shape, np.float32)))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        self.register_parameter("weight", _empty(*self.normalized_shape, dtype=dtype) if elementwise_affine else None)
+        self.register_parameter("bias", _empty(*self.normalized_shape, dtype=dtype)
+                                if elementwise_affine and bias else None)
+        if self.weight is not None:
+            init.ones_(self.weight)
 
     def forward(self, input):
         return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
 
 
 class Embedding(Module):
@@ -252,9 +246,11 @@ def _activation(name, fn, doc, extra=None):
         self.inplace = inplace
 
     def forward(self, input):
+        """The activation applied element-wise."""
         return fn(input)
 
     def extra_repr(self):
+        """'inplace=True' when set, as torch prints it."""
         return "inplace=True" if self.inplace else ""
 
     return type(name, (Module,), {"__init__": __init__, "forward": forward, "extra_repr": extra_repr, "__doc__": doc})

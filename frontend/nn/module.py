@@ -36,6 +36,7 @@ class RemovableHandle:
         self.id = next(RemovableHandle._ids)
 
     def remove(self):
+        """Unregisters the hook (a second call does nothing)."""
         self.hooks.pop(self.id, None)
 
     def __enter__(self):
@@ -73,7 +74,7 @@ class Module:
         if isinstance(value, Parameter):
             if params is None:
                 raise AttributeError("cannot assign parameters before Module.__init__() call")
-            self._remove_name(name)
+            self._remove_name(name, keep=params)
             params[name] = value
         elif params is not None and name in params:
             if value is not None and not isinstance(value, Tensor):
@@ -84,10 +85,10 @@ class Module:
             modules = self.__dict__.get("_modules")
             if modules is None:
                 raise AttributeError("cannot assign module before Module.__init__() call")
-            self._remove_name(name)
+            self._remove_name(name, keep=modules)
             modules[name] = value
         elif isinstance(value, Buffer):
-            self._remove_name(name)
+            self._remove_name(name, keep=self._buffers)
             self.register_buffer(name, _wrap(value._data), value.persistent)
         elif self.__dict__.get("_buffers") is not None and name in self._buffers:
             if value is not None and not isinstance(value, Tensor):
@@ -98,9 +99,12 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _remove_name(self, name):
+    def _remove_name(self, name, keep=None):
+        """Forgets `name` everywhere but in `keep`, the store about to receive it: a name that is
+        reassigned keeps its place, so state_dict keys and Sequential order stay as in torch."""
         for d in (self.__dict__, self._parameters, self._buffers, self._modules):
-            d.pop(name, None)
+            if d is not keep:
+                d.pop(name, None)
 
     def __getattr__(self, name):
         d = self.__dict__
@@ -124,7 +128,7 @@ class Module:
             raise KeyError('parameter name can\'t contain "."')
         if param is not None and not isinstance(param, Parameter):
             raise TypeError(f"cannot assign '{type(param).__name__}' object to parameter '{name}' (torch.nn.Parameter or None required)")
-        self._remove_name(name)
+        self._remove_name(name, keep=self._parameters)
         self._parameters[name] = param
 
     def register_buffer(self, name, tensor, persistent=True):
@@ -133,7 +137,7 @@ class Module:
             raise KeyError('buffer name can\'t contain "."')
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"cannot assign '{type(tensor).__name__}' object to buffer '{name}' (torch Tensor or None required)")
-        self._remove_name(name)
+        self._remove_name(name, keep=self._buffers)
         self._buffers[name] = tensor
         if persistent:
             self._non_persistent_buffers_set.discard(name)
@@ -144,7 +148,7 @@ class Module:
         """Adds a child module under `name`."""
         if module is not None and not isinstance(module, Module):
             raise TypeError(f"{type(module).__name__} is not a Module subclass")
-        self._remove_name(name)
+        self._remove_name(name, keep=self._modules)
         self._modules[name] = module
 
     register_module = add_module
@@ -297,6 +301,7 @@ class Module:
 
     # ---- calling ----
     def forward(self, *args, **kwargs):
+        """The computation of the module; subclasses define it and callers use `module(...)`."""
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
 
     def __call__(self, *args, **kwargs):

@@ -10,9 +10,8 @@ from frontend._tensor import _wrap
 from frontend.nn import functional as F
 from frontend.nn import init
 from frontend.nn.container import ModuleList
-from frontend.nn.layers import Dropout, LayerNorm, Linear
+from frontend.nn.layers import Dropout, LayerNorm, Linear, _empty
 from frontend.nn.module import Module
-from frontend.nn.parameter import Parameter
 
 
 class NonDynamicallyQuantizableLinear(Linear):
@@ -37,12 +36,9 @@ class MultiheadAttention(Module):
         self.batch_first, self.head_dim = batch_first, embed_dim // num_heads
         self.kdim = self.vdim = embed_dim
         self._qkv_same_embed_dim = True
-        self.in_proj_weight = Parameter(_wrap(np.zeros((3 * embed_dim, embed_dim), np.float32)))
-        if bias:
-            self.in_proj_bias = Parameter(_wrap(np.zeros(3 * embed_dim, np.float32)))
-        else:
-            self.register_parameter("in_proj_bias", None)
-        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias)
+        self.in_proj_weight = _empty(3 * embed_dim, embed_dim, dtype=dtype)
+        self.register_parameter("in_proj_bias", _empty(3 * embed_dim, dtype=dtype) if bias else None)
+        self.out_proj = NonDynamicallyQuantizableLinear(embed_dim, embed_dim, bias=bias, dtype=dtype)
         self._reset_parameters()
 
     def _reset_parameters(self):
@@ -125,13 +121,14 @@ class TransformerEncoderLayer(Module):
     def __init__(self, d_model, nhead, dim_feedforward=2048, dropout=0.1, activation="relu", layer_norm_eps=1e-5,
                  batch_first=False, norm_first=False, bias=True, device=None, dtype=None):
         super().__init__()
-        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first)
-        self.linear1 = Linear(d_model, dim_feedforward, bias=bias)
+        self.self_attn = MultiheadAttention(d_model, nhead, dropout=dropout, bias=bias, batch_first=batch_first,
+                                            dtype=dtype)
+        self.linear1 = Linear(d_model, dim_feedforward, bias=bias, dtype=dtype)
         self.dropout = Dropout(dropout)
-        self.linear2 = Linear(dim_feedforward, d_model, bias=bias)
+        self.linear2 = Linear(dim_feedforward, d_model, bias=bias, dtype=dtype)
         self.norm_first = norm_first
-        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
-        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias)
+        self.norm1 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
+        self.norm2 = LayerNorm(d_model, eps=layer_norm_eps, bias=bias, dtype=dtype)
         self.dropout1 = Dropout(dropout)
         self.dropout2 = Dropout(dropout)
         self.activation = _get_activation(activation)

@@ -2,7 +2,6 @@
 import math
 
 from frontend import _ops as O
-from frontend.autograd.graph import no_grad
 from frontend.optim.optimizer import Optimizer
 
 
@@ -22,45 +21,35 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize))
 
-    @no_grad()
-    def step(self, closure=None):
-        """One update of every parameter with a gradient."""
-        loss = None
-        if closure is not None:
-            from frontend.autograd.graph import enable_grad
-            with enable_grad():
-                loss = closure()
-        for group, p in self._params_with_grad():
-            g = O.neg(p.grad) if group["maximize"] else p.grad
-            lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
-            param = p
-            if wd:
-                if self._decoupled:
-                    param = O.mul(p, 1 - lr * wd)
-                else:
-                    g = O.add(g, O.mul(p, wd))
-            state = self.state.setdefault(p, {})
-            if not state:
-                state["step"] = 0
-                state["exp_avg"] = O.mul(p, 0.0)
-                state["exp_avg_sq"] = O.mul(p, 0.0)
-                if group["amsgrad"]:
-                    state["max_exp_avg_sq"] = O.mul(p, 0.0)
-            state["step"] += 1
-            t = state["step"]
-            m = O.add(O.mul(state["exp_avg"], b1), O.mul(g, 1 - b1))
-            v = O.add(O.mul(state["exp_avg_sq"], b2), O.mul(O.mul(g, g), 1 - b2))
-            state["exp_avg"], state["exp_avg_sq"] = m, v
+    def _updated(self, group, p):
+        """L2 or decoupled decay, moment updates, bias-corrected step."""
+        g = O.neg(p.grad) if group["maximize"] else p.grad
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        param = p
+        if wd:
+            if self._decoupled:
+                param = O.mul(p, 1 - lr * wd)
+            else:
+                g = O.add(g, O.mul(p, wd))
+        state = self.state.setdefault(p, {})
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = O.mul(p, 0.0)
+            state["exp_avg_sq"] = O.mul(p, 0.0)
             if group["amsgrad"]:
-                v = O.maximum(state["max_exp_avg_sq"], v)
-                state["max_exp_avg_sq"] = v
-            bias1 = 1 - b1 ** t
-            bias2 = 1 - b2 ** t
-            denom = O.add(O.div(O.sqrt(v), math.sqrt(bias2)), eps)
-            new = O.sub(param, O.mul(O.div(m, denom), lr / bias1))
-            p._data[...] = new._data
-            p._version += 1
-        return loss
+                state["max_exp_avg_sq"] = O.mul(p, 0.0)
+        state["step"] += 1
+        t = state["step"]
+        m = O.add(O.mul(state["exp_avg"], b1), O.mul(g, 1 - b1))
+        v = O.add(O.mul(state["exp_avg_sq"], b2), O.mul(O.mul(g, g), 1 - b2))
+        state["exp_avg"], state["exp_avg_sq"] = m, v
+        if group["amsgrad"]:
+            v = O.maximum(state["max_exp_avg_sq"], v)
+            state["max_exp_avg_sq"] = v
+        bias1 = 1 - b1 ** t
+        bias2 = 1 - b2 ** t
+        denom = O.add(O.div(O.sqrt(v), math.sqrt(bias2)), eps)
+        return O.sub(param, O.mul(O.div(m, denom), lr / bias1))
 
 
 class AdamW(Adam):

@@ -14,6 +14,7 @@ class LRScheduler:
         self.step()
 
     def get_lr(self):
+        """The lr of each parameter group at `self.last_epoch` (subclasses: the schedule)."""
         raise NotImplementedError
 
     def get_last_lr(self):

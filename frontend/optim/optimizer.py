@@ -4,6 +4,7 @@ import copy
 import numpy as np
 
 from frontend._tensor import Tensor, _wrap
+from frontend.autograd.graph import enable_grad, no_grad
 
 
 class Optimizer:
@@ -45,7 +46,22 @@ class Optimizer:
                 elif p.grad is not None:
                     p.grad._data[...] = 0
 
+    @no_grad()
     def step(self, closure=None):
+        """One update of every parameter that has a gradient; returns `closure()`'s loss if given
+        (the closure re-evaluates the model, with gradients enabled)."""
+        loss = None
+        if closure is not None:
+            with enable_grad():
+                loss = closure()
+        for group, p in self._params_with_grad():
+            new = self._updated(group, p)
+            p._data[...] = new._data
+            p._version += 1
+        return loss
+
+    def _updated(self, group, p):
+        """The new value of parameter `p` (its .grad is set): the optimizer's update rule."""
         raise NotImplementedError
 
     def _params_with_grad(self):

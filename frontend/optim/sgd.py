@@ -1,6 +1,5 @@
 """SGD with momentum, dampening, Nesterov and weight decay (torch's update rule)."""
 from frontend import _ops as O
-from frontend.autograd.graph import no_grad
 from frontend.optim.optimizer import Optimizer
 
 
@@ -22,31 +21,21 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                                       nesterov=nesterov, maximize=maximize))
 
-    @no_grad()
-    def step(self, closure=None):
-        """One update of every parameter with a gradient."""
-        loss = None
-        if closure is not None:
-            from frontend.autograd.graph import enable_grad
-            with enable_grad():
-                loss = closure()
-        for group, p in self._params_with_grad():
-            g = p.grad
-            if group["maximize"]:
-                g = O.neg(g)
-            if group["weight_decay"]:
-                g = O.add(g, O.mul(p, group["weight_decay"]))
-            mu = group["momentum"]
-            if mu:
-                state = self.state.setdefault(p, {})
-                buf = state.get("momentum_buffer")
-                if buf is None:
-                    buf = O.clone(g)
-                else:
-                    buf = O.add(O.mul(buf, mu), O.mul(g, 1 - group["dampening"]) if group["dampening"] else g)
-                state["momentum_buffer"] = buf
-                g = O.add(g, O.mul(buf, mu)) if group["nesterov"] else buf
-            new = O.sub(p, O.mul(g, group["lr"]))
-            p._data[...] = new._data
-            p._version += 1
-        return loss
+    def _updated(self, group, p):
+        """Weight decay, then momentum (Nesterov or not), then the step."""
+        g = p.grad
+        if group["maximize"]:
+            g = O.neg(g)
+        if group["weight_decay"]:
+            g = O.add(g, O.mul(p, group["weight_decay"]))
+        mu = group["momentum"]
+        if mu:
+            state = self.state.setdefault(p, {})
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = O.clone(g)
+            else:
+                buf = O.add(O.mul(buf, mu), O.mul(g, 1 - group["dampening"]) if group["dampening"] else g)
+            state["momentum_buffer"] = buf
+            g = O.add(g, O.mul(buf, mu)) if group["nesterov"] else buf
+        return O.sub(p, O.mul(g, group["lr"]))

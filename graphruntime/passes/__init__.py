@@ -18,6 +18,8 @@ from graphruntime.passes.batch_norm_folding import fold_batch_norm
 from graphruntime.passes.constant_folding import fold_constants
 from graphruntime.passes.dead_code import eliminate_dead_code
 from graphruntime.passes.identity import remove_identities
+from graphruntime import errors
+from graphruntime.netdef import check
 from graphruntime.proto import net_pb2
 
 PASSES_BY_LEVEL = {
@@ -28,9 +30,15 @@ PASSES_BY_LEVEL = {
 
 
 def optimize(net: net_pb2.NetDef, level: int = 2) -> net_pb2.NetDef:
-    """Returns an optimized copy of `net` (the input is not modified)."""
+    """Returns an optimized copy of `net` (the input is not modified).
+
+    The net is checked first (`graphruntime.check`), so a malformed one raises the checker's
+    error naming the op, rather than being rewritten into something that fails later; the
+    passes may assume a valid net.
+    """
     if level not in PASSES_BY_LEVEL:
-        raise ValueError(f"optimization level must be one of {sorted(PASSES_BY_LEVEL)}, got {level}")
+        raise errors.InvalidArgumentError(f"optimization level must be one of {sorted(PASSES_BY_LEVEL)}, got {level}")
+    check(net)
     for apply in PASSES_BY_LEVEL[level]:
         net = apply(net)
     if not PASSES_BY_LEVEL[level]:

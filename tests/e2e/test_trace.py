@@ -191,3 +191,92 @@ def test_outputs_that_are_inputs_constants_or_repeated():
     # The identity-removal pass keeps the copies that give outputs their own names.
     out = graphruntime.Predictor(graphruntime.optimize(traced.net, 2)).run({traced.input_names[0]: x._data})
     np.testing.assert_array_equal(out["output_0"], x._data)
+
+
+def test_dict_and_nested_outputs_keep_their_structure_with_eval_dropout_and_batch_norm():
+    frontend.manual_seed(0)
+
+    class Heads(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.Dropout(0.5), nn.ReLU())
+            self.cls = nn.Linear(6, 3)
+
+        def forward(self, x, mask):
+            h = self.body(x)
+            logits = self.cls(h) + mask
+            return {"logits": logits, "extra": (h.sum(1), [logits.softmax(-1)])}
+
+    model = randomize_batch_norm_stats(Heads()).eval()
+    x, mask = frontend.randn(1, 4), frontend.randn(1, 3)
+    traced = jit.trace(model, (x, mask), dynamic_axes=[0])
+    assert [vi.name for vi in traced.net.output] == ["logits", "extra_0", "extra_1_0"]
+    x8, mask8 = frontend.randn(8, 4), frontend.randn(8, 3)
+    got, expected = traced(x8, mask8), model(x8, mask8)
+    assert list(got) == ["logits", "extra"] and isinstance(got["extra"], tuple)
+    assert isinstance(got["extra"][1], list)
+    np.testing.assert_array_equal(got["logits"]._data, expected["logits"]._data)
+    np.testing.assert_array_equal(got["extra"][0]._data, expected["extra"][0]._data)
+    np.testing.assert_array_equal(got["extra"][1][0]._data, expected["extra"][1][0]._data)
+    folded = graphruntime.Predictor(graphruntime.optimize(traced.net, 2)).run({"x": x8._data, "mask": mask8._data})
+    np.testing.assert_allclose(folded["logits"], expected["logits"]._data, rtol=1e-4, atol=1e-5)
+    assert not any(op.type in ("batch_norm", "dropout") for op in graphruntime.optimize(traced.net, 2).op)
+
+
+def test_non_tensor_outputs_are_rejected_naming_the_output():
+    with pytest.raises(TypeError, match=r"output 'output_1' is a float"):
+        jit.trace(lambda x: (x * 2.0, 3.0), frontend.ones(2))
+    with pytest.raises(TypeError, match="keys must be str"):
+        jit.trace(lambda x: {1: x * 2.0}, frontend.ones(2))
+    with pytest.raises(ValueError, match="output name 'x' .* is also the name of an input or a parameter"):
+        jit.trace(lambda x: {"x": x * 2.0}, frontend.ones(2))
+
+    class Scale(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(frontend.ones(2))
+
+        def forward(self, x):
+            return {"weight": x * self.weight}
+
+    with pytest.raises(ValueError, match="output name 'weight'"):
+        jit.trace(Scale(), frontend.ones(2))
+
+
+def test_unsqueeze_squeeze_and_merge_over_two_dynamic_axes_run_at_other_sizes():
+    frontend.manual_seed(0)
+
+    class Pool(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed = nn.Embedding(10, 4)
+            self.proj = nn.Linear(4, 4)
+
+        def forward(self, ids, mask):
+            h = self.proj(self.embed(ids)) * mask.unsqueeze(-1).float()      # [N, L, 4]
+            merged = h.reshape(h.shape[0] * h.shape[1], 4).relu()               # [N*L, 4]
+            col = h.sum(-1, keepdim=True).squeeze(-1)                            # [N, L]
+            return merged, col, h.unsqueeze(1).sum(2).squeeze(1)                 # [N, 4]
+
+    model = Pool().eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", jit.TracerWarning)
+        traced = jit.trace(model, (frontend.randint(0, 10, (1, 5)), frontend.ones(1, 5, dtype=frontend.bool)),
+                           dynamic_axes=[0, 1])
+    assert {"flatten", "expand", "transpose"} <= {op.type for op in traced.net.op}
+    for n, length in [(4, 6), (2, 1), (1, 5)]:
+        ids, mask = frontend.randint(0, 10, (n, length)), frontend.rand(n, length) > 0.3
+        for got, expected in zip(traced(ids, mask), model(ids, mask)):
+            np.testing.assert_array_equal(got._data, expected._data)
+        optimized = graphruntime.Predictor(graphruntime.optimize(traced.net, 2)).run(
+            {"ids": ids._data, "mask": mask._data})
+        np.testing.assert_allclose(optimized["output_2"], model(ids, mask)[2]._data, rtol=1e-5, atol=1e-6)
+
+
+def test_reshape_splitting_a_dim_over_two_dynamic_axes_warns_and_the_runtime_names_it():
+    def split_heads(x):
+        return x.reshape(x.shape[0], x.shape[1], 2, 2) * 2.0
+    with pytest.warns(jit.TracerWarning, match="reshape .* splits a dim over several dynamic axes"):
+        traced = jit.trace(split_heads, frontend.ones(1, 3, 4), dynamic_axes=[0, 1])
+    with pytest.raises(errors.InvalidArgumentError, match="reshape"):
+        traced(frontend.ones(2, 5, 4))

@@ -19,6 +19,7 @@ MODULE_CASES = [
     ("BatchNorm1d_3d_eval", lambda n: n.BatchNorm1d(3), [(2, 3, 4)], False),
     ("BatchNorm2d_train", lambda n: n.BatchNorm2d(3), [(4, 3, 2, 3)], True),
     ("BatchNorm2d_eval", lambda n: n.BatchNorm2d(3), [(2, 3, 2, 2)], False),
+    ("BatchNorm2d_train_no_bias", lambda n: n.BatchNorm2d(3, bias=False), [(4, 3, 2, 3)], True),
     ("BatchNorm2d_momentum_none", lambda n: n.BatchNorm2d(2, momentum=None), [(3, 2, 2, 2)], True),
     ("LayerNorm", lambda n: n.LayerNorm(4), [(2, 3, 4)], False),
     ("Embedding", lambda n: n.Embedding(10, 3), [("int", (2, 5), 10)], False),
@@ -36,6 +37,10 @@ MODULE_CASES = [
     ("MaxPool2d", lambda n: n.MaxPool2d(3, 2, 1), [("distinct", (1, 2, 6, 6))], False),
     ("AvgPool2d", lambda n: n.AvgPool2d(2), [(1, 2, 6, 6)], False),
     ("AdaptiveAvgPool2d", lambda n: n.AdaptiveAvgPool2d((1, 1)), [(2, 3, 4, 4)], False),
+    ("Conv2d_unbatched", lambda n: n.Conv2d(2, 3, 3, padding=1), [(2, 5, 5)], False),
+    ("MaxPool2d_unbatched", lambda n: n.MaxPool2d(2), [("distinct", (2, 6, 6))], False),
+    ("AvgPool2d_unbatched", lambda n: n.AvgPool2d(3, 2, 1), [(2, 6, 6)], False),
+    ("AdaptiveAvgPool2d_unbatched", lambda n: n.AdaptiveAvgPool2d((2, 3)), [(3, 4, 6)], False),
     ("Flatten", lambda n: n.Flatten(), [(2, 3, 4)], False),
     ("Identity", lambda n: n.Identity(), [(2, 3)], False),
     ("Sequential", lambda n: n.Sequential(n.Linear(4, 8), n.ReLU(), n.Linear(8, 2)), [(3, 4)], False),
@@ -135,6 +140,31 @@ def test_repr_like_torch():
         assert repr(model) == repr(tmodel)
 
 
+@needs_torch
+@pytest.mark.parametrize("build", [
+    lambda n: n.BatchNorm2d(4), lambda n: n.BatchNorm1d(3, momentum=None, affine=False),
+    lambda n: n.BatchNorm2d(4, bias=False), lambda n: n.BatchNorm1d(2, track_running_stats=False),
+    lambda n: n.LayerNorm(4), lambda n: n.LayerNorm((2, 3), bias=False),
+    lambda n: n.LayerNorm(4, elementwise_affine=False), lambda n: n.Dropout(0.2),
+    lambda n: n.Embedding(10, 3, padding_idx=1), lambda n: n.GELU("tanh"), lambda n: n.MaxPool2d(2),
+    lambda n: n.TransformerEncoderLayer(8, 2, 16, batch_first=True)])
+def test_norm_and_other_layer_reprs_and_keys_match_torch(build):
+    ours, theirs = build(nn), build(torch.nn)
+    assert repr(ours) == repr(theirs)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+
+
+@needs_torch
+@pytest.mark.parametrize("build", [
+    lambda n, dt: n.LayerNorm(3, dtype=dt), lambda n, dt: n.Linear(2, 3, dtype=dt),
+    lambda n, dt: n.BatchNorm1d(2, dtype=dt), lambda n, dt: n.MultiheadAttention(4, 2, dtype=dt),
+    lambda n, dt: n.TransformerEncoderLayer(4, 2, 8, dtype=dt)])
+def test_dtype_argument_sets_parameter_dtypes_like_torch(build):
+    ours, theirs = build(nn, frontend.float64), build(torch.nn, torch.float64)
+    assert {k: str(v.dtype).split(".")[1] for k, v in ours.state_dict().items()} == \
+        {k: str(v.dtype).split(".")[1] for k, v in theirs.state_dict().items()}
+
+
 def test_forward_hooks():
     lin = nn.Linear(2, 2)
     calls = []
@@ -154,6 +184,48 @@ def test_containers():
     assert list(md.keys()) == ["a", "b"] and "b.weight" in md.state_dict()
     seq = nn.Sequential(nn.Linear(1, 2), nn.ReLU())
     assert isinstance(seq[0], nn.Linear) and len(seq[:1]) == 1
+
+
+@pytest.mark.parametrize("make", [lambda ms: nn.Sequential(*ms), nn.ModuleList])
+def test_sequential_and_module_list_index_like_lists(make):
+    seq = make([nn.Linear(1, 2), nn.ReLU(), nn.Tanh()])
+    assert isinstance(seq[-1], nn.Tanh) and type(seq[1:]) is type(seq) and len(seq[1:]) == 2
+    for bad in (3, -4):
+        with pytest.raises(IndexError, match=f"index {bad} is out of range"):
+            seq[bad]
+        with pytest.raises(IndexError, match=f"index {bad} is out of range"):
+            seq[bad] = nn.ReLU()
+    seq[1] = nn.Sigmoid()
+    seq.insert(0, nn.Identity())
+    seq.extend([nn.ReLU()]).append(nn.ReLU())
+    assert [type(m).__name__ for m in seq] == ["Identity", "Linear", "Sigmoid", "Tanh", "ReLU", "ReLU"]
+    assert [name for name, _ in seq.named_children()] == [str(i) for i in range(6)]
+
+
+@needs_torch
+def test_reassigned_children_parameters_and_buffers_keep_their_place_like_torch():
+    def build(T):
+        class Net(T.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = T.nn.Conv2d(3, 4, 3)
+                self.body = T.nn.Sequential(T.nn.Linear(4, 4), T.nn.ReLU(), T.nn.Linear(4, 2))
+                self.heads = T.nn.ModuleList([T.nn.ReLU(), T.nn.Tanh()])
+                self.bn = T.nn.BatchNorm1d(2)
+
+        net = Net()
+        net.conv1 = T.nn.Conv2d(1, 4, 3)  # grayscale input: the usual fine-tuning edit
+        net.body.add_module("1", T.nn.Tanh())
+        net.heads[0] = T.nn.Sigmoid()
+        net.body[0].weight = T.nn.Parameter(T.zeros(4, 4))
+        net.bn.running_mean = T.ones(2)
+        return net
+
+    ours, theirs = build(frontend), build(torch)
+    assert list(ours.state_dict()) == list(theirs.state_dict())
+    assert [n for n, _ in ours.named_modules()] == [n for n, _ in theirs.named_modules()]
+    assert [type(m).__name__ for m in ours.body] == [type(m).__name__ for m in theirs.body]
+    assert [type(m).__name__ for m in ours.heads] == ["Sigmoid", "Tanh"]
 
 
 def test_dropout_train_scales_and_is_seeded():

@@ -41,6 +41,27 @@ def test_optimizer_matches_torch(name, kwargs):
     assert_close(ours_p, theirs_p, f"{name} parameters after 4 steps", rtol=1e-4, atol=1e-5)
 
 
+@needs_torch
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW"])
+def test_step_with_closure_matches_torch(name):
+    w0 = np.random.default_rng(1).standard_normal(4).astype(np.float32)
+    params = {"ours": nn.Parameter(frontend.tensor(w0)), "theirs": torch.nn.Parameter(torch.tensor(w0))}
+    opts = {"ours": getattr(optim, name)([params["ours"]], lr=0.1),
+            "theirs": getattr(torch.optim, name)([params["theirs"]], lr=0.1)}
+    for _ in range(3):
+        losses = {}
+        for side in ("ours", "theirs"):
+            def closure(side=side):
+                opts[side].zero_grad()
+                loss = (params[side] ** 2).sum()
+                loss.backward()
+                return loss
+            losses[side] = opts[side].step(closure)
+        assert np.isclose(losses["ours"].item(), losses["theirs"].item(), rtol=1e-5)
+        assert losses["ours"].requires_grad  # the closure ran with gradients enabled
+    assert_close(params["ours"], params["theirs"], f"{name} with a closure", rtol=1e-5, atol=1e-6)
+
+
 def test_zero_grad_and_state_dict_roundtrip():
     p = nn.Parameter(frontend.ones(2))
     opt = optim.SGD([p], lr=0.1, momentum=0.9)
@@ -134,3 +155,13 @@ def test_training_reduces_loss():
             first = first if first is not None else loss.item()
     accuracy = (model(x).argmax(1) == y).float().mean().item()
     assert loss.item() < first / 4 and accuracy > 0.95
+
+
+def test_utils_data_is_reachable_as_attributes_like_torch_utils_data():
+    import subprocess
+    import sys
+    # A fresh interpreter: `import frontend` alone must make frontend.utils.data usable.
+    code = ("import frontend; d = frontend.utils.data; "
+            "print(len(d.ConcatDataset([[1, 2], [3]])), d.Subset([5, 6, 7], [2])[0], d.DataLoader is frontend.data.DataLoader)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["3", "7", "True"]

@@ -92,6 +92,25 @@ def test_zero_dim_tensor_promotion_matches_torch():
 
 
 @needs_torch
+@pytest.mark.parametrize("bounds", [(0.5, None), (None, 2.5), (0, 2), (-1.5, 2), (True, None)])
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.float32])
+def test_clamp_with_python_bounds_promotes_like_torch(dtype, bounds):
+    x = np.array([1, 0, 3, 2], dtype)
+    ours = frontend.tensor(x).clamp(*bounds)
+    theirs = torch.tensor(x).clamp(*bounds)
+    assert ours.numpy().dtype == theirs.numpy().dtype
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())
+
+
+def test_randint_takes_high_and_size_positionally():
+    frontend.manual_seed(0)
+    x = frontend.randint(3, (50,))
+    assert x.shape == (50,) and x.dtype is frontend.int64
+    assert 0 <= x.min().item() and x.max().item() <= 2
+    assert frontend.randint(3, size=(2, 2)).shape == (2, 2)
+
+
+@needs_torch
 @pytest.mark.parametrize("index", [
     (1,), (slice(None), 2), (Ellipsis, 1), (None, 0), (slice(1, None, 2),), (-1, slice(None, -1)),
     (slice(None), None, slice(2)), (np.array([True, False, True]),), ([2, 0],)])
@@ -195,3 +214,47 @@ def test_num_threads():
     frontend.set_num_threads(n)
     with pytest.raises(RuntimeError, match="positive"):
         frontend.set_num_threads(0)
+
+
+def test_save_load_keeps_the_key_order(tmp_path):
+    from frontend import nn
+    state = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).state_dict()
+    state["a_late_scalar"] = frontend.tensor(3)
+    frontend.save(state, tmp_path / "m.safetensors", metadata={"epoch": 3})
+    assert list(frontend.load(tmp_path / "m.safetensors")) == list(state)
+    buf = io.BytesIO()
+    frontend.save({"z": frontend.ones(2), "a": frontend.ones(5)}, buf)
+    buf.seek(0)
+    assert list(frontend.load(buf)) == ["z", "a"]
+    # A file from another safetensors writer loads in the file's own order.
+    from safetensors.numpy import save_file
+    save_file({"b": np.ones(2, np.float32), "a": np.ones(1, np.float32)}, str(tmp_path / "other.safetensors"))
+    assert sorted(frontend.load(tmp_path / "other.safetensors")) == ["a", "b"]
+
+
+@needs_torch
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.bool_])
+def test_bitwise_operators_match_torch(dtype):
+    a = np.array([1, 3, 4, 0, 7], dtype)
+    b = np.array([2, 3, 5, 1, 0], dtype)
+    ours, theirs = (frontend.tensor(a), frontend.tensor(b)), (torch.tensor(a), torch.tensor(b))
+    for fn in (lambda x, y: x & y, lambda x, y: x | y, lambda x, y: x ^ y, lambda x, y: ~x,
+               lambda x, y: x & 1, lambda x, y: 1 | y):
+        got, expected = fn(*ours), fn(*theirs)
+        assert got.numpy().dtype == expected.numpy().dtype
+        np.testing.assert_array_equal(got.numpy(), expected.numpy())
+    with pytest.raises(RuntimeError, match="bitwise_and_cpu"):
+        frontend.ones(2) & frontend.ones(2)
+
+
+@needs_torch
+@pytest.mark.parametrize("call", [
+    lambda t, T: t.new_zeros(3), lambda t, T: t.new_zeros((2, 1)), lambda t, T: t.new_ones(2, 2),
+    lambda t, T: t.new_full((2,), 7), lambda t, T: t.new_tensor([1.5, 2]), lambda t, T: t.new_empty(3) * 0,
+    lambda t, T: t.new_zeros(2, dtype=T.int32)])
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_new_factories_take_the_tensor_dtype_like_torch(call, dtype):
+    base = np.array([1, 2], dtype)
+    ours, theirs = call(frontend.tensor(base), frontend), call(torch.tensor(base), torch)
+    assert ours.numpy().dtype == theirs.numpy().dtype
+    np.testing.assert_array_equal(ours.numpy(), theirs.numpy())

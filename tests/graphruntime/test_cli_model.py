@@ -68,3 +68,16 @@ def test_registered_in_the_ember_command(tmp_path, capsys):
     assert ember_main(["inspect", str(tmp_path / "m.pb")]) == 0
     assert "parameters: 4" in capsys.readouterr().out
     assert ember_main(["run", str(tmp_path / "m.pb"), "--input", "x=/nonexistent.npy"]) != 0
+
+
+def test_bad_command_lines_are_reported_not_raised(tmp_path, capsys):
+    graphruntime.save(mlp_net(), tmp_path / "m.pb")
+    assert main(["inspect", str(tmp_path / "missing.pb")]) == 1
+    assert "missing.pb' does not exist" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "m.pb"), "--shape", "x=a,b"]) == 1
+    assert "--shape expects NAME=D0,D1" in capsys.readouterr().err
+    for option in (["--runs", "0"], ["--threads", "-1"], ["--warmup", "x"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["bench", str(tmp_path / "m.pb"), *option])
+        assert exit_info.value.code == 2
+        assert "expected an integer >=" in capsys.readouterr().err

@@ -134,3 +134,29 @@ def test_check_bad_initializer_size():
 def test_check_with_input_shapes_override():
     types = check(small_net(), input_shapes={"x": [5, 3]})
     assert types["y"] == ("float32", [5, 3])
+
+
+def test_load_save_check_and_optimize_reject_bad_arguments(tmp_path):
+    with pytest.raises(errors.InvalidArgumentError, match="does not exist"):
+        graphruntime.load(tmp_path / "missing.pb")
+    with pytest.raises(errors.InvalidArgumentError, match="is a directory"):
+        graphruntime.load(tmp_path)
+    for bad in ("net", None):
+        with pytest.raises(errors.InvalidArgumentError, match=r"check\(\) takes a NetDef, not"):
+            graphruntime.check(bad)
+        with pytest.raises(errors.InvalidArgumentError, match=r"save\(\) takes a NetDef, not"):
+            graphruntime.save(bad, tmp_path / "x.pb")
+    net = graphruntime.NetBuilder("n")
+    net.output(net.op("relu", [net.input("x", "float32", [2])]), "y")
+    with pytest.raises(errors.InvalidArgumentError, match="optimization level"):
+        graphruntime.optimize(net.build(), 7)
+
+
+def test_empty_file_and_net_without_outputs_are_invalid_models(tmp_path):
+    (tmp_path / "empty.pb").write_bytes(b"")
+    with pytest.raises(errors.InvalidModelError, match="has no outputs"):
+        graphruntime.Predictor(tmp_path / "empty.pb")
+    b = NetBuilder("no_outputs")
+    b.op("relu", [b.input("x", "float32", [2])])
+    with pytest.raises(errors.InvalidModelError, match="net 'no_outputs' has no outputs"):
+        check(b.net)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import graphruntime
-from graphruntime import _C
+from graphruntime import _C, errors
 from graphruntime.netdef import NetBuilder, check
 from graphruntime.passes import (eliminate_dead_code, fold_batch_norm, fold_constants, fuse_activations,
                                  optimize, remove_identities)
@@ -142,3 +142,22 @@ def test_fusion_skips_when_conv_output_has_other_users():
     net = b.build()
     assert types(fuse_activations(net)) == ["conv2d", "relu"]
     assert types(fold_batch_norm(net)) == ["conv2d", "relu"]
+
+
+@pytest.mark.parametrize("level", [0, 1, 2])
+def test_optimize_rejects_a_malformed_net_naming_the_op(level):
+    b = NetBuilder("bad")
+    x = b.input("x", "float32", [-1, 3, 4, 4])
+    w = b.initializer("w", np.ones((2, 3, 1, 1), np.float32))
+    conv = b.op("conv2d", [x, w], name="stem")
+    mean, var = b.initializer("m", np.zeros(2, np.float32)), b.initializer("v", np.ones(2, np.float32))
+    b.output(b.op("batch_norm", [conv, mean, var], name="bn"), "y")
+    net = b.build()
+    net.op[1].input[1] = "undefined"
+    with pytest.raises(errors.InvalidModelError, match="batch_norm 'bn': input 1 'undefined' is not defined"):
+        graphruntime.optimize(net, level)
+    net = b.build(check_net=False)
+    net.op[1].input[1] = "m"
+    net.op[0].type = "no_such_op"
+    with pytest.raises(errors.UnsupportedError, match="no_such_op 'stem'"):
+        graphruntime.optimize(net, level)

@@ -190,3 +190,51 @@ def test_profile_times_every_node():
     assert len(rows) == 5
     assert rows[0][0].startswith("add") and rows[0][1] == p.kernel_names()[0].split(": ", 1)[1]
     assert all(seconds >= 0 for _, _, seconds in rows)
+
+
+def test_bad_paths_thread_counts_and_plan_shapes_raise_ember_errors(tmp_path):
+    with pytest.raises(errors.InvalidArgumentError, match="is a directory"):
+        graphruntime.Predictor(tmp_path)
+    for threads in (0, -1, "2", 1.5, True):
+        with pytest.raises(errors.InvalidArgumentError, match="num_threads"):
+            graphruntime.Predictor(chain_net(), num_threads=threads)
+    p = graphruntime.Predictor(chain_net(), num_threads=1)
+    with pytest.raises(errors.InvalidArgumentError, match="input 'x': a shape is a list of ints"):
+        p.plan({"x": "ab"})
+    with pytest.raises(errors.InvalidArgumentError, match="input 'x': a shape is a list of ints"):
+        p.plan({"x": [2.5, 4]})
+
+
+def test_non_native_and_non_contiguous_feeds_run_on_the_right_values():
+    p = graphruntime.Predictor(chain_net(), num_threads=1)
+    x = np.random.default_rng(1).standard_normal((3, 4)).astype(np.float32)
+    expected = chain_oracle(x)["y"]
+    wide = np.zeros((3, 8), np.float32)
+    wide[:, ::2] = x
+    for feed in (x.astype(">f4"), wide[:, ::2], np.asfortranarray(x)):
+        np.testing.assert_array_equal(p.run({"x": feed})["y"], expected)
+
+
+def test_list_and_scalar_feeds_take_the_declared_dtype():
+    p = graphruntime.Predictor(chain_net(), num_threads=1)
+    rows = [[0.5, -1, 2, 3], [1, 1, 1, 1]]
+    expected = chain_oracle(np.array(rows, np.float32))
+    out = p.run({"x": rows})
+    np.testing.assert_array_equal(out["y"], expected["y"])
+    with pytest.raises(errors.InvalidArgumentError, match="input 'x': cannot convert str to float32"):
+        p.run({"x": "abc"})
+    with pytest.raises(errors.InvalidArgumentError, match="input 'x': cannot convert list to float32"):
+        p.run({"x": [[1, 2], [3]]})
+
+
+def test_plan_checks_input_names_like_run():
+    p = graphruntime.Predictor(chain_net(), num_threads=1)
+    with pytest.raises(errors.InvalidArgumentError, match="unknown input 'nope'"):
+        p.plan({"x": [2, 4], "nope": [1]})
+    with pytest.raises(errors.InvalidArgumentError, match="missing input 'x'"):
+        p.plan({})
+    with pytest.raises(errors.InvalidArgumentError, match=r"plan\(\) .* takes a dict keyed by input name"):
+        p.plan([[2, 4]])
+    with pytest.raises(errors.InvalidArgumentError, match=r"run\(\) .* takes a dict keyed by input name"):
+        p.run([np.ones((2, 4), np.float32)])
+    assert p.plan({"x": [2, 4]})["arena_bytes"] > 0
