@@ -145,7 +145,7 @@ PreparedInputs prepare_inputs(const OpSchema& schema, const py::sequence& inputs
       if (!(arr.flags() & py::array::c_style)) arr = np.attr("ascontiguousarray")(arr);
     } else {
       // Python scalars and sequences become arrays of numpy's default dtype.
-      arr = np.attr("ascontiguousarray")(item);
+      arr = np.attr("asarray")(item, py::arg("order") = "C");  // keeps 0-d (ascontiguousarray makes 1-d)
     }
     p.keep[i] = arr;
     p.tensors[i] = tensor_from_numpy(arr, what);

@@ -44,7 +44,8 @@ py::list run_py(const Predictor& p, const py::sequence& feeds, std::vector<doubl
   std::vector<Tensor> inputs;
   py::object np = py::module_::import("numpy");
   for (size_t k = 0; k < infos.size(); ++k) {
-    py::array arr = np.attr("ascontiguousarray")(feeds[k]);
+    // asarray keeps 0-d feeds 0-d (ascontiguousarray would make them 1-d).
+    py::array arr = np.attr("asarray")(feeds[k], py::arg("order") = "C");
     keep.push_back(arr);
     inputs.push_back(tensor_from_numpy(arr, "input '" + infos[k].name + "'"));
   }

@@ -238,3 +238,16 @@ def test_plan_checks_input_names_like_run():
     with pytest.raises(errors.InvalidArgumentError, match=r"run\(\) .* takes a dict keyed by input name"):
         p.run([np.ones((2, 4), np.float32)])
     assert p.plan({"x": [2, 4]})["arena_bytes"] > 0
+
+
+def test_zero_dim_feeds_and_scalar_inputs_keep_their_rank():
+    """A 0-d input stays 0-d (numpy's ascontiguousarray would make it 1-d)."""
+    from graphruntime import _C
+    from graphruntime.netdef import NetBuilder
+
+    assert _C.run_op("add", [2.0, np.float64(3.0)])[0].shape == ()
+    b = NetBuilder()
+    b.output(b.op("relu", [b.input("x", "float32", [])]), "y")
+    predictor = graphruntime.Predictor(b.build())
+    out = predictor.run({"x": np.array(-2.0, np.float32)})["y"]
+    assert out.shape == () and out == 0.0
