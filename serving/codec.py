@@ -162,6 +162,10 @@ def _decode_tensor(model, tensor, spec, raw, max_batch_size):
                 f"{where}: raw data has {len(raw)} bytes, but shape {shape} of {spec.datatype} "
                 f"needs {expected}")
         array = np.frombuffer(raw, dtype=dtype)
+        if not array.flags.aligned:
+            # A view into the request lands wherever the wire put it; the runtime gets
+            # dtype-aligned data, as from any numpy allocation.
+            array = array.copy()
     else:
         field = datatypes.contents_field(spec.datatype)
         values = getattr(tensor.contents, field)

@@ -125,3 +125,18 @@ def test_decode_request_checks_byte_size_of_parsed_raw_contents():
     with pytest.raises(InvalidRequestError, match=r"input 'a': raw data has 20 bytes, but shape "
                                                   r"\[2, 3\] of FP32 needs 24"):
         codec.decode_request(parsed, _Version())
+
+
+def test_decoded_inputs_are_aligned_wherever_the_raw_contents_start():
+    values = np.arange(6, dtype=np.float32)
+    for pad in range(4):  # shifts the raw contents by 0..3 bytes within the message
+        request = Request(model_name="m" * (1 + pad), id="i")
+        request.inputs.add(name="a", datatype="FP32", shape=[2, 3])
+        request.inputs.add(name="b", datatype="INT64", shape=[2])
+        request.raw_input_contents.append(values.tobytes())
+        request.raw_input_contents.append(np.array([3, 4], "<i8").tobytes())
+        feed, _ = codec.decode_request(
+            codec.parse_infer_request(request.SerializeToString(), Request), _Version())
+        assert feed["a"].flags.aligned and feed["b"].flags.aligned
+        np.testing.assert_array_equal(feed["a"], values.reshape(2, 3))
+        np.testing.assert_array_equal(feed["b"], [3, 4])
