@@ -288,7 +288,8 @@ def main(argv=None):
         top = max(concurrencies)
         per_image = {batch: in_process_batch_ms_per_image(model_path, input_name, image, batch,
                                                           args.num_threads or None)
-                     for batch in sorted({1, min(top, args.max_batch_size)})}
+                     for batch in sorted({1, 2, 4, 8, 16, min(top, args.max_batch_size)})
+                     if batch <= min(top, args.max_batch_size)}
         print(f"model: {source}, input [1, 3, {args.image_size}, {args.image_size}], "
               f"{args.num_threads or 'default'} thread(s) per predictor, {os.cpu_count()} CPUs")
         print(f"in-process Predictor: p50 {local_p50:.2f} ms  p99 {local_p99:.2f} ms; best ms per "
