@@ -169,29 +169,55 @@ async def drive(url, model, name, output, image, concurrency, requests, max_seco
 
 
 async def paired_overhead(url, model, name, image, model_path, pairs, num_threads):
-    """Alternates one in-process Predictor run and one served request `pairs` times, so both
-    see the same machine load; returns (local p50, served p50, median of served - local) ms."""
+    """Alternates one in-process Predictor run with served requests `pairs` times, so all see the
+    same machine load. Served three ways: through Triton's async client (what users run); as the
+    same request pre-serialized once and sent with a bare grpc.aio stub (no client-side request
+    building or response parsing: what the server and transport cost); and a trivial ServerLive
+    RPC (the floor of one Python gRPC round trip here). Returns a dict of p50s and of medians of
+    the per-pair differences served - in-process, in ms."""
     import graphruntime
+    import grpc
     import tritonclient.grpc.aio as triton_aio
-    from tritonclient.grpc import InferInput
+    from tritonclient.grpc import InferInput, service_pb2
 
     predictor = graphruntime.Predictor(model_path, num_threads=num_threads)
     feed = {name: image}
-    local, served = [], []
-    async with triton_aio.InferenceServerClient(url) as client:
+    request = service_pb2.ModelInferRequest(model_name=model)
+    request.inputs.add(name=name, datatype="FP32", shape=list(image.shape))
+    request.raw_input_contents.append(image.tobytes())
+    serialized = request.SerializeToString()
+    times = {"local": [], "triton": [], "bare": [], "trivial": []}
+    identity = lambda data: data  # noqa: E731
+    async with triton_aio.InferenceServerClient(url) as client, \
+            grpc.aio.insecure_channel(url) as channel:
+        bare = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer",
+                                   request_serializer=identity, response_deserializer=identity)
+        trivial = channel.unary_unary("/inference.GRPCInferenceService/ServerLive",
+                                      request_serializer=identity,
+                                      response_deserializer=identity)
+
+        async def triton_call():
+            tensor = InferInput(name, list(image.shape), "FP32")
+            tensor.set_data_from_numpy(image)
+            await client.infer(model, [tensor])
+
+        calls = {"triton": triton_call, "bare": lambda: bare(serialized),
+                 "trivial": lambda: trivial(b"")}
         for i in range(pairs + 3):
             started = time.perf_counter()
             predictor.run(feed)
-            local_seconds = time.perf_counter() - started
-            tensor = InferInput(name, list(image.shape), "FP32")
-            tensor.set_data_from_numpy(image)
-            started = time.perf_counter()
-            await client.infer(model, [tensor])
-            if i >= 3:  # warm-up pairs are not counted
-                local.append(local_seconds)
-                served.append(time.perf_counter() - started)
-    difference = float(np.median(np.subtract(served, local))) * 1000.0
-    return percentiles(local)[0], percentiles(served)[0], difference
+            elapsed = {"local": time.perf_counter() - started}
+            for key, call in calls.items():
+                started = time.perf_counter()
+                await call()
+                elapsed[key] = time.perf_counter() - started
+            if i >= 3:  # warm-up rounds are not counted
+                for key, seconds in elapsed.items():
+                    times[key].append(seconds)
+    result = {f"{key}_p50_ms": percentiles(values)[0] for key, values in times.items()}
+    for key in ("triton", "bare"):
+        result[f"{key}_overhead_ms"] = float(np.median(np.subtract(times[key], times["local"]))) * 1000.0
+    return result
 
 
 def start_daemon(repository):
@@ -262,7 +288,8 @@ def main(argv=None):
         top = max(concurrencies)
         per_image = {batch: in_process_batch_ms_per_image(model_path, input_name, image, batch,
                                                           args.num_threads or None)
-                     for batch in sorted({1, min(top, args.max_batch_size)})}
+                     for batch in sorted({1, 2, 4, 8, 16, min(top, args.max_batch_size)})
+                     if batch <= min(top, args.max_batch_size)}
         print(f"model: {source}, input [1, 3, {args.image_size}, {args.image_size}], "
               f"{args.num_threads or 'default'} thread(s) per predictor, {os.cpu_count()} CPUs")
         print(f"in-process Predictor: p50 {local_p50:.2f} ms  p99 {local_p99:.2f} ms; best ms per "
@@ -286,21 +313,24 @@ def main(argv=None):
                                             "throughput": throughput, "requests": count})
             if 1 in concurrencies:
                 pairs = max(10, min(args.requests, 100))
-                local_p50_paired, served_p50_paired, paired_difference = asyncio.run(paired_overhead(
+                paired = asyncio.run(paired_overhead(
                     url, "unbatched", input_name, image, model_path, pairs, args.num_threads or None))
-                print(f"interleaved pairs (n={pairs}, concurrency 1, unbatched): in-process p50 "
-                      f"{local_p50_paired:.2f} ms, served p50 {served_p50_paired:.2f} ms, median "
-                      f"per-pair overhead {paired_difference:.2f} ms")
-                results["paired"] = {"pairs": pairs, "local_p50_ms": local_p50_paired,
-                                     "served_p50_ms": served_p50_paired,
-                                     "overhead_ms": paired_difference}
+                print(f"interleaved rounds (n={pairs}, concurrency 1, unbatched): in-process p50 "
+                      f"{paired['local_p50_ms']:.2f} ms; served p50 {paired['triton_p50_ms']:.2f} ms "
+                      f"(Triton client), {paired['bare_p50_ms']:.2f} ms (pre-serialized request, "
+                      f"bare gRPC stub); trivial ServerLive RPC p50 {paired['trivial_p50_ms']:.2f} ms")
+                print(f"median per-round overhead over in-process: {paired['triton_overhead_ms']:.2f} "
+                      f"ms (Triton client), {paired['bare_overhead_ms']:.2f} ms (bare stub)")
+                results["paired"] = {"pairs": pairs, **paired}
         finally:
             process.terminate()
             process.wait(60)
     rows = {(r["scheduler"], r["concurrency"]): r for r in results["rows"]}
     if "paired" in results:
         print(f"p50 overhead over in-process at concurrency 1: "
-              f"{results['paired']['overhead_ms']:.2f} ms (interleaved pairs; target <= 0.5)")
+              f"{results['paired']['triton_overhead_ms']:.2f} ms (Triton client; "
+              f"{results['paired']['bare_overhead_ms']:.2f} ms with the bare stub; a trivial RPC "
+              f"costs {results['paired']['trivial_p50_ms']:.2f} ms; target <= 0.5)")
     if ("unbatched", top) in rows and ("dynamic_batching", top) in rows:
         speedup = rows[("dynamic_batching", top)]["throughput"] / rows[("unbatched", top)]["throughput"]
         print(f"dynamic batching throughput at concurrency {top}: {speedup:.2f}x unbatched "

@@ -16,6 +16,75 @@ from serving.errors import InternalError, InvalidRequestError
 _UNSUPPORTED_PARAMETERS = ("shared_memory_region", "classification")
 # Longer than any real request may wait: treated as "no deadline".
 _NO_DEADLINE_SECONDS = 365 * 24 * 3600.0
+# Field number of ModelInferRequest.raw_input_contents (repeated bytes).
+_RAW_INPUT_CONTENTS_FIELD = 7
+
+
+class InferRequest:
+    """A ModelInferRequest whose raw_input_contents are memoryviews into the received bytes.
+
+    `parse_infer_request` builds it; the other fields are those of the protobuf message parsed
+    without the (large) raw contents, so decoding an input costs no copy of its data.
+    """
+
+    __slots__ = ("model_name", "model_version", "id", "parameters", "inputs", "outputs",
+                 "raw_input_contents")
+
+    def __init__(self, message, raw_input_contents):
+        self.model_name = message.model_name
+        self.model_version = message.model_version
+        self.id = message.id
+        self.parameters = message.parameters
+        self.inputs = message.inputs
+        self.outputs = message.outputs
+        self.raw_input_contents = raw_input_contents
+
+
+def _read_varint(data, pos):
+    result = shift = 0
+    while shift < 64:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+    raise ValueError("varint longer than 10 bytes")
+
+
+def parse_infer_request(data, message_class):
+    """Parses serialized ModelInferRequest `data` (bytes) without copying raw_input_contents:
+    those become memoryviews into `data`, the other fields are parsed by `message_class`
+    (the generated ModelInferRequest). Returns an InferRequest, or `message_class.FromString(data)`
+    for input this scanner does not handle (which raises DecodeError if `data` is malformed)."""
+    raw, rest, pos, end = [], [], 0, len(data)
+    view = memoryview(data)
+    try:
+        while pos < end:
+            start = pos
+            key, pos = _read_varint(data, pos)
+            wire_type = key & 7
+            if wire_type == 2:
+                length, pos = _read_varint(data, pos)
+                if pos + length > end:
+                    raise ValueError("truncated field")
+                if key >> 3 == _RAW_INPUT_CONTENTS_FIELD:
+                    raw.append(view[pos:pos + length])
+                    pos += length
+                    continue
+                pos += length
+            elif wire_type == 0:
+                _, pos = _read_varint(data, pos)
+            elif wire_type in (1, 5):
+                pos += 8 if wire_type == 1 else 4
+            else:  # groups (deprecated) and invalid wire types
+                raise ValueError(f"wire type {wire_type}")
+            if pos > end:
+                raise ValueError("truncated field")
+            rest.append(view[start:pos])
+    except (ValueError, IndexError):
+        return message_class.FromString(data)
+    return InferRequest(message_class.FromString(b"".join(rest)), raw)
 
 
 def decode_request(request, version):
@@ -93,6 +162,10 @@ def _decode_tensor(model, tensor, spec, raw, max_batch_size):
                 f"{where}: raw data has {len(raw)} bytes, but shape {shape} of {spec.datatype} "
                 f"needs {expected}")
         array = np.frombuffer(raw, dtype=dtype)
+        if not array.flags.aligned:
+            # A view into the request lands wherever the wire put it; the runtime gets
+            # dtype-aligned data, as from any numpy allocation.
+            array = array.copy()
     else:
         field = datatypes.contents_field(spec.datatype)
         values = getattr(tensor.contents, field)

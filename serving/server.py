@@ -233,6 +233,37 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
         return pb.RepositoryModelUnloadResponse()
 
 
+class _HandlerRecorder:
+    """Stands in for a grpc.Server to capture the method handlers the generated code registers."""
+
+    def __init__(self):
+        self.service, self.handlers = None, None
+
+    def add_generic_rpc_handlers(self, handlers):
+        """Ignored: the handlers are registered from add_registered_method_handlers' dict."""
+
+    def add_registered_method_handlers(self, service, handlers):
+        """Keeps the service name and its method -> handler dict."""
+        self.service, self.handlers = service, dict(handlers)
+
+
+def _parse_model_infer_request(data):
+    return codec.parse_infer_request(data, pb.ModelInferRequest)
+
+
+def _add_inference_service(servicer, grpc_server):
+    """Registers `servicer` like the generated add_GRPCInferenceServiceServicer_to_server, except
+    that ModelInfer requests are parsed without copying their raw input contents."""
+    recorder = _HandlerRecorder()
+    pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, recorder)
+    handlers = recorder.handlers
+    handlers["ModelInfer"] = handlers["ModelInfer"]._replace(
+        request_deserializer=_parse_model_infer_request)
+    grpc_server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(recorder.service, handlers),))
+    grpc_server.add_registered_method_handlers(recorder.service, handlers)
+
+
 def model_config(version):
     """Triton's ModelConfig for a ModelVersion (batch dimension left out of dims when
     max_batch_size > 0, as Triton does)."""
@@ -326,8 +357,7 @@ def create_server(repository, host="127.0.0.1", port=8001, *, max_workers=128,
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, grpc_server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     server = InferenceServer(grpc_server, repository, health_servicer, address)
-    pb_grpc.add_GRPCInferenceServiceServicer_to_server(
-        InferenceServicer(repository, server.ready), grpc_server)
+    _add_inference_service(InferenceServicer(repository, server.ready), grpc_server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), grpc_server)
     try:
