@@ -12,7 +12,6 @@ import argparse
 import math
 import os
 import sys
-import time
 
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set on this machine to work around old OpenBLAS
 # builds; they make a current numpy pick a slow kernel. Unset for this process only, before
@@ -24,6 +23,7 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from graphruntime import _C  # noqa: E402
+from timing import interleaved_medians  # noqa: E402
 
 try:
     import torch
@@ -46,25 +46,11 @@ def has_op(name):
         return False
 
 
-def interleaved_medians(fns, min_rounds, min_seconds):
-    """Runs each callable once per round, round after round, starting each round with the next
-    callable (so none always runs right after the same neighbour, e.g. a peer whose worker
-    threads are still spinning); returns each one's median time."""
-    for f in fns:
-        f()  # warm up (allocations, packing buffers, thread wake-up)
-    times = [[] for _ in fns]
-    start = time.perf_counter()
-    rounds = 0
-    while rounds < min_rounds or time.perf_counter() - start < min_seconds:
-        for j in range(len(fns)):
-            i = (rounds + j) % len(fns)
-            t = time.perf_counter()
-            fns[i]()
-            times[i].append(time.perf_counter() - t)
-        rounds += 1
-        if rounds >= 2000:
-            break
-    return [float(np.median(t)) for t in times]
+def medians_seconds(fns, min_rounds, min_seconds):
+    """Median seconds of each callable of the list, timed side by side (benchmarks/timing.py)."""
+    med = interleaved_medians(dict(enumerate(fns)), min_rounds=min_rounds, max_rounds=2000,
+                              budget_s=min_seconds, settle_s=0.002)
+    return [med[i] / 1e3 for i in range(len(fns))]
 
 
 def set_threads(n):
@@ -119,7 +105,7 @@ def bench_sgemm(threads, args, peak_gflops):
             fns.append(lambda: torch.matmul(ta, tb))
         flops = 2.0 * M * N * K
         with numpy_limit(threads):
-            times = interleaved_medians(fns, args.rounds, args.seconds)
+            times = medians_seconds(fns, args.rounds, args.seconds)
         gf = [flops / t / 1e9 for t in times]
         te, tp, tn = times[:3]
         tt = times[3] if torch is not None else float("nan")
@@ -205,7 +191,7 @@ def bench_conv(threads, args):
         if torch is not None:
             tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(bias)
             fns.append(lambda: F.conv2d(tx, tw, tb, stride=s, padding=p, groups=g))
-        times = interleaved_medians(fns, args.rounds, args.seconds / 3)
+        times = medians_seconds(fns, args.rounds, args.seconds / 3)
         tl, te = times[0], times[1]
         tt = times[2] if torch is not None else float("nan")
         loaded_ratios.append((tl / tt, name))

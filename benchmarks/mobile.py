@@ -25,6 +25,7 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from timing import interleaved_medians  # noqa: E402
 
 import frontend  # noqa: E402
 import mobile  # noqa: E402
@@ -45,112 +46,6 @@ def median_ms(fn, runs, warmup=3):
     return statistics.median(times)
 
 
-def interleaved_medians(runners, runs, warmup=3):
-    """Median wall-clock ms (and, under the key '<name>_cpu', median CPU ms of the process) of
-    each runner, timed round-robin so that load from other processes hits all of them alike."""
-    for fn in runners.values():
-        for _ in range(warmup):
-            fn()
-    wall = {k: [] for k in runners}
-    cpu = {k: [] for k in runners}
-    for _ in range(runs):
-        for name, fn in runners.items():
-            c0, t0 = time.process_time(), time.perf_counter()
-            fn()
-            wall[name].append((time.perf_counter() - t0) * 1e3)
-            cpu[name].append((time.process_time() - c0) * 1e3)
-    out = {k: statistics.median(v) for k, v in wall.items()}
-    out.update({k + "_cpu": statistics.median(v) for k, v in cpu.items()})
-    return out
-
-
-# ---------------------------------------------------------------- PyTorch twins (torchvision layout)
-
-def torch_model(name):
-    import torch.nn as tnn
-    import torch
-
-    class BasicBlock(tnn.Module):
-        def __init__(self, inplanes, planes, stride=1, downsample=None):
-            super().__init__()
-            self.conv1 = tnn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-            self.bn1 = tnn.BatchNorm2d(planes)
-            self.relu = tnn.ReLU()
-            self.conv2 = tnn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = tnn.BatchNorm2d(planes)
-            self.downsample = downsample
-
-        def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            return self.relu(self.bn2(self.conv2(out)) + identity)
-
-    class ResNet18(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            self.inplanes = 64
-            self.conv1 = tnn.Conv2d(3, 64, 7, 2, 3, bias=False)
-            self.bn1 = tnn.BatchNorm2d(64)
-            self.relu = tnn.ReLU()
-            self.maxpool = tnn.MaxPool2d(3, 2, 1)
-            self.layer1, self.layer2 = self._layer(64, 1), self._layer(128, 2)
-            self.layer3, self.layer4 = self._layer(256, 2), self._layer(512, 2)
-            self.avgpool = tnn.AdaptiveAvgPool2d((1, 1))
-            self.fc = tnn.Linear(512, 1000)
-
-        def _layer(self, planes, stride):
-            down = None
-            if stride != 1 or self.inplanes != planes:
-                down = tnn.Sequential(tnn.Conv2d(self.inplanes, planes, 1, stride, bias=False), tnn.BatchNorm2d(planes))
-            blocks = [BasicBlock(self.inplanes, planes, stride, down), BasicBlock(planes, planes)]
-            self.inplanes = planes
-            return tnn.Sequential(*blocks)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(torch.flatten(self.avgpool(x), 1))
-
-    def conv_bn(inp, oup, k=3, stride=1, groups=1, act=True):
-        layers = [tnn.Conv2d(inp, oup, k, stride, (k - 1) // 2, groups=groups, bias=False), tnn.BatchNorm2d(oup)]
-        if act:
-            layers.append(tnn.ReLU6())
-        return tnn.Sequential(*layers)
-
-    class InvertedResidual(tnn.Module):
-        def __init__(self, inp, oup, stride, t):
-            super().__init__()
-            hidden = int(round(inp * t))
-            self.use_res_connect = stride == 1 and inp == oup
-            layers = [conv_bn(inp, hidden, 1)] if t != 1 else []
-            layers += [conv_bn(hidden, hidden, 3, stride, hidden), tnn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
-                       tnn.BatchNorm2d(oup)]
-            self.conv = tnn.Sequential(*layers)
-
-        def forward(self, x):
-            return x + self.conv(x) if self.use_res_connect else self.conv(x)
-
-    class MobileNetV2(tnn.Module):
-        def __init__(self):
-            super().__init__()
-            setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
-                       [6, 160, 3, 2], [6, 320, 1, 1]]
-            features, c_in = [conv_bn(3, 32, 3, 2)], 32
-            for t, c, n, s in setting:
-                for i in range(n):
-                    features.append(InvertedResidual(c_in, c, s if i == 0 else 1, t))
-                    c_in = c
-            features.append(conv_bn(c_in, 1280, 1))
-            self.features = tnn.Sequential(*features)
-            self.classifier = tnn.Sequential(tnn.Dropout(0.2), tnn.Linear(1280, 1000))
-
-        def forward(self, x):
-            x = tnn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
-            return self.classifier(torch.flatten(x, 1))
-
-    return ResNet18() if name == "resnet18" else MobileNetV2()
-
-
 # ---------------------------------------------------------------- builders
 
 def ember_float_net(name, model):
@@ -160,11 +55,10 @@ def ember_float_net(name, model):
 
 
 def torch_twin(name, model):
-    import torch
-    twin = torch_model(name).eval()
-    state = {k: torch.from_numpy(np.array(v.numpy())) for k, v in model.state_dict().items()}
-    twin.load_state_dict(state)
-    return twin
+    """The PyTorch twin of `model` (frontend.torch_twins) holding the same weights, in eval mode."""
+    from frontend import torch_twins
+    factory = torch_twins.resnet18 if name == "resnet18" else torch_twins.mobilenet_v2
+    return torch_twins.copy_weights(model, factory())
 
 
 def realistic_batch_norm(model, name, rng):
@@ -342,7 +236,8 @@ def main(argv=None):
                 runners["pytorch_fx_int8"] = torch_run
                 runners["onnxruntime_int8"] = lambda: sess.run(None, {"x": x})
             row = {"model": name, "threads": threads}
-            row.update(interleaved_medians(runners, args.runs))
+            row.update(interleaved_medians(runners, min_rounds=args.runs, max_rounds=args.runs, warmup=3,
+                                               settle_s=0.02, cpu=True))
             rows.append(row)
             print({k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     binary = ember_run_binary()

@@ -15,11 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -28,120 +26,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from frontend.torch_twins import copy_weights  # noqa: E402  (PyTorch twins of frontend.models)
+from timing import interleaved_medians  # noqa: E402
+
 THREADS = 2
-
-# ---------------------------------------------------------------- PyTorch twins
-
-
-def torch_models():
-    import torch
-    from torch import nn
-
-    class BasicBlock(nn.Module):
-        def __init__(self, inplanes, planes, stride=1, downsample=None):
-            super().__init__()
-            self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
-            self.bn1 = nn.BatchNorm2d(planes)
-            self.relu = nn.ReLU(inplace=True)
-            self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
-            self.bn2 = nn.BatchNorm2d(planes)
-            self.downsample = downsample
-
-        def forward(self, x):
-            identity = x if self.downsample is None else self.downsample(x)
-            out = self.relu(self.bn1(self.conv1(x)))
-            return self.relu(self.bn2(self.conv2(out)) + identity)
-
-    class ResNet18(nn.Module):
-        def __init__(self, num_classes=1000):
-            super().__init__()
-            self.inplanes = 64
-            self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
-            self.relu = nn.ReLU(inplace=True)
-            self.maxpool = nn.MaxPool2d(3, 2, 1)
-            self.layer1 = self._make_layer(64, 2)
-            self.layer2 = self._make_layer(128, 2, 2)
-            self.layer3 = self._make_layer(256, 2, 2)
-            self.layer4 = self._make_layer(512, 2, 2)
-            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.fc = nn.Linear(512, num_classes)
-
-        def _make_layer(self, planes, blocks, stride=1):
-            down = None
-            if stride != 1 or self.inplanes != planes:
-                down = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride, bias=False), nn.BatchNorm2d(planes))
-            layers = [BasicBlock(self.inplanes, planes, stride, down)]
-            self.inplanes = planes
-            layers += [BasicBlock(planes, planes) for _ in range(1, blocks)]
-            return nn.Sequential(*layers)
-
-        def forward(self, x):
-            x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-            return self.fc(torch.flatten(self.avgpool(x), 1))
-
-    def make_divisible(v, divisor=8):
-        new_v = max(divisor, int(v + divisor / 2) // divisor * divisor)
-        return new_v + divisor if new_v < 0.9 * v else new_v
-
-    class ConvBNAct(nn.Sequential):
-        def __init__(self, i, o, k=3, s=1, groups=1, act=True):
-            layers = [nn.Conv2d(i, o, k, s, (k - 1) // 2, groups=groups, bias=False), nn.BatchNorm2d(o)]
-            if act:
-                layers.append(nn.ReLU6(inplace=True))
-            super().__init__(*layers)
-
-    class InvertedResidual(nn.Module):
-        def __init__(self, inp, oup, stride, t):
-            super().__init__()
-            hidden = int(round(inp * t))
-            self.use_res = stride == 1 and inp == oup
-            layers = [ConvBNAct(inp, hidden, 1)] if t != 1 else []
-            layers += [ConvBNAct(hidden, hidden, s=stride, groups=hidden), nn.Conv2d(hidden, oup, 1, 1, 0, bias=False),
-                       nn.BatchNorm2d(oup)]
-            self.conv = nn.Sequential(*layers)
-
-        def forward(self, x):
-            return x + self.conv(x) if self.use_res else self.conv(x)
-
-    class MobileNetV2(nn.Module):
-        def __init__(self, num_classes=1000):
-            super().__init__()
-            setting = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1],
-                       [6, 160, 3, 2], [6, 320, 1, 1]]
-            c_in = make_divisible(32)
-            last = make_divisible(1280)
-            features = [ConvBNAct(3, c_in, s=2)]
-            for t, c, n, s in setting:
-                c_out = make_divisible(c)
-                for i in range(n):
-                    features.append(InvertedResidual(c_in, c_out, s if i == 0 else 1, t))
-                    c_in = c_out
-            features.append(ConvBNAct(c_in, last, 1))
-            self.features = nn.Sequential(*features)
-            self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(last, num_classes))
-
-        def forward(self, x):
-            x = nn.functional.adaptive_avg_pool2d(self.features(x), (1, 1))
-            return self.classifier(torch.flatten(x, 1))
-
-    def transformer(d_model, nhead, num_layers, dim_feedforward):
-        layer = nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, 0.1, batch_first=True)
-        return nn.TransformerEncoder(layer, num_layers, enable_nested_tensor=False)
-
-    return ResNet18, MobileNetV2, transformer
-
-
-def copy_weights(ember_model, torch_model):
-    """Loads the frontend model's state_dict into its PyTorch twin (keys must match exactly)."""
-    import torch
-    state = {k: torch.from_numpy(np.array(v._data)) for k, v in ember_model.state_dict().items()}
-    missing, unexpected = torch_model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
-    if missing or unexpected:
-        raise RuntimeError(f"state_dict mismatch: missing {missing[:5]}, unexpected {unexpected[:5]}")
-    return torch_model.eval()
 
 
 def randomize_batch_norm(model, seed=0):
@@ -156,28 +44,11 @@ def randomize_batch_norm(model, seed=0):
 # ---------------------------------------------------------------- timing
 
 
-def interleaved_medians(fns: dict, budget_s=20.0, max_rounds=30, min_rounds=5, warmup=2) -> dict:
-    """Median milliseconds of each callable, timed round-robin (one call of each per round) so
-    that load from other processes on a shared machine hits every engine alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    times = {name: [] for name in fns}
-    start = time.perf_counter()
-    rounds = 0
-    while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget_s):
-        for name, fn in fns.items():
-            t0 = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - t0)
-        rounds += 1
-    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
-
-
 def build_cases(quick):
     import frontend
     from frontend import models
-    ResNet18, MobileNetV2, transformer = torch_models()
+    from frontend import torch_twins
+
     size = 64 if quick else 224
     seq, d, layers = (32, 64, 2) if quick else (128, 256, 4)
     frontend.manual_seed(0)
@@ -188,9 +59,9 @@ def build_cases(quick):
     encoder = models.transformer_encoder(d_model=d, nhead=4, num_layers=layers, dim_feedforward=4 * d)
     cases = []
     for name, em, tm, shape in [
-        ("ResNet-18", resnet, ResNet18(), (3, size, size)),
-        ("MobileNetV2", mobilenet, MobileNetV2(), (3, size, size)),
-        (f"Transformer {layers}x d{d} h4 seq{seq}", encoder, transformer(d, 4, layers, 4 * d), (seq, d)),
+        ("ResNet-18", resnet, torch_twins.resnet18(), (3, size, size)),
+        ("MobileNetV2", mobilenet, torch_twins.mobilenet_v2(), (3, size, size)),
+        (f"Transformer {layers}x d{d} h4 seq{seq}", encoder, torch_twins.transformer_encoder(d, 4, layers, 4 * d), (seq, d)),
     ]:
         em.eval()
         copy_weights(em, tm)
@@ -250,7 +121,7 @@ def run_table(quick):
                 err = float(np.max(np.abs(got - reference)) / (np.max(np.abs(reference)) + 1e-12))
                 row = {"model": name, "batch": batch, "max_rel_err": err}
                 with torch.inference_mode():
-                    row.update(interleaved_medians({
+                    row.update(interleaved_medians(settle_s=0.05, budget_s=20.0, max_rounds=30, warmup=2, fns={
                         "ember": lambda: predictor.run({input_name: x}),
                         "torch": lambda: tm(xt),
                         "torch_jit": lambda: frozen(xt),
@@ -298,10 +169,10 @@ def rss_added(kind, path, isa=None):
 def memory_section():
     import frontend
     from frontend import models
-    ResNet18, _, _ = torch_models()
+    from frontend.torch_twins import resnet18
     frontend.manual_seed(0)
     em = models.resnet18().eval()
-    tm = copy_weights(em, ResNet18())
+    tm = copy_weights(em, resnet18())
     weight_bytes = sum(v._data.nbytes for v in em.state_dict().values())
     with tempfile.TemporaryDirectory() as tmp:
         ember_path, _ = ember_model_file(em, (3, 224, 224), tmp)
