@@ -242,11 +242,8 @@ def main(argv=None):
             print({k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
     binary = ember_run_binary()
     if binary:
+        # EMBER_MOBILE (the default build): inference-only kernels, -Os.
         notes.append(f"ember-run: {os.path.getsize(binary) / 1e6:.2f} MB, stripped {stripped_size(binary) / 1e6:.2f} MB")
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    for small in glob.glob(os.path.join(here, "build", "*", "ember-run-mobile")):
-        notes.append(f"ember-run-mobile (cmake -DEMBER_MOBILE=ON: inference only, -Os): "
-                     f"{os.path.getsize(small) / 1e6:.2f} MB stripped")
         mb = os.path.join(workdir, "mobilenet_v2.int8.ember")
         if os.path.exists(mb):
             out = subprocess.run([binary, mb, "--bench", "20", "--threads", "1"], capture_output=True, text=True)
