@@ -69,6 +69,20 @@ def repository(tmp_path_factory):
         f.write(b"\x08\x96\x01 this is not a NetDef \xff\xff")
     write_version(root, "unbatchable", 1, slow_net(4, 1, batch=2))
     write_config(root, "unbatchable", {"max_batch_size": 4})
+    # int8 .ember models: one quantized and exported, one corrupted (truncated, bits flipped).
+    mobile = pytest.importorskip("mobile")
+    calibration = [{"x": np.random.default_rng(i).standard_normal((8, 16)).astype(np.float32)}
+                   for i in range(4)]
+    os.makedirs(os.path.join(root, "int8", "1"))
+    ember_path = os.path.join(root, "int8", "1", "model.ember")
+    mobile.export(mobile.quantize(linear_net(16, 8, seed=21), calibration, progress=False), ember_path)
+    with open(ember_path, "rb") as f:
+        damaged = bytearray(f.read())
+    for i in range(64, len(damaged), 97):
+        damaged[i] ^= 0x5A
+    os.makedirs(os.path.join(root, "corrupt_int8", "1"))
+    with open(os.path.join(root, "corrupt_int8", "1", "model.ember"), "wb") as f:
+        f.write(bytes(damaged[: len(damaged) * 2 // 3]))
     return root
 
 
@@ -474,3 +488,20 @@ def test_demo_helper_serves_queries_and_stops_cleanly():
     outputs = serve_and_query(net, {"x": x}, "digits", print_fn=lines.append)
     np.testing.assert_array_equal(outputs["y"], graphruntime.Predictor(net).run({"x": x})["y"])
     assert lines[-1].endswith("exit code 0") and "equal to the in-process Predictor" in lines[-2]
+
+
+def test_ember_models_are_served_and_corrupt_ones_reported(client, repository):
+    """A quantized .ember model answers like mobile.Interpreter; a damaged one is UNAVAILABLE with
+    a reason, and the daemon keeps serving the rest."""
+    mobile = pytest.importorskip("mobile")
+    x = np.random.default_rng(3).standard_normal((3, 16)).astype(np.float32)
+    expected = mobile.Interpreter(os.path.join(repository, "int8", "1", "model.ember")).run({"x": x})["y"]
+    got = client.infer("int8", [infer_input("x", x)]).as_numpy("y")
+    np.testing.assert_array_equal(got, expected)
+    index = {(m.name, m.version): (m.state, m.reason) for m in client.get_model_repository_index().models}
+    state, reason = index[("corrupt_int8", "1")]
+    assert state == "UNAVAILABLE" and reason
+    with pytest.raises(InferenceServerException) as info:
+        client.infer("corrupt_int8", [infer_input("x", x)])
+    assert_status(info, "UNAVAILABLE", "model 'corrupt_int8' is not ready")
+    assert client.is_model_ready("linear")
