@@ -267,6 +267,19 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
     }
   }
   const int64_t n_blocks = ceil_div(N, nc);
+  // Row blocks hold whole micro-panels spread evenly (not MC, MC, ..., remainder), and their
+  // count makes the tasks a multiple of the thread count when it can: the pool hands each thread
+  // an equal run of tasks, so unequal tasks would leave a thread idle (512 rows in blocks of
+  // 168 gave one thread 336 rows and the other 176).
+  const int64_t m_panels = ceil_div(M, mr);
+  if (threads > 1 && m_blocks > 1)
+    while ((m_blocks * n_blocks) % threads != 0 && m_blocks < m_panels) ++m_blocks;
+  mc = ceil_div(m_panels, m_blocks) * mr;  // the largest block
+  auto block_rows = [&](int64_t ib, int64_t* m0, int64_t* m) {
+    const int64_t p0 = ib * m_panels / m_blocks, p1 = (ib + 1) * m_panels / m_blocks;
+    *m0 = p0 * mr;
+    *m = std::min<int64_t>(p1 * mr, M) - *m0;
+  };
   const int64_t tasks = m_blocks * n_blocks;
 
   // How B reaches the microkernel:
@@ -317,7 +330,8 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
     float* b_buf = b_mode == BMode::PerBlock ? b_block_scratch().get(nr * kc_block) : nullptr;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t ib = t / n_blocks, jb = t % n_blocks;
-      const int64_t m0 = ib * mc, m = std::min<int64_t>(mc, M - m0);
+      int64_t m0, m;
+      block_rows(ib, &m0, &m);
       const int64_t n0 = jb * nc, n = std::min<int64_t>(nc, N - n0);
       for (int64_t k0 = 0; k0 < K; k0 += kc_block) {
         const int64_t kc = std::min<int64_t>(kc_block, K - k0);
