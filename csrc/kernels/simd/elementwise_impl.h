@@ -298,8 +298,10 @@ std::unique_ptr<Shape> known_broadcast(const std::vector<const Shape*>& shapes) 
   return std::make_unique<Shape>(broadcast_of(shapes));
 }
 
-template <BinOp Op>
-std::unique_ptr<OpKernel> create_binary(const KernelInit& init, const char* op) {
+// Binary arithmetic and comparisons share one planner and loop; they differ only in the output
+// type and the vector loop `make_fn(a_inner_is_vector, b_inner_is_vector)` returns.
+template <typename OutT, typename MakeFn>
+std::unique_ptr<OpKernel> create_two_input(const KernelInit& init, const char* op, MakeFn make_fn) {
   const TensorType& a = init.input_type(0);
   const TensorType& b = init.input_type(1);
   if (a.dtype != DType::Float32 || b.dtype != DType::Float32) return nullptr;
@@ -307,39 +309,27 @@ std::unique_ptr<OpKernel> create_binary(const KernelInit& init, const char* op) 
   bool deferred;
   const auto out = known_broadcast({&a.shape, &b.shape});
   if (!plan_at_creation<2>({&a.shape, &b.shape}, out.get(), &plan, &deferred)) return nullptr;
-  return make_kernel(kernel_name(op), [plan, deferred](OpContext& ctx) {
+  return make_kernel(kernel_name(op), [plan, deferred, make_fn](OpContext& ctx) {
     const float* pa = ctx.input(0).data<float>();
     const float* pb = ctx.input(1).data<float>();
-    float* py = ctx.output(0).data<float>();
+    OutT* py = ctx.output(0).data<OutT>();
     Plan<2> p = plan;
     if (deferred) make_plan<2>(ctx.output(0).shape(), {&ctx.input(0).shape(), &ctx.input(1).shape()}, &p);
-    auto fn = binary_fn<Op>(p.inner_vec[0], p.inner_vec[1]);
+    auto fn = make_fn(p.inner_vec[0], p.inner_vec[1]);
     run_plan<2>(p, ctx.pool(), [&](const std::array<int64_t, 2>& off, int64_t o, int64_t n) {
       fn(pa + off[0], pb + off[1], py + o, n);
     });
   });
 }
 
+template <BinOp Op>
+std::unique_ptr<OpKernel> create_binary(const KernelInit& init, const char* op) {
+  return create_two_input<float>(init, op, [](bool va, bool vb) { return binary_fn<Op>(va, vb); });
+}
+
 template <CmpOp Op>
 std::unique_ptr<OpKernel> create_compare(const KernelInit& init, const char* op) {
-  const TensorType& a = init.input_type(0);
-  const TensorType& b = init.input_type(1);
-  if (a.dtype != DType::Float32 || b.dtype != DType::Float32) return nullptr;
-  Plan<2> plan;
-  bool deferred;
-  const auto out = known_broadcast({&a.shape, &b.shape});
-  if (!plan_at_creation<2>({&a.shape, &b.shape}, out.get(), &plan, &deferred)) return nullptr;
-  return make_kernel(kernel_name(op), [plan, deferred](OpContext& ctx) {
-    const float* pa = ctx.input(0).data<float>();
-    const float* pb = ctx.input(1).data<float>();
-    bool* py = ctx.output(0).data<bool>();
-    Plan<2> p = plan;
-    if (deferred) make_plan<2>(ctx.output(0).shape(), {&ctx.input(0).shape(), &ctx.input(1).shape()}, &p);
-    auto fn = compare_fn<Op>(p.inner_vec[0], p.inner_vec[1]);
-    run_plan<2>(p, ctx.pool(), [&](const std::array<int64_t, 2>& off, int64_t o, int64_t n) {
-      fn(pa + off[0], pb + off[1], py + o, n);
-    });
-  });
+  return create_two_input<bool>(init, op, [](bool va, bool vb) { return compare_fn<Op>(va, vb); });
 }
 
 std::unique_ptr<OpKernel> create_where(const KernelInit& init) {
