@@ -102,6 +102,10 @@ def gemm_shapes():
         shapes.add((2 * mr + 1, 3 * nr - 1, 513))
     shapes.add((1, 1000, 512))
     shapes.add((170, 40, 33))               # more rows than one M block
+    # One M block, B packed 256 columns at a time: several groups, a partial last panel, and
+    # (at 1 thread) a second N block of 76 columns.
+    shapes.add((40, 600, 300))
+    shapes.add((64, 1100, 40))
     return sorted(shapes)
 
 
