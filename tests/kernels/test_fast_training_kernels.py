@@ -153,6 +153,9 @@ POOL_CASES = [
     ((3, 7, 7), 3, 2, 0, 1, True),  # unbatched
     ((2, 5, 16, 17), [2, 3], [2, 1], [1, 1], 1, False),  # non-square
     ((64, 4, 28, 28), 2, [], 0, 1, False),
+    ((1, 3, 10, 10), 3, 3, 1, 1, True),  # ceil_mode with stride = kernel: clipped edge windows
+    ((2, 3, 23, 40), 3, 2, 1, 1, False),  # ResNet's stem pool, wide rows
+    ((1, 2, 9, 12), [3, 5], [2, 3], [1, 2], [2, 1], True),  # everything non-square
 ]
 
 
@@ -184,6 +187,7 @@ def test_max_pool2d_and_grad_bit_exact(index):
             got, name = run(isa, threads, "max_pool2d", [x], attrs)
             assert name == "f32_max_pool2d_portable", name
             np.testing.assert_array_equal(got, ref, err_msg=f"{shape} {isa} threads={threads}")
+            np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))  # which zero of a tie
             grad, name = run(isa, threads, "max_pool2d_grad", [gy, x], attrs)
             assert name == "f32_max_pool2d_grad_portable", name
             np.testing.assert_array_equal(grad, ref_grad, err_msg=f"grad {shape} {isa} threads={threads}")

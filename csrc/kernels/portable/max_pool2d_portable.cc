@@ -101,6 +101,9 @@ class MaxPoolKernel : public OpKernel {
     const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(in_size, 1));
     ctx.parallel_for(planes, grain, [&](int64_t begin, int64_t end) {
       std::vector<double> sum(grad_ && overlap ? static_cast<size_t>(in_size) : 0);
+      const size_t scratch = grad_ || fast2x2 ? 0 : static_cast<size_t>(out.width);
+      std::vector<int64_t> columns(3 * scratch);
+      std::vector<float> row_max(scratch), tap_max(scratch);
       for (int64_t plane = begin; plane < end; ++plane) {
         const float* xp = px + plane * in_size;
         if (!grad_) {
@@ -109,11 +112,7 @@ class MaxPoolKernel : public OpKernel {
             forward_2x2(xp, in, out, yp);
             continue;
           }
-          for (int64_t oy = 0; oy < out.height; ++oy)
-            for (int64_t ox = 0; ox < out.width; ++ox) {
-              const int64_t i = window_argmax(xp, in, p_, oy, ox);
-              yp[oy * out.width + ox] = i < 0 ? -std::numeric_limits<float>::infinity() : xp[i];
-            }
+          forward_separable(xp, in, out, p_, yp, columns, row_max, tap_max);
           continue;
         }
         const float* gp = pg + plane * out_size;
@@ -159,6 +158,71 @@ class MaxPoolKernel : public OpKernel {
         y[ox] = m;
       }
     }
+  }
+
+  // Any window: the maximum of each window row first, then across the rows. The reference's
+  // row-major walk selects the first tap equal to the maximum, or the last NaN; the first row
+  // holding the maximum, at its first tap, or the last row holding a NaN, at its last NaN, is
+  // the same tap. Windows wholly inside a row are done tap by tap across all of them
+  // (independent selects the compiler vectorizes); the few clipped ones at the edges window by
+  // window. `columns` holds 3 * OW and `row_max` OW entries of scratch.
+  static void forward_separable(const float* xp, const Planes& in, const Planes& out,
+                                const PoolParams& p, float* yp, std::vector<int64_t>& columns,
+                                std::vector<float>& row_max, std::vector<float>& tap_max) {
+    const int64_t OW = out.width, sw = p.stride[1], dw = p.dilation[1], kw = p.kernel[1];
+    int64_t* first = columns.data();  // input column of each window's first tap
+    int64_t* taps = first + OW;       // taps of each window inside the row (0: empty)
+    int64_t lo = OW, hi = 0;          // windows [lo, hi) have all kw taps
+    for (int64_t ox = 0; ox < OW; ++ox) {
+      int64_t k0, k1;
+      tap_range(ox, sw, p.padding[1], dw, kw, in.width, &k0, &k1);
+      first[ox] = ox * sw - p.padding[1] + k0 * dw;
+      taps[ox] = k1 - k0;
+      if (taps[ox] == kw) {
+        lo = std::min(lo, ox);
+        hi = ox + 1;
+      }
+    }
+    constexpr float kEmpty = -std::numeric_limits<float>::infinity();
+    float* rm = row_max.data();
+    float* tm = tap_max.data();
+    for (int64_t oy = 0; oy < out.height; ++oy) {
+      int64_t ky0, ky1;
+      tap_range(oy, p.stride[0], p.padding[0], p.dilation[0], p.kernel[0], in.height, &ky0, &ky1);
+      float* y = yp + oy * OW;
+      for (int64_t ky = ky0; ky < ky1; ++ky) {
+        const float* row = xp + (oy * p.stride[0] - p.padding[0] + ky * p.dilation[0]) * in.width;
+        float* m = ky == ky0 ? rm : tm;  // the first row writes the result directly
+        for (int64_t ox = 0; ox < lo; ++ox) m[ox] = row_window_max(row + first[ox], taps[ox], dw);
+        for (int64_t ox = hi; ox < OW; ++ox) m[ox] = row_window_max(row + first[ox], taps[ox], dw);
+        if (lo < hi) {
+          const float* base = row + first[lo] - lo * sw;  // tap 0 of window ox at base + ox * sw
+          for (int64_t ox = lo; ox < hi; ++ox) m[ox] = base[ox * sw];
+          for (int64_t kx = 1; kx < kw; ++kx) {
+            const float* b = base + kx * dw;
+            for (int64_t ox = lo; ox < hi; ++ox) {
+              const float v = b[ox * sw];
+              m[ox] = (v > m[ox]) | (v != v) ? v : m[ox];
+            }
+          }
+        }
+        if (ky != ky0)
+          for (int64_t ox = 0; ox < OW; ++ox) {
+            const float v = tm[ox];
+            rm[ox] = (v > rm[ox]) | (v != v) ? v : rm[ox];
+          }
+      }
+      if (ky0 >= ky1) std::fill(rm, rm + OW, kEmpty);
+      std::memcpy(y, rm, static_cast<size_t>(OW) * 4);
+    }
+  }
+
+  // One clipped window row (n taps, maybe none) by the reference's running maximum.
+  static float row_window_max(const float* t, int64_t n, int64_t dw) {
+    if (n <= 0) return -std::numeric_limits<float>::infinity();
+    float m = t[0];
+    for (int64_t k = 1; k < n; ++k) m = pick(m, t[k * dw]) ? t[k * dw] : m;
+    return m;
   }
 
   // Writes all four inputs of each window (the selected one gets 0 + g, the others +0) with the
