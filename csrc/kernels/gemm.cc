@@ -365,9 +365,10 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
 
   auto run_tasks = [&](int64_t t0, int64_t t1) {
     float* a_buf = A.packed ? nullptr : a_scratch().get(mc * kc_block);
-    // PerBlock with a row-major B packs kGroupCols columns (whole panels) at a time, see
-    // pack_b_rows; through a packer or strided, one panel at a time.
-    const bool group_rows = b_mode == BMode::PerBlock && !B.packer && B.col_stride == 1;
+    // PerBlock packs kGroupCols columns (whole panels) at a time from a row-major B (see
+    // pack_b_rows) or through a packer (whose per-depth-row set-up is then shared by the
+    // group's panels); a strided B one panel at a time.
+    const bool group_rows = b_mode == BMode::PerBlock && (B.packer || B.col_stride == 1);
     const int64_t group = group_rows ? std::max<int64_t>(1, kGroupCols / nr) : 1;
     float* b_buf =
         b_mode == BMode::PerBlock ? b_block_scratch().get(group * nr * kc_block) : nullptr;
@@ -405,9 +406,11 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
               // Packed just before use: the panel (kc x NR) stays in L1/L2 for every row tile.
               if (group_rows) {
                 const int64_t first = n0 / nr, slot = (panel - first) % group;
-                if (slot == 0)
-                  pack_b_rows(nr, k0, kc, N, B.data, B.row_stride, b_buf, panel,
-                              std::min<int64_t>(panel + group, ceil_div(n0 + n, nr)));
+                const int64_t end = std::min<int64_t>(panel + group, ceil_div(n0 + n, nr));
+                if (slot == 0 && B.packer)
+                  (*B.packer)(k0, kc, panel, end, b_buf);
+                else if (slot == 0)
+                  pack_b_rows(nr, k0, kc, N, B.data, B.row_stride, b_buf, panel, end);
                 b_panel = b_buf + slot * kc * nr;
                 break;
               }

@@ -185,31 +185,40 @@ struct Im2colTransposedPacker {
                   float* out) const {
     const Conv2dShape& c = *s;
     const int64_t P = c.OH * c.OW, khw = c.kh * c.kw;
+    // Per tap of a panel, decoded once per panel (not per run of pixels): the input plane's
+    // offset, the row offset of ky, the column offset of kx and the valid output columns.
+    struct Tap { int64_t plane, dy, off, lo, hi; };
+    Tap tap_info[64];
     for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
       float* dst = out + (panel - panel_begin) * kc * nr;
       const int64_t j0 = panel * nr, cols = std::min<int64_t>(nr, taps - j0);
       if (cols < nr)
         for (int64_t kk = 0; kk < kc; ++kk)
           std::fill(dst + kk * nr + cols, dst + kk * nr + nr, 0.0f);
+      for (int64_t jj = 0; jj < cols; ++jj) {
+        const int64_t j = j0 + jj, ch = j / khw, r = j % khw, ky = r / c.kw, kx = r % c.kw;
+        Tap& t = tap_info[jj];
+        t.plane = ch * c.H * c.W;
+        t.dy = ky * c.dh - c.ph;
+        t.off = kx * c.dw - c.pw;
+        valid_columns(c, t.off, &t.lo, &t.hi);
+      }
       for (int64_t q = k0; q < k0 + kc;) {
         const int64_t image = q / P, pix = q % P, oh = pix / c.OW, ow0 = pix % c.OW;
         const int64_t len = std::min(c.OW - ow0, k0 + kc - q);
         float* block = dst + (q - k0) * nr;
         const float* img = x + image * image_stride;
         for (int64_t jj = 0; jj < cols; ++jj) {
-          const int64_t j = j0 + jj, ch = j / khw, r = j % khw, ky = r / c.kw, kx = r % c.kw;
-          const int64_t ih = oh * c.sh - c.ph + ky * c.dh;
+          const Tap& t = tap_info[jj];
+          const int64_t ih = oh * c.sh + t.dy;
           float* d = block + jj;
           if (ih < 0 || ih >= c.H) {
-            for (int64_t t = 0; t < len; ++t) d[t * nr] = 0.0f;
+            for (int64_t i = 0; i < len; ++i) d[i * nr] = 0.0f;
             continue;
           }
-          const int64_t off = kx * c.dw - c.pw;
-          int64_t lo, hi;
-          valid_columns(c, off, &lo, &hi);
-          lo = std::clamp(lo, ow0, ow0 + len);
-          hi = std::clamp(hi, lo, ow0 + len);
-          const float* row = img + (ch * c.H + ih) * c.W + off;
+          const int64_t lo = std::clamp(t.lo, ow0, ow0 + len);
+          const int64_t hi = std::clamp(t.hi, lo, ow0 + len);
+          const float* row = img + t.plane + ih * c.W + t.off;
           int64_t ow = ow0;
           for (; ow < lo; ++ow) d[(ow - ow0) * nr] = 0.0f;
           if (c.sw == 1) {

@@ -158,15 +158,19 @@ struct Im2colPacker {
                   float* out) const {
     const Conv2dShape& c = *s;
     const int64_t P = c.OH * c.OW, taps = c.kh * c.kw;
-    // Output columns whose input column is inside the image, per kx: [ow_lo, ow_hi).
-    int64_t ow_lo[64], ow_hi[64];
-    const bool small_kw = c.kw <= 64;
-    if (small_kw) {
-      for (int64_t kx = 0; kx < c.kw; ++kx) {
-        const int64_t off = kx * c.dw - c.pw;  // iw = ow * sw + off
-        ow_lo[kx] = off >= 0 ? 0 : ceil_div(-off, c.sw);
-        ow_hi[kx] = c.W - 1 - off < 0 ? 0 : std::min(c.OW, (c.W - 1 - off) / c.sw + 1);
-      }
+    // Per depth row k = (c, ky, kx), decoded once for all the panels: the input plane, the
+    // row offset of tap ky, the column offset of tap kx and the output columns [lo, hi) whose
+    // input column is inside the image.
+    struct Row { const float* plane; int64_t dy, off, lo, hi; };
+    Row rows_small[256];
+    std::vector<Row> rows_large(kc > 256 ? static_cast<size_t>(kc) : 0);
+    Row* rows = kc > 256 ? rows_large.data() : rows_small;
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      const int64_t k = k0 + kk;
+      const int64_t ch = k / taps, r = k % taps, ky = r / c.kw, kx = r % c.kw;
+      const int64_t off = kx * c.dw - c.pw;  // iw = ow * sw + off
+      rows[kk] = {x + ch * c.H * c.W, ky * c.dh - c.ph, off, off >= 0 ? 0 : ceil_div(-off, c.sw),
+                  c.W - 1 - off < 0 ? 0 : std::min(c.OW, (c.W - 1 - off) / c.sw + 1)};
     }
     for (int64_t p = panel_begin; p < panel_end; ++p) {
       float* panel = out + (p - panel_begin) * kc * nr;
@@ -182,36 +186,25 @@ struct Im2colPacker {
         pix += len;
       }
       for (int64_t kk = 0; kk < kc; ++kk) {
-        const int64_t k = k0 + kk;
-        const int64_t ch = k / taps, r = k % taps, ky = r / c.kw, kx = r % c.kw;
-        const float* plane = x + ch * c.H * c.W;
+        const Row& row_info = rows[kk];
         float* d = panel + kk * nr;
         for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;  // columns past the image's pixels
-        const int64_t off = kx * c.dw - c.pw;
         for (int ri = 0; ri < nruns; ++ri) {
           const Run& run = runs[ri];
           float* dr = d + run.j;
-          const int64_t ih = run.oh * c.sh - c.ph + ky * c.dh;
+          const int64_t ih = run.oh * c.sh + row_info.dy;
           // Inline loops, not fill/memcpy calls: runs are at most NR floats, where a library
           // call would cost more than the copy.
           if (ih < 0 || ih >= c.H) {
             for (int64_t j = 0; j < run.len; ++j) dr[j] = 0.0f;
             continue;
           }
-          const float* row = plane + ih * c.W;
-          int64_t lo, hi;
-          if (small_kw) {
-            lo = ow_lo[kx];
-            hi = ow_hi[kx];
-          } else {
-            lo = off >= 0 ? 0 : ceil_div(-off, c.sw);
-            hi = c.W - 1 - off < 0 ? 0 : std::min(c.OW, (c.W - 1 - off) / c.sw + 1);
-          }
-          const int64_t a = std::clamp(lo, run.ow, run.ow + run.len);
-          const int64_t b = std::clamp(hi, a, run.ow + run.len);
+          const float* row = row_info.plane + ih * c.W;
+          const int64_t a = std::clamp(row_info.lo, run.ow, run.ow + run.len);
+          const int64_t b = std::clamp(row_info.hi, a, run.ow + run.len);
           for (int64_t j = 0; j < a - run.ow; ++j) dr[j] = 0.0f;
           float* __restrict dm = dr - run.ow;
-          const float* __restrict src = row + off;
+          const float* __restrict src = row + row_info.off;
           if (c.sw == 1) {
             for (int64_t ow = a; ow < b; ++ow) dm[ow] = src[ow];
           } else if (c.sw == 2) {
