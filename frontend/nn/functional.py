@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from frontend import _dtype as D
+from frontend import _dispatch
 from frontend import _ops as O
 from frontend._creation import default_generator
 from frontend._ops import (gelu, hardsigmoid, hardswish, leaky_relu, log_softmax, logsigmoid, one_hot,  # noqa: F401
@@ -139,46 +140,27 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 
 class _BatchNormTraining(Function):
-    """Batch norm with batch statistics. NOTE: a Function rather than a composition of
-    primitives because its closed-form backward, gx = A*g + B*x + C per channel, takes about half
-    the passes over the activations that differentiating mean/var/mul/add would."""
+    """Batch norm with batch statistics: one registered op each way (batch_norm_train and
+    batch_norm_train_grad), so a training step makes two passes over the activations instead of
+    the dozen a composition of mean/var/mul/add and their gradients would."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, eps):
-        dims = [0] + list(range(2, x.ndim))
-        shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
-        mean = O.mean(x, dims)
-        var = O.var(x, dims, correction=0)
-        inv = O.rsqrt(O.add(var, eps))
-        scale = inv if weight is None else O.mul(inv, weight)
-        shift = O.neg(O.mul(mean, scale))
-        if bias is not None:
-            shift = O.add(shift, bias)
-        y = O.add(O.mul(x, O.reshape(scale, shape)), O.reshape(shift, shape))
-        ctx.save_for_backward(x, mean, inv, weight)
+        y, mean, var = _dispatch.dispatch("batch_norm_train", [x, weight, bias], {"eps": eps})
+        ctx.save_for_backward(x, mean, var, weight)
+        ctx.eps = eps
         ctx.has_bias = bias is not None
         ctx.mark_non_differentiable(mean, var)
         return y, mean, var
 
     @staticmethod
     def backward(ctx, g, _grad_mean, _grad_var):
-        x, mean, inv, weight = ctx.saved_tensors
-        dims = [0] + list(range(2, x.ndim))
-        shape = [1, x.shape[1]] + [1] * (x.ndim - 2)
-        m = float(x.numel() // x.shape[1])
-        gsum = O.sum(g, dims)  # = d loss / d bias
-        gxsum = O.sum(O.mul(g, x), dims)
-        gxhat = O.mul(O.sub(gxsum, O.mul(mean, gsum)), inv)  # sum(g * xhat) = d loss / d weight
-        gx = None
-        if ctx.needs_input_grad[0]:
-            s = inv if weight is None else O.mul(inv, weight)
-            a = s
-            b = O.neg(O.div(O.mul(O.mul(s, inv), gxhat), m))
-            c = O.sub(O.neg(O.div(O.mul(s, gsum), m)), O.mul(b, mean))
-            gx = O.add(O.add(O.mul(g, O.reshape(a, shape)), O.mul(x, O.reshape(b, shape))), O.reshape(c, shape))
-        gw = gxhat if weight is not None and ctx.needs_input_grad[1] else None
-        gb = gsum if ctx.has_bias and ctx.needs_input_grad[2] else None
-        return gx, gw, gb, None
+        x, mean, var, weight = ctx.saved_tensors
+        gx, gw, gb = _dispatch.dispatch("batch_norm_train_grad", [g, x, mean, var, weight],
+                                        {"eps": ctx.eps})
+        return (gx if ctx.needs_input_grad[0] else None,
+                gw if weight is not None and ctx.needs_input_grad[1] else None,
+                gb if ctx.has_bias and ctx.needs_input_grad[2] else None, None)
 
 
 def with_no_grad_update(running, batch_value, momentum, scale):

@@ -3,7 +3,8 @@
 //
 //   softmax / log_softmax over the last dim (other dims: the reference kernel);
 //   layer_norm over the trailing normalized_shape;
-//   batch_norm (inference, running statistics) over [N, C, *].
+//   batch_norm (inference, running statistics) over [N, C, *];
+//   batch_norm_train and batch_norm_train_grad (batch statistics) over [N, C, *].
 //
 // Statistics are kept in double like the reference's, and the affine steps of layer_norm and
 // batch_norm are evaluated in double lanes with the reference's formula and order, so their
@@ -15,6 +16,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "core/op_registry.h"
@@ -28,6 +30,47 @@ namespace {
 inline int64_t row_grain(int64_t len) { return std::max<int64_t>(1, 16384 / std::max<int64_t>(len, 1)); }
 
 inline vd widen(vf v) { return __builtin_convertvector(v, vd); }
+
+// Double sums of float vectors in two native-width double vectors (vd is twice the native
+// width, and GCC keeps a loop-carried vd in memory: a load and a store per addition).
+typedef double vdn __attribute__((vector_size(EMBER_VEC_BYTES)));
+typedef float vfh __attribute__((vector_size(EMBER_VEC_BYTES / 2)));
+template <int... I>
+inline vdn low_half(vf v, std::integer_sequence<int, I...>) {
+  return __builtin_convertvector(__builtin_shufflevector(v, v, I...), vdn);
+}
+template <int... I>
+inline vdn high_half(vf v, std::integer_sequence<int, I...>) {
+  return __builtin_convertvector(__builtin_shufflevector(v, v, (I + kLanes / 2)...), vdn);
+}
+struct DoubleSum {
+  vdn lo = vdn{}, hi = vdn{};
+  void add(vf v) {
+    lo += low_half(v, std::make_integer_sequence<int, kLanes / 2>());
+    hi += high_half(v, std::make_integer_sequence<int, kLanes / 2>());
+  }
+  // sum of a[j] * b[j] with both widened to double
+  void add_product(vf a, vf b) {
+    const auto seq = std::make_integer_sequence<int, kLanes / 2>();
+    lo += low_half(a, seq) * low_half(b, seq);
+    hi += high_half(a, seq) * high_half(b, seq);
+  }
+  double total() const {
+    double t = 0.0;
+    for (int j = 0; j < kLanes / 2; ++j) t += lo[j] + hi[j];
+    return t;
+  }
+};
+
+// v with the lanes from n on set to zero (n < kLanes: the tail of a row). A select against the
+// lane index, not stores to v[j] by a variable j, which would keep v (and sums fed by it) in
+// memory for the whole loop.
+inline vd zero_tail(vd v, int64_t n) {
+  if (n >= kLanes) return v;
+  vd index;
+  for (int j = 0; j < kLanes; ++j) index[j] = j;
+  return index < static_cast<double>(n) ? v : vd{};
+}
 inline vf narrow(const vd& v) { return __builtin_convertvector(v, vf); }
 
 // ---------------------------------------------------------------- softmax / log_softmax
@@ -57,7 +100,7 @@ void softmax_rows(OpContext& ctx) {
       for_vectors(len, [&](int64_t i, int64_t n) {
         const vf e = exp(get<true>(xr, i, n) - m);
         vd w = widen(e);
-        for (int j = static_cast<int>(n); j < kLanes; ++j) w[j] = 0.0;
+        w = zero_tail(w, n);
         acc += w;
         if constexpr (!Log) put(yr, i, n, e);
       });
@@ -108,7 +151,7 @@ std::unique_ptr<OpKernel> create_layer_norm(const KernelInit& init) {
         vd acc = vd{};
         for_vectors(len, [&](int64_t i, int64_t n) {
           vd v = widen(get<true>(xr, i, n));
-          for (int j = static_cast<int>(n); j < kLanes; ++j) v[j] = 0.0;
+          v = zero_tail(v, n);
           acc += v;
         });
         double mean = 0.0;
@@ -118,7 +161,7 @@ std::unique_ptr<OpKernel> create_layer_norm(const KernelInit& init) {
         acc = vd{};
         for_vectors(len, [&](int64_t i, int64_t n) {
           vd d = widen(get<true>(xr, i, n)) - md;
-          for (int j = static_cast<int>(n); j < kLanes; ++j) d[j] = 0.0;
+          d = zero_tail(d, n);
           acc += d * d;
         });
         double var = 0.0;
@@ -174,10 +217,127 @@ std::unique_ptr<OpKernel> create_batch_norm(const KernelInit& init) {
   });
 }
 
+// ---------------------------------------------------------------- batch_norm_train(_grad)
+// Channels are spread over the threads; each sums its [N, inner] values in double lanes (the
+// reference sums in one double, so results may differ in the last bits of the statistics).
+
+// Float lanes from n on set to zero (the tail of a row); x - mean and the like are not zero
+// there even when the loaded lanes are.
+inline vf zero_tail_f(vf v, int64_t n) {
+  if (n >= kLanes) return v;
+  vi index;
+  for (int j = 0; j < kLanes; ++j) index[j] = j;
+  return select(index < static_cast<int32_t>(n), v, vf{});
+}
+
+std::unique_ptr<OpKernel> create_batch_norm_train(const KernelInit& init) {
+  for (int64_t i = 0; i < init.num_inputs(); ++i)
+    if (init.has_input(i) && init.input_type(i).dtype != DType::Float32) return nullptr;
+  if (init.input_type(0).ndim() < 2) return nullptr;
+  return make_kernel(kernel_name("batch_norm_train"), [](OpContext& ctx) {
+    const Tensor& x = ctx.input(0);
+    const int64_t N = x.dim(0), C = x.dim(1);
+    const int64_t inner = C == 0 || N == 0 ? 0 : x.numel() / (N * C);
+    const float* w = ctx.has_input(1) ? ctx.input(1).data<float>() : nullptr;
+    const float* b = ctx.has_input(2) ? ctx.input(2).data<float>() : nullptr;
+    const double eps = ctx.attr_float("eps");
+    const double count = static_cast<double>(N * inner);
+    const float* px = x.data<float>();
+    float* py = ctx.output(0).data<float>();
+    float* pmean = ctx.output(1).data<float>();
+    float* pvar = ctx.output(2).data<float>();
+    ctx.parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        // Mean, then the variance from deviations about it (two passes, as the reference);
+        // the deviation x - mean is formed in float lanes against the float-rounded mean, and
+        // squared and summed in double.
+        DoubleSum sum;
+        for (int64_t n = 0; n < N; ++n)
+          for_vectors(inner, [&](int64_t i, int64_t k) { sum.add(get<true>(px + (n * C + c) * inner, i, k)); });
+        const double mean = count > 0 ? sum.total() / count : std::nan("");
+        const vd md = vd{} + mean;
+        const vf mf = splat(static_cast<float>(mean));
+        DoubleSum sq;
+        for (int64_t n = 0; n < N; ++n)
+          for_vectors(inner, [&](int64_t i, int64_t k) {
+            const vf d = zero_tail_f(get<true>(px + (n * C + c) * inner, i, k) - mf, k);
+            sq.add_product(d, d);
+          });
+        const double var = count > 0 ? sq.total() / count : std::nan("");
+        const vd sc = vd{} + (w ? static_cast<double>(w[c]) : 1.0) / std::sqrt(var + eps);
+        const vd sh = vd{} + (b ? static_cast<double>(b[c]) : 0.0);
+        for (int64_t n = 0; n < N; ++n) {
+          const int64_t base = (n * C + c) * inner;
+          for_vectors(inner, [&](int64_t i, int64_t k) {
+            put(py + base, i, k, narrow((widen(get<true>(px + base, i, k)) - md) * sc + sh));
+          });
+        }
+        pmean[c] = static_cast<float>(mean);
+        pvar[c] = static_cast<float>(var);
+      }
+    });
+  });
+}
+
+std::unique_ptr<OpKernel> create_batch_norm_train_grad(const KernelInit& init) {
+  for (int64_t i = 0; i < init.num_inputs(); ++i)
+    if (init.has_input(i) && init.input_type(i).dtype != DType::Float32) return nullptr;
+  if (init.input_type(1).ndim() < 2 || !(init.input_type(0).shape == init.input_type(1).shape))
+    return nullptr;
+  return make_kernel(kernel_name("batch_norm_train_grad"), [](OpContext& ctx) {
+    const Tensor& x = ctx.input(1);
+    const int64_t N = x.dim(0), C = x.dim(1);
+    const int64_t inner = C == 0 || N == 0 ? 0 : x.numel() / (N * C);
+    const float* pg = ctx.input(0).data<float>();
+    const float* pmean = ctx.input(2).data<float>();
+    const float* pvar = ctx.input(3).data<float>();
+    const float* w = ctx.has_input(4) ? ctx.input(4).data<float>() : nullptr;
+    const double eps = ctx.attr_float("eps");
+    const double count = static_cast<double>(N * inner);
+    const float* px = x.data<float>();
+    float* pgx = ctx.output(0).data<float>();
+    float* pgw = ctx.output(1).data<float>();
+    float* pgb = ctx.output(2).data<float>();
+    ctx.parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const double mean = static_cast<double>(pmean[c]);
+        const double invstd = 1.0 / std::sqrt(static_cast<double>(pvar[c]) + eps);
+        const vd md = vd{} + mean;
+        const vf mf = splat(static_cast<float>(mean));
+        DoubleSum gs, gd;  // sum(g), sum(g * (x - mean)); tail lanes of g load as zero
+        for (int64_t n = 0; n < N; ++n) {
+          const int64_t base = (n * C + c) * inner;
+          for_vectors(inner, [&](int64_t i, int64_t k) {
+            const vf g = get<true>(pg + base, i, k);
+            gs.add(g);
+            gd.add_product(g, get<true>(px + base, i, k) - mf);
+          });
+        }
+        const double gsum = gs.total(), gdot = gd.total();
+        const vd scale = vd{} + (w ? static_cast<double>(w[c]) : 1.0) * invstd;
+        const vd gmean = vd{} + gsum / count;
+        const vd kk = vd{} + invstd * invstd * gdot / count;
+        for (int64_t n = 0; n < N; ++n) {
+          const int64_t base = (n * C + c) * inner;
+          for_vectors(inner, [&](int64_t i, int64_t k) {
+            const vd g = widen(get<true>(pg + base, i, k));
+            const vd d = widen(get<true>(px + base, i, k)) - md;
+            put(pgx + base, i, k, narrow(scale * (g - gmean - d * kk)));
+          });
+        }
+        pgw[c] = static_cast<float>(gdot * invstd);
+        pgb[c] = static_cast<float>(gsum);
+      }
+    });
+  });
+}
+
 EMBER_VEC_REGISTER(softmax, [](const KernelInit& i) { return create_softmax<false>(i, "softmax"); });
 EMBER_VEC_REGISTER(log_softmax, [](const KernelInit& i) { return create_softmax<true>(i, "log_softmax"); });
 EMBER_VEC_REGISTER(layer_norm, create_layer_norm);
 EMBER_VEC_REGISTER(batch_norm, create_batch_norm);
+EMBER_VEC_REGISTER(batch_norm_train, create_batch_norm_train);
+EMBER_VEC_REGISTER(batch_norm_train_grad, create_batch_norm_train_grad);
 
 }  // namespace
 }  // namespace ember::simd
