@@ -43,34 +43,50 @@ template <int... I>
 inline vdn high_half(vf v, std::integer_sequence<int, I...>) {
   return __builtin_convertvector(__builtin_shufflevector(v, v, (I + kLanes / 2)...), vdn);
 }
+// Lanes [first, first + kLanes / 2) of a row whose valid part ends at n: lanes at n or beyond
+// become zero (only the tail of a row, n < kLanes, pays for the select).
+inline vdn keep_valid(vdn v, int64_t n, int first) {
+  if (n >= kLanes) return v;
+  vdn index;
+  for (int j = 0; j < kLanes / 2; ++j) index[j] = first + j;
+  return index < static_cast<double>(n) ? v : vdn{};
+}
+
+// A double sum over float vectors (lane j of a row into partial sum j), in two native-width
+// halves; total() adds the partials in lane order, as a loop over a vd accumulator would.
 struct DoubleSum {
+  static constexpr auto kSeq = std::make_integer_sequence<int, kLanes / 2>();
   vdn lo = vdn{}, hi = vdn{};
-  void add(vf v) {
-    lo += low_half(v, std::make_integer_sequence<int, kLanes / 2>());
-    hi += high_half(v, std::make_integer_sequence<int, kLanes / 2>());
+  // x (lanes from n on must be zero)
+  void add(vf x) {
+    lo += low_half(x, kSeq);
+    hi += high_half(x, kSeq);
   }
-  // sum of a[j] * b[j] with both widened to double
-  void add_product(vf a, vf b) {
-    const auto seq = std::make_integer_sequence<int, kLanes / 2>();
-    lo += low_half(a, seq) * low_half(b, seq);
-    hi += high_half(a, seq) * high_half(b, seq);
+  // x, n valid lanes
+  void add_valid(vf x, int64_t n) {
+    lo += keep_valid(low_half(x, kSeq), n, 0);
+    hi += keep_valid(high_half(x, kSeq), n, kLanes / 2);
+  }
+  // (x - m)^2, x - m formed in double; n valid lanes
+  void add_square_deviation(vf x, vdn m, int64_t n) {
+    const vdn dl = keep_valid(low_half(x, kSeq) - m, n, 0);
+    const vdn dh = keep_valid(high_half(x, kSeq) - m, n, kLanes / 2);
+    lo += dl * dl;
+    hi += dh * dh;
+  }
+  // g * (x - m), in double; n valid lanes
+  void add_product_deviation(vf g, vf x, vdn m, int64_t n) {
+    lo += keep_valid(low_half(g, kSeq) * (low_half(x, kSeq) - m), n, 0);
+    hi += keep_valid(high_half(g, kSeq) * (high_half(x, kSeq) - m), n, kLanes / 2);
   }
   double total() const {
     double t = 0.0;
-    for (int j = 0; j < kLanes / 2; ++j) t += lo[j] + hi[j];
+    for (int j = 0; j < kLanes / 2; ++j) t += lo[j];
+    for (int j = 0; j < kLanes / 2; ++j) t += hi[j];
     return t;
   }
 };
 
-// v with the lanes from n on set to zero (n < kLanes: the tail of a row). A select against the
-// lane index, not stores to v[j] by a variable j, which would keep v (and sums fed by it) in
-// memory for the whole loop.
-inline vd zero_tail(vd v, int64_t n) {
-  if (n >= kLanes) return v;
-  vd index;
-  for (int j = 0; j < kLanes; ++j) index[j] = j;
-  return index < static_cast<double>(n) ? v : vd{};
-}
 inline vf narrow(const vd& v) { return __builtin_convertvector(v, vf); }
 
 // ---------------------------------------------------------------- softmax / log_softmax
@@ -86,26 +102,37 @@ void softmax_rows(OpContext& ctx) {
       const float* xr = px + r * len;
       float* yr = py + r * len;
       // Row maximum; NaN wins, as the reference's.
-      float max = -std::numeric_limits<float>::infinity();
+      // (Vector lanes of partial maxima: which of +0 and -0 is kept cannot change a result,
+      // since x - max is then +-0 only where exp gives 1, and log_softmax subtracts log(sum).)
+      const vf neg_inf = splat(-std::numeric_limits<float>::infinity());
+      vf lane_max = neg_inf;
+      vi nan_lanes = vi{};
+      for_vectors(len, [&](int64_t i, int64_t n) {
+        vf v = get<true>(xr, i, n);
+        if (n < kLanes) {
+          vi index;
+          for (int j = 0; j < kLanes; ++j) index[j] = j;
+          v = select(index < static_cast<int32_t>(n), v, neg_inf);
+        }
+        nan_lanes |= is_nan(v);
+        lane_max = select(v > lane_max, v, lane_max);
+      });
+      float max = lane_max[0];
       bool nan = false;
-      for (int64_t i = 0; i < len; ++i) {
-        const float v = xr[i];
-        nan |= v != v;
-        max = v > max ? v : max;
+      for (int j = 0; j < kLanes; ++j) {
+        nan |= nan_lanes[j] != 0;
+        max = lane_max[j] > max ? lane_max[j] : max;
       }
       if (nan) max = std::numeric_limits<float>::quiet_NaN();
       const vf m = splat(max);
       // exp(x - max) in float, summed in double lanes; softmax keeps the exponentials in y.
-      vd acc = vd{};
+      DoubleSum acc;
       for_vectors(len, [&](int64_t i, int64_t n) {
         const vf e = exp(get<true>(xr, i, n) - m);
-        vd w = widen(e);
-        w = zero_tail(w, n);
-        acc += w;
+        acc.add_valid(e, n);
         if constexpr (!Log) put(yr, i, n, e);
       });
-      double sum = 0.0;
-      for (int j = 0; j < kLanes; ++j) sum += acc[j];
+      const double sum = acc.total();
       if constexpr (Log) {
         const vd ls = vd{} + std::log(sum);
         const vd md = vd{} + static_cast<double>(max);
@@ -148,25 +175,15 @@ std::unique_ptr<OpKernel> create_layer_norm(const KernelInit& init) {
       for (int64_t r = r0; r < r1; ++r) {
         const float* xr = px + r * len;
         float* yr = py + r * len;
-        vd acc = vd{};
-        for_vectors(len, [&](int64_t i, int64_t n) {
-          vd v = widen(get<true>(xr, i, n));
-          v = zero_tail(v, n);
-          acc += v;
-        });
-        double mean = 0.0;
-        for (int j = 0; j < kLanes; ++j) mean += acc[j];
-        mean /= static_cast<double>(len);
+        DoubleSum sum;  // tail lanes load as zero
+        for_vectors(len, [&](int64_t i, int64_t n) { sum.add(get<true>(xr, i, n)); });
+        const double mean = sum.total() / static_cast<double>(len);
         const vd md = vd{} + mean;
-        acc = vd{};
+        DoubleSum sq;
         for_vectors(len, [&](int64_t i, int64_t n) {
-          vd d = widen(get<true>(xr, i, n)) - md;
-          d = zero_tail(d, n);
-          acc += d * d;
+          sq.add_square_deviation(get<true>(xr, i, n), vdn{} + mean, n);
         });
-        double var = 0.0;
-        for (int j = 0; j < kLanes; ++j) var += acc[j];
-        var /= static_cast<double>(len);
+        const double var = sq.total() / static_cast<double>(len);
         const vd inv = vd{} + 1.0 / std::sqrt(var + eps);
         for_vectors(len, [&](int64_t i, int64_t n) {
           vd v = (widen(get<true>(xr, i, n)) - md) * inv;
@@ -221,15 +238,6 @@ std::unique_ptr<OpKernel> create_batch_norm(const KernelInit& init) {
 // Channels are spread over the threads; each sums its [N, inner] values in double lanes (the
 // reference sums in one double, so results may differ in the last bits of the statistics).
 
-// Float lanes from n on set to zero (the tail of a row); x - mean and the like are not zero
-// there even when the loaded lanes are.
-inline vf zero_tail_f(vf v, int64_t n) {
-  if (n >= kLanes) return v;
-  vi index;
-  for (int j = 0; j < kLanes; ++j) index[j] = j;
-  return select(index < static_cast<int32_t>(n), v, vf{});
-}
-
 std::unique_ptr<OpKernel> create_batch_norm_train(const KernelInit& init) {
   for (int64_t i = 0; i < init.num_inputs(); ++i)
     if (init.has_input(i) && init.input_type(i).dtype != DType::Float32) return nullptr;
@@ -248,20 +256,16 @@ std::unique_ptr<OpKernel> create_batch_norm_train(const KernelInit& init) {
     float* pvar = ctx.output(2).data<float>();
     ctx.parallel_for(C, 1, [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {
-        // Mean, then the variance from deviations about it (two passes, as the reference);
-        // the deviation x - mean is formed in float lanes against the float-rounded mean, and
-        // squared and summed in double.
+        // Mean, then the variance from deviations about it (two passes, as the reference).
         DoubleSum sum;
         for (int64_t n = 0; n < N; ++n)
           for_vectors(inner, [&](int64_t i, int64_t k) { sum.add(get<true>(px + (n * C + c) * inner, i, k)); });
         const double mean = count > 0 ? sum.total() / count : std::nan("");
         const vd md = vd{} + mean;
-        const vf mf = splat(static_cast<float>(mean));
         DoubleSum sq;
         for (int64_t n = 0; n < N; ++n)
           for_vectors(inner, [&](int64_t i, int64_t k) {
-            const vf d = zero_tail_f(get<true>(px + (n * C + c) * inner, i, k) - mf, k);
-            sq.add_product(d, d);
+            sq.add_square_deviation(get<true>(px + (n * C + c) * inner, i, k), vdn{} + mean, k);
           });
         const double var = count > 0 ? sq.total() / count : std::nan("");
         const vd sc = vd{} + (w ? static_cast<double>(w[c]) : 1.0) / std::sqrt(var + eps);
@@ -303,14 +307,13 @@ std::unique_ptr<OpKernel> create_batch_norm_train_grad(const KernelInit& init) {
         const double mean = static_cast<double>(pmean[c]);
         const double invstd = 1.0 / std::sqrt(static_cast<double>(pvar[c]) + eps);
         const vd md = vd{} + mean;
-        const vf mf = splat(static_cast<float>(mean));
         DoubleSum gs, gd;  // sum(g), sum(g * (x - mean)); tail lanes of g load as zero
         for (int64_t n = 0; n < N; ++n) {
           const int64_t base = (n * C + c) * inner;
           for_vectors(inner, [&](int64_t i, int64_t k) {
             const vf g = get<true>(pg + base, i, k);
             gs.add(g);
-            gd.add_product(g, get<true>(px + base, i, k) - mf);
+            gd.add_product_deviation(g, get<true>(px + base, i, k), vdn{} + mean, k);
           });
         }
         const double gsum = gs.total(), gdot = gd.total();
