@@ -9,6 +9,9 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #ifndef EMBER_VEC_BYTES
 #error "define EMBER_VEC_BYTES (vector width in bytes) before including kernels/simd/vec.h"
@@ -37,11 +40,20 @@ inline vi as_int(vf v) { return (vi)v; }
 inline vf select(vi mask, vf a, vf b) { return as_float((mask & as_int(a)) | (~mask & as_int(b))); }
 inline vi is_nan(vf x) { return x != x; }
 
-// Bools (one byte each, 0 or 1) <-> lane masks.
+// Bools (one byte each, 0 or 1) <-> lane masks. On x86 the load is one zero-extending move;
+// GCC lowers the generic byte-to-int conversion to a byte-by-byte extract-and-insert sequence.
 inline vi load_mask(const bool* p) {
+#if EMBER_VEC_BYTES == 64 && defined(__AVX512F__)
+  const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+  return (vi)v != 0;
+#elif EMBER_VEC_BYTES == 32 && defined(__AVX2__)
+  const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  return (vi)v != 0;
+#else
   vb b;
   std::memcpy(&b, p, sizeof b);
   return __builtin_convertvector(b, vi) != 0;
+#endif
 }
 inline void store_bools(bool* p, vi mask) {
   vb b = __builtin_convertvector(mask & 1, vb);
