@@ -37,6 +37,18 @@ void conv2d_depthwise_avx512(const Conv2dShape& s, const float* x, const float* 
                              const ConvEpilogue& ep, ThreadPool* pool);
 #endif
 
+// Direct weight gradient for stride-1, undilated layers of kernel width 3
+// (conv2d_grad_weight_direct_impl.h): dot products along output rows, no im2col. x86 only.
+bool grad_weight_direct_supported(const Conv2dShape& s);
+using GradWeightDirectFn = void (*)(const Conv2dShape& s, const float* dy, const float* x,
+                                    float* dw, ThreadPool* pool);
+#if defined(__x86_64__) || defined(_M_X64)
+void conv2d_grad_weight_direct_avx2(const Conv2dShape& s, const float* dy, const float* x,
+                                    float* dw, ThreadPool* pool);
+void conv2d_grad_weight_direct_avx512(const Conv2dShape& s, const float* dy, const float* x,
+                                      float* dw, ThreadPool* pool);
+#endif
+
 // Winograd F(4x4, 3x3) for 3x3 stride-1 undilated ungrouped layers (conv2d_winograd_impl.h):
 // the weight is transformed and packed once (36 GEMM B operands), then each run transforms the
 // input, runs 36 GEMMs and transforms back with bias and activation. x86 only.

@@ -61,6 +61,13 @@ CONV_CASES = [
     (2, 17, 5, 33, 13, 3, 1, 1, (1, 0), 1, 1),  # non-square kernel, width past a vector
     (4, 3, 12, 12, 6, 3, 3, 3, 0, 1, 3),  # depthwise-like groups
     (9, 2, 20, 20, 3, 3, 3, 1, 1, 1, 1),  # several weight-gradient chunks (N * P > 4096)
+    # Stride-1 width-3 kernels take the direct weight gradient: rows of one vector plus one
+    # lane, exactly two vectors, a single column, padding 0..2 and groups.
+    (3, 5, 6, 17, 9, 2, 3, 1, (0, 1), 1, 1),
+    (2, 3, 4, 32, 5, 3, 3, 1, (1, 0), 1, 1),
+    (2, 4, 5, 16, 10, 3, 3, 1, (1, 2), 1, 2),
+    (1, 3, 4, 1, 2, 1, 3, 1, (0, 1), 1, 1),
+    (3, 64, 64, 64, 2, 3, 3, 1, 1, 1, 1),  # images larger than the direct kernel's chunk
 ]
 
 
@@ -109,6 +116,31 @@ def test_conv2d_grad_weight_matches_reference(index):
     x, w, gy, attrs = conv_case(case, 200 + index)
     depth = gy.shape[0] * gy.shape[2] * gy.shape[3]
     check("conv2d_grad_weight", [gy, x], dict(attrs, weight_shape=list(w.shape)), depth, case)
+
+
+def test_conv2d_grad_weight_keeps_non_finite_inputs_out_of_taps_they_do_not_reach():
+    """An inf in the last input column reaches the kx = 1, 2 taps (pad 1) but not kx = 0; the
+    direct kernel's padded rows must not turn 0 * inf into NaN there."""
+    x, w, gy, attrs = conv_case((2, 3, 5, 19, 4, 3, 3, 1, 1, 1, 1), 5)
+    x[:, :, :, -1] = np.inf
+    attrs = dict(attrs, weight_shape=list(w.shape))
+    ref, _ = run("reference", 1, "conv2d_grad_weight", [gy, x], attrs)
+    assert np.isfinite(ref[..., 0]).all() and not np.isfinite(ref[..., 2]).any()
+    for isa in FAST_ISAS:
+        got, name = run(isa, 1, "conv2d_grad_weight", [gy, x], attrs)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(ref), err_msg=f"{isa} {name}")
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(ref), err_msg=f"{isa} {name}")
+        finite = np.isfinite(ref)
+        np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-4, atol=1e-3)
+
+
+def test_direct_weight_gradient_is_chosen_for_stride_1_width_3():
+    gy, x = np.zeros((2, 8, 6, 6), np.float32), np.zeros((2, 4, 6, 6), np.float32)
+    attrs = dict(stride=[1, 1], padding=[1, 1], dilation=[1, 1], groups=1, weight_shape=[8, 4, 3, 3])
+    for isa in FAST_ISAS:
+        _C.set_max_isa(isa)
+        name = _C.kernel_name("conv2d_grad_weight", [gy, x], attrs)
+        assert ("direct" in name) == (isa in ("avx2", "avx512")), (isa, name)
 
 
 def test_random_conv_grad_shapes():

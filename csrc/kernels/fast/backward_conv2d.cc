@@ -4,7 +4,10 @@
 //                       back into the input pixels it was gathered from (K = Cg*kh*kw taps,
 //                       P = OH*OW pixels). A 1x1, stride-1, unpadded conv needs no col2im: the
 //                       GEMM writes dX_g [Cg, P] directly.
-//   conv2d_grad_weight: dW_g [Og, K] = sum over images of dY_g [Og, P] x im2col(X_g)^T [P, K],
+//   conv2d_grad_weight: stride-1 layers of kernel width 3 on x86 take the direct kernel
+//                       (conv2d_grad_weight_direct_impl.h: dot products along rows, no
+//                       im2col); the others
+//                       dW_g [Og, K] = sum over images of dY_g [Og, P] x im2col(X_g)^T [P, K],
 //                       as one GEMM per chunk of images (the chunk's pixels concatenated along
 //                       the GEMM's depth), chunk partials summed in chunk order. im2col^T is
 //                       never stored: the GEMM's B packer gathers it block by block, so each
@@ -105,6 +108,17 @@ bool read_shape(const KernelInit& init, const Shape& x, const Shape& w, Conv2dSh
 bool is_pointwise(const Conv2dShape& s) {
   return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.ph == 0 && s.pw == 0;
 }
+
+}  // namespace
+
+// Stride 1, no dilation, kernel width 3 (the padded rows are laid out for three taps), and an
+// output at least one vector wide in total (else the GEMM form costs nothing anyway).
+bool grad_weight_direct_supported(const Conv2dShape& s) {
+  return s.sh == 1 && s.sw == 1 && s.dh == 1 && s.dw == 1 && s.kw == 3 && s.pw <= 2 &&
+         s.OH > 0 && s.OW > 0 && s.N > 0;
+}
+
+namespace {
 
 const gemm::SgemmKernel* gemm_for(Isa isa) {
   const gemm::SgemmKernel* k = gemm::sgemm_kernel_for(isa);
@@ -234,10 +248,24 @@ struct Im2colTransposedPacker {
   }
 };
 
+GradWeightDirectFn grad_weight_direct_for(Isa isa) {
+  switch (isa) {
+#if defined(__x86_64__) || defined(_M_X64)
+    case Isa::AVX512:
+    case Isa::AVX512_VNNI: return &conv2d_grad_weight_direct_avx512;
+    case Isa::AVX2: return &conv2d_grad_weight_direct_avx2;
+#endif
+    default: return nullptr;
+  }
+}
+
 class Conv2dGradWeightKernel : public OpKernel {
  public:
-  Conv2dGradWeightKernel(const gemm::SgemmKernel& gemm, Conv2dShape s) : gemm_(&gemm), s_(s) {
-    name_ = std::string("f32_conv2d_grad_weight_implicit_") + gemm.name;
+  Conv2dGradWeightKernel(Isa isa, const gemm::SgemmKernel& gemm, Conv2dShape s)
+      : gemm_(&gemm), s_(s) {
+    if (grad_weight_direct_supported(s)) direct_ = grad_weight_direct_for(isa);
+    name_ = direct_ ? std::string("f32_conv2d_grad_weight_direct_") + isa_name(isa)
+                    : std::string("f32_conv2d_grad_weight_implicit_") + gemm.name;
   }
   const char* name() const override { return name_.c_str(); }
 
@@ -246,6 +274,10 @@ class Conv2dGradWeightKernel : public OpKernel {
     const float* dy = ctx.input(0).data<float>();
     const float* x = ctx.input(1).data<float>();
     float* dw = ctx.output(0).data<float>();
+    if (direct_) {
+      direct_(s, dy, x, dw, &ctx.pool());
+      return;
+    }
     const int64_t Og = s.O / s.groups, Cg = s.C / s.groups, K = Cg * s.kh * s.kw;
     const int64_t P = s.OH * s.OW;
     const int64_t wsize = s.O * K;
@@ -295,6 +327,7 @@ class Conv2dGradWeightKernel : public OpKernel {
  private:
   const gemm::SgemmKernel* gemm_;
   Conv2dShape s_;
+  GradWeightDirectFn direct_ = nullptr;
   std::string name_;
 };
 
@@ -317,7 +350,7 @@ std::unique_ptr<OpKernel> create_grad_weight(Isa isa, const KernelInit& init) {
   Conv2dShape s;
   if (!read_shape(init, init.input_type(1).shape, init.attr_ints("weight_shape"), &s))
     return nullptr;
-  return std::make_unique<Conv2dGradWeightKernel>(*gemm, s);
+  return std::make_unique<Conv2dGradWeightKernel>(isa, *gemm, s);
 }
 
 }  // namespace

@@ -40,6 +40,18 @@ inline vi as_int(vf v) { return (vi)v; }
 inline vf select(vi mask, vf a, vf b) { return as_float((mask & as_int(a)) | (~mask & as_int(b))); }
 inline vi is_nan(vf x) { return x != x; }
 
+// a * b + c rounded once where the ISA has FMA (the build turns off implicit contraction, so a
+// kernel that wants FMA asks for it), else a * b + c.
+inline vf fmadd(vf a, vf b, vf c) {
+#if EMBER_VEC_BYTES == 64 && defined(__AVX512F__)
+  return (vf)_mm512_fmadd_ps((__m512)a, (__m512)b, (__m512)c);
+#elif EMBER_VEC_BYTES == 32 && defined(__FMA__)
+  return (vf)_mm256_fmadd_ps((__m256)a, (__m256)b, (__m256)c);
+#else
+  return a * b + c;
+#endif
+}
+
 // Bools (one byte each, 0 or 1) <-> lane masks. On x86 the load is one zero-extending move;
 // GCC lowers the generic byte-to-int conversion to a byte-by-byte extract-and-insert sequence.
 inline vi load_mask(const bool* p) {
