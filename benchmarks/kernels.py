@@ -3,14 +3,17 @@
     python benchmarks/kernels.py            # everything
     python benchmarks/kernels.py --quick    # fewer repetitions
 
-Prints median times of interleaved rounds (each round runs every contender once, so a change in
-machine load hits all of them alike), GFLOP/s and ratios for sgemm shapes, and per-layer times for
+At one thread, prints median times of interleaved rounds (each round runs every contender once,
+so a change in machine load hits all of them alike); at two, each library runs in its own
+process (see main). GFLOP/s and ratios for sgemm shapes, and per-layer times for
 every distinct conv layer of ResNet-18 and MobileNetV2 (batch 1, 224x224) with the geometric-mean
 time ratio against torch.nn.functional.conv2d and the worst layer.
 """
 import argparse
+import json
 import math
 import os
+import subprocess
 import sys
 
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE may be set on this machine to work around old OpenBLAS
@@ -48,8 +51,11 @@ def has_op(name):
 
 def medians_seconds(fns, min_rounds, min_seconds):
     """Median seconds of each callable of the list, timed side by side (benchmarks/timing.py)."""
+    # No settle pause: at one thread no library has workers to spin, and at more each library
+    # runs in its own process; a pause would only let the cores go idle, which makes the next
+    # multi-threaded call pay to wake them (a 100 us GEMM took 200 us after a 2 ms sleep).
     med = interleaved_medians(dict(enumerate(fns)), min_rounds=min_rounds, max_rounds=2000,
-                              budget_s=min_seconds, settle_s=0.002)
+                              budget_s=min_seconds)
     return [med[i] / 1e3 for i in range(len(fns))]
 
 
@@ -81,43 +87,55 @@ GEMM_SHAPES = [  # (M, N, K)
 ]
 
 
-def bench_sgemm(threads, args, peak_gflops):
+def sgemm_times(threads, args, engines):
+    """{shape: {engine: median seconds}} for GEMM_SHAPES; engines among "ember", "ember_packed",
+    "numpy", "torch"."""
     rng = np.random.default_rng(0)
     use_op = has_op("matmul")
-    print(f"\n### sgemm, {threads} thread(s): GFLOP/s (median), ratio = Ember / peer")
-    print("ember matmul = the `matmul` op (B packed per call); ember packed = B pre-packed once "
-          "(a constant weight, as linear / the graph runtime run it)")
-    hdr = f"{'M x N x K':>16} | {'ember matmul':>12} | {'ember packed':>12} | {'numpy':>8} | {'torch':>8} | {'/numpy':>7} | {'/torch':>7} | {'packed/numpy':>12} | {'packed/torch':>12}"
-    print(hdr)
-    print("-" * len(hdr))
-    rows = []
+    out = {}
     for M, N, K in GEMM_SHAPES:
         a = rng.standard_normal((M, K), dtype=np.float32)
         b = rng.standard_normal((K, N), dtype=np.float32)
-        packed = _C.SgemmPackedB(b)
-        if use_op:
-            ember = lambda: _C.run_op("matmul", [a, b], {})  # noqa: E731
-        else:
-            ember = lambda: _C.sgemm(a, b)  # noqa: E731
-        fns = [ember, lambda: packed.run(a), lambda: a @ b]
-        if torch is not None:
+        fns = {}
+        if "ember" in engines:
+            fns["ember"] = ((lambda: _C.run_op("matmul", [a, b], {})) if use_op
+                            else (lambda: _C.sgemm(a, b)))
+            packed = _C.SgemmPackedB(b)
+            fns["ember_packed"] = lambda: packed.run(a)
+        if "numpy" in engines:
+            fns["numpy"] = lambda: a @ b
+        if "torch" in engines and torch is not None:
             ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-            fns.append(lambda: torch.matmul(ta, tb))
-        flops = 2.0 * M * N * K
+            fns["torch"] = lambda: torch.matmul(ta, tb)
         with numpy_limit(threads):
-            times = medians_seconds(fns, args.rounds, args.seconds)
-        gf = [flops / t / 1e9 for t in times]
-        te, tp, tn = times[:3]
-        tt = times[3] if torch is not None else float("nan")
-        gt = gf[3] if torch is not None else float("nan")
-        print(f"{f'{M}x{N}x{K}':>16} | {gf[0]:12.1f} | {gf[1]:12.1f} | {gf[2]:8.1f} | {gt:8.1f} | "
+            times = medians_seconds(list(fns.values()), args.rounds, args.seconds)
+        out[f"{M}x{N}x{K}"] = dict(zip(fns, times))
+    return out
+
+
+def print_sgemm(threads, times, peak_gflops, isolated):
+    print(f"\n### sgemm, {threads} thread(s): GFLOP/s (median), ratio = Ember / peer")
+    print("ember matmul = the `matmul` op (B packed per call); ember packed = B pre-packed once "
+          "(a constant weight, as linear / the graph runtime run it)")
+    if isolated:
+        print("(each library timed in its own process: with every core busy, one library's "
+              "spinning worker threads would slow the next one down)")
+    hdr = f"{'M x N x K':>16} | {'ember matmul':>12} | {'ember packed':>12} | {'numpy':>8} | {'torch':>8} | {'/numpy':>7} | {'/torch':>7} | {'packed/numpy':>12} | {'packed/torch':>12}"
+    print(hdr)
+    print("-" * len(hdr))
+    nan = float("nan")
+    first = None
+    for shape, t in times.items():
+        M, N, K = (int(v) for v in shape.split("x"))
+        flops = 2.0 * M * N * K
+        te, tp, tn, tt = (t.get(k, nan) for k in ("ember", "ember_packed", "numpy", "torch"))
+        gf = [flops / v / 1e9 for v in (te, tp, tn, tt)]
+        first = first or gf
+        print(f"{shape:>16} | {gf[0]:12.1f} | {gf[1]:12.1f} | {gf[2]:8.1f} | {gf[3]:8.1f} | "
               f"{tn / te:7.2f} | {tt / te:7.2f} | {tn / tp:12.2f} | {tt / tp:12.2f}")
-        rows.append((M, N, K, gf))
-    g = rows[0][3]
     peak = peak_gflops * threads
-    print(f"1024^3: ember matmul {g[0]:.1f} GFLOP/s = {100 * g[0] / peak:.0f}% of the {peak:.0f} "
-          f"GFLOP/s fp32 peak at {threads} thread(s) (numpy {100 * g[2] / peak:.0f}%)")
-    return rows
+    print(f"1024^3: ember matmul {first[0]:.1f} GFLOP/s = {100 * first[0] / peak:.0f}% of the "
+          f"{peak:.0f} GFLOP/s fp32 peak at {threads} thread(s) (numpy {100 * first[2] / peak:.0f}%)")
 
 
 def resnet18_convs():
@@ -166,38 +184,51 @@ def mobilenet_v2_convs():
     return out
 
 
-def bench_conv(threads, args):
-    if not has_op("conv2d"):
-        print("\n(conv2d is not registered in this build: conv benchmark skipped)")
-        return
+def conv_times(threads, args, engines):
+    """{layer name: {"loaded"/"eager"/"torch": median seconds, "kernel": name}} for every
+    distinct conv layer of ResNet-18 and MobileNetV2 at batch 1."""
     rng = np.random.default_rng(1)
-    print(f"\n### conv2d, batch 1, {threads} thread(s): median ms; ratio = Ember time / torch time "
-          "(< 1 is faster)")
-    print("loaded = kernel created once with the weight constant (pre-packed / pre-transformed, as "
-          "the graph runtime loads a model); eager = _C.run_op (weight packed per call)")
-    hdr = (f"{'layer':>36} | {'C->O':>9} | {'k/s/g':>6} | {'HxW':>7} | {'kernel (loaded)':>42} | "
-           f"{'loaded':>7} | {'eager':>7} | {'torch':>7} | {'loaded/torch':>12} | {'eager/torch':>11}")
-    print(hdr)
-    print("-" * len(hdr))
-    loaded_ratios, eager_ratios = [], []
+    out = {}
     for name, c, o, k, s, p, g, h in resnet18_convs() + mobilenet_v2_convs():
         x = rng.standard_normal((1, c, h, h), dtype=np.float32)
         w = (rng.standard_normal((o, c // g, k, k), dtype=np.float32) * 0.1).astype(np.float32)
         bias = rng.standard_normal(o, dtype=np.float32)
         attrs = {"stride": [s, s], "padding": [p, p], "groups": g}
-        prepared = _C.PreparedOp("conv2d", [x, w, bias], attrs, constants=[1, 2])
-        fns = [lambda: prepared.run([x, None, None]),
-               lambda: _C.run_op("conv2d", [x, w, bias], attrs)]
-        if torch is not None:
+        fns, row = {}, {}
+        if "ember" in engines:
+            prepared = _C.PreparedOp("conv2d", [x, w, bias], attrs, constants=[1, 2])
+            fns["loaded"] = lambda: prepared.run([x, None, None])
+            fns["eager"] = lambda: _C.run_op("conv2d", [x, w, bias], attrs)
+            row["kernel"] = prepared.kernel_name
+        if "torch" in engines and torch is not None:
             tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(bias)
-            fns.append(lambda: F.conv2d(tx, tw, tb, stride=s, padding=p, groups=g))
-        times = medians_seconds(fns, args.rounds, args.seconds / 3)
-        tl, te = times[0], times[1]
-        tt = times[2] if torch is not None else float("nan")
+            fns["torch"] = lambda: F.conv2d(tx, tw, tb, stride=s, padding=p, groups=g)
+        if fns:
+            row.update(zip(fns, medians_seconds(list(fns.values()), args.rounds, args.seconds / 3)))
+        out[name] = row
+    return out
+
+
+def print_conv(threads, times, isolated):
+    print(f"\n### conv2d, batch 1, {threads} thread(s): median ms; ratio = Ember time / torch time "
+          "(< 1 is faster)")
+    print("loaded = kernel created once with the weight constant (pre-packed / pre-transformed, as "
+          "the graph runtime loads a model); eager = _C.run_op (weight packed per call)")
+    if isolated:
+        print("(Ember and torch timed in separate processes)")
+    hdr = (f"{'layer':>36} | {'C->O':>9} | {'k/s/g':>6} | {'HxW':>7} | {'kernel (loaded)':>42} | "
+           f"{'loaded':>7} | {'eager':>7} | {'torch':>7} | {'loaded/torch':>12} | {'eager/torch':>11}")
+    print(hdr)
+    print("-" * len(hdr))
+    nan = float("nan")
+    loaded_ratios, eager_ratios = [], []
+    for name, c, o, k, s, p, g, h in resnet18_convs() + mobilenet_v2_convs():
+        t = times[name]
+        tl, te, tt = t.get("loaded", nan), t.get("eager", nan), t.get("torch", nan)
         loaded_ratios.append((tl / tt, name))
         eager_ratios.append((te / tt, name))
         print(f"{name:>36} | {f'{c}->{o}':>9} | {f'{k}/{s}/{g}':>6} | {f'{h}x{h}':>7} | "
-              f"{prepared.kernel_name:>42} | {tl * 1e3:7.3f} | {te * 1e3:7.3f} | {tt * 1e3:7.3f} | "
+              f"{t.get('kernel', '?'):>42} | {tl * 1e3:7.3f} | {te * 1e3:7.3f} | {tt * 1e3:7.3f} | "
               f"{tl / tt:12.2f} | {te / tt:11.2f}")
     if torch is not None:
         for label, ratios in (("loaded", loaded_ratios), ("eager", eager_ratios)):
@@ -207,14 +238,37 @@ def bench_conv(threads, args):
                   f"{geo:.2f}; worst layer {worst[1]} ({worst[0]:.2f}x)")
 
 
+def isolated_times(threads, args, part):
+    """Runs `part` ("sgemm" or "conv") once per library, each in a fresh process, and merges
+    the {row: {engine: seconds}} results."""
+    merged = {}
+    for engine in ("ember", "numpy", "torch"):
+        if part == "conv" and engine == "numpy":
+            continue
+        cmd = [sys.executable, os.path.abspath(__file__), "--threads", str(threads), "--only", part,
+               "--engine", engine] + (["--quick"] if args.quick else [])
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        for key, row in json.loads(out.strip().splitlines()[-1]).items():
+            merged.setdefault(key, {}).update(row)
+    return merged
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--only", choices=["sgemm", "conv"], default=None)
+    parser.add_argument("--engine", choices=["ember", "numpy", "torch"], default=None,
+                        help="(internal) time one library and print its times as JSON")
     args = parser.parse_args()
     args.rounds = 5 if args.quick else 15
     args.seconds = 0.3 if args.quick else 1.0
+
+    if args.engine:  # a child of isolated_times
+        set_threads(args.threads[0])
+        fn = sgemm_times if args.only == "sgemm" else conv_times
+        print(json.dumps(fn(args.threads[0], args, {args.engine})))
+        return
 
     ghz = max(_C.measure_cpu_ghz() for _ in range(3))
     feats = _C.cpu_features()
@@ -233,12 +287,19 @@ def main():
         print(f"numpy {np.__version__} BLAS: {', '.join(blas) or 'unknown'}")
     print(f"torch: {torch.__version__ if torch is not None else 'not installed'}; load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
+    all_engines = {"ember", "numpy", "torch"}
     for threads in args.threads:
+        # One thread: side by side in this process (interleaved rounds). More: a process per
+        # library, since with every core in use the libraries' idle-spinning workers (OpenBLAS,
+        # OpenMP, Ember's pool) would steal the cores of whichever library runs next.
+        isolated = threads > 1
         set_threads(threads)
         if args.only in (None, "sgemm"):
-            bench_sgemm(threads, args, peak)
-        if args.only in (None, "conv"):
-            bench_conv(threads, args)
+            times = isolated_times(threads, args, "sgemm") if isolated else sgemm_times(threads, args, all_engines)
+            print_sgemm(threads, times, peak, isolated)
+        if args.only in (None, "conv") and has_op("conv2d"):
+            times = isolated_times(threads, args, "conv") if isolated else conv_times(threads, args, all_engines)
+            print_conv(threads, times, isolated)
 
 
 if __name__ == "__main__":
