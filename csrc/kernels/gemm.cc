@@ -308,11 +308,14 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
     // One block of rows (skinny M): several column blocks per thread, of at least kGroupCols,
     // so a thread slowed down by anything else on its core does not hold the others up (two
     // blocks for two threads: 64 x 3136 x 576 at 154 GFLOP/s; eight: 181).
-    const int64_t want_n_blocks = m_blocks == 1 ? 4 * threads : ceil_div(threads, m_blocks);
-    if (ceil_div(N, nc) < want_n_blocks) {
+    // The count is a multiple of the thread count (768 columns in 3 blocks would leave one
+    // thread idle for a third of the time).
+    int64_t want_n_blocks = ceil_div(threads, m_blocks);
+    if (m_blocks == 1)
+      want_n_blocks = std::max<int64_t>(threads, std::min<int64_t>(4 * threads, N / kGroupCols) /
+                                                     threads * threads);
+    if (ceil_div(N, nc) < want_n_blocks)
       nc = std::max<int64_t>(nr, round_up(ceil_div(N, want_n_blocks), nr));
-      if (m_blocks == 1) nc = std::max<int64_t>(nc, std::min<int64_t>(kGroupCols, round_up(ceil_div(N, threads), nr)));
-    }
     if (m_blocks * ceil_div(N, nc) < threads && M > mr) {
       mc = std::max<int64_t>(mr, round_up(ceil_div(M, threads), mr));
       m_blocks = ceil_div(M, mc);
