@@ -164,6 +164,15 @@ def test_quantized_conv2d_fast_paths_bit_exact(each_isa):
     x, wq, ws, b, attrs = random_conv_case(rng)
     cases.append((x, wq, ws[:1].copy(), np.full_like(b, 2**30), dict(attrs, input_zero_point=0)))
     cases.append((x, wq[:1].copy(), ws[:1].copy(), -np.full_like(b[:1], 2**30), attrs))
+    # Depthwise planes of every row width the fast kernel copies differently (1..3, 4..7,
+    # 8..16, wider), as one long row (narrow) and row by row (wide), strides 1 and 2.
+    for width, stride in ((1, 1), (3, 1), (5, 2), (7, 1), (9, 1), (16, 2), (17, 1), (50, 1), (113, 2)):
+        x, wq, ws, b, attrs = random_conv_case(rng, depthwise=True)
+        c = wq.shape[0]
+        x = rng.integers(0, 256, size=(1, c, 6, width), dtype=np.uint8)
+        wq = rng.integers(-127, 128, size=(c, 1, 3, 3), dtype=np.int8)
+        cases.append((x, wq, ws[:c], b[:c], dict(attrs, stride=[stride, stride], padding=[1, 1],
+                                                groups=c)))
     _C.set_max_isa("reference")
     expected = [run("quantized_conv2d", [x, wq, ws, b], attrs)[0] for x, wq, ws, b, attrs in cases]
     for isa in each_isa:
