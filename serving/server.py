@@ -143,7 +143,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     # -- inference -------------------------------------------------------------------------------
 
     def _infer(self, request, time_remaining):
-        with self._repository.acquire(request.model_name, request.model_version) as version:
+        version = self._repository.enter(request.model_name, request.model_version)
+        try:
             try:
                 feed, output_names = codec.decode_request(request, version)
             except InvalidRequestError as e:
@@ -153,6 +154,8 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
             result = version.infer(feed, deadline)
             return codec.encode_response(pb.ModelInferResponse(), version, result.outputs,
                                          output_names, request.id)
+        finally:
+            version.leave()
 
     def ModelInfer(self, request, context):
         """Runs one inference request."""

@@ -140,3 +140,18 @@ def test_decoded_inputs_are_aligned_wherever_the_raw_contents_start():
         assert feed["a"].flags.aligned and feed["b"].flags.aligned
         np.testing.assert_array_equal(feed["a"], values.reshape(2, 3))
         np.testing.assert_array_equal(feed["b"], [3, 4])
+
+
+def test_decode_refuses_unsupported_tensor_parameters():
+    request = full_request()
+    request.inputs[1].parameters["shared_memory_region"].string_param = "region"
+    with pytest.raises(InvalidRequestError, match="input 'b': parameter 'shared_memory_region' "
+                                                  "is not supported"):
+        codec.decode_request(codec.parse_infer_request(request.SerializeToString(), Request),
+                             _Version())
+    request = full_request()
+    request.outputs[0].parameters["classification"].int64_param = 3
+    with pytest.raises(InvalidRequestError, match="output 'y': parameter 'classification' is "
+                                                  "not supported"):
+        codec.decode_request(codec.parse_infer_request(request.SerializeToString(), Request),
+                             _Version())
