@@ -237,11 +237,43 @@ def request_deadline(request, grpc_time_remaining):
     return deadline
 
 
-def encode_response(response, version, outputs, names, request_id):
-    """Fills `response` (a ModelInferResponse) with `names` from `outputs` as raw contents."""
-    response.model_name = version.name
-    response.model_version = version.version_str
-    response.id = request_id
+# Keys (field number << 3 | wire type 2) of ModelInferResponse.raw_output_contents (field 6)
+# and of ModelStreamInferResponse.infer_response (field 2).
+_RAW_OUTPUT_CONTENTS_KEY = b"\x32"
+_STREAM_INFER_RESPONSE_KEY = b"\x12"
+
+
+def _varint_bytes(value):
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+class EncodedResponse:
+    """A ModelInferResponse ready to send, as pieces: the message without its raw output contents
+    (serialized), then each output's raw_output_contents field with the data as a view of the
+    output array. `SerializeToString()` joins them, copying the output data once; the bytes are
+    those the full message serializes to (raw_output_contents has the highest field number)."""
+
+    __slots__ = ("_parts", "_size")
+
+    def __init__(self, parts, size):
+        self._parts, self._size = parts, size
+
+    def SerializeToString(self):  # noqa: N802 - the protobuf method name, for gRPC's serializer
+        """The serialized ModelInferResponse."""
+        return b"".join(self._parts)
+
+    def serialize_as_stream_response(self):
+        """The serialized ModelStreamInferResponse carrying this response as `infer_response`."""
+        return b"".join([_STREAM_INFER_RESPONSE_KEY, _varint_bytes(self._size), *self._parts])
+
+
+def _output_arrays(version, outputs, names):
+    """(name, datatype, shape, contiguous little-endian array) of each output in `names`."""
     for name in names:
         value = outputs.get(name)
         if value is None:
@@ -251,10 +283,46 @@ def encode_response(response, version, outputs, names, request_id):
             datatype = datatypes.to_wire_datatype(value.dtype)
         except ValueError as e:
             raise InternalError(f"model '{version.name}' output '{name}': {e}") from None
+        shape = value.shape
+        little = _wire_dtype(value.dtype)
+        if value.dtype != little or not value.flags.c_contiguous:
+            value = np.ascontiguousarray(value, dtype=little)
+        yield name, datatype, shape, value
+
+
+def encode_response(response, version, outputs, names, request_id):
+    """Fills `response` (a ModelInferResponse) with `names` from `outputs` as raw contents."""
+    response.model_name = version.name
+    response.model_version = version.version_str
+    response.id = request_id
+    for name, datatype, shape, value in _output_arrays(version, outputs, names):
         tensor = response.outputs.add()
         tensor.name = name
         tensor.datatype = datatype
-        tensor.shape.extend(value.shape)
-        little = value.dtype.newbyteorder("<") if value.dtype.itemsize > 1 else value.dtype
-        response.raw_output_contents.append(np.ascontiguousarray(value, dtype=little).tobytes())
+        tensor.shape.extend(shape)
+        response.raw_output_contents.append(value.tobytes())
     return response
+
+
+def encode_response_parts(header, version, outputs, names, request_id):
+    """Like encode_response, but returns an EncodedResponse: `header` (an empty
+    ModelInferResponse) gets everything but the raw contents, which stay views of the outputs
+    until gRPC serializes the answer."""
+    header.model_name = version.name
+    header.model_version = version.version_str
+    header.id = request_id
+    arrays = []
+    for name, datatype, shape, value in _output_arrays(version, outputs, names):
+        tensor = header.outputs.add()
+        tensor.name = name
+        tensor.datatype = datatype
+        tensor.shape.extend(shape)
+        arrays.append(value)
+    head = header.SerializeToString()
+    parts, size = [head], len(head)
+    for value in arrays:
+        prefix = _RAW_OUTPUT_CONTENTS_KEY + _varint_bytes(value.nbytes)
+        parts.append(prefix)
+        parts.append(value if value.ndim else value.reshape(1))
+        size += len(prefix) + value.nbytes
+    return EncodedResponse(parts, size)
