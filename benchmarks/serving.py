@@ -134,8 +134,15 @@ def in_process_batch_ms_per_image(model_path, name, image, batch, num_threads, r
     return best * 1000.0 / batch
 
 
+async def _run_counts(client, model):
+    """(inference_count, execution_count) of `model` from the server's ModelStatistics."""
+    stats = (await client.get_inference_statistics(model)).model_stats[0]
+    return stats.inference_count, stats.execution_count
+
+
 async def drive(url, model, name, output, image, concurrency, requests, max_seconds, expected):
-    """`concurrency` workers send `requests` requests in total (or stop after max_seconds)."""
+    """`concurrency` workers send `requests` requests in total (or stop after max_seconds).
+    Returns p50 and p99 latency, throughput, the request count and the mean rows per model run."""
     import tritonclient.grpc.aio as triton_aio
     from tritonclient.grpc import InferInput
 
@@ -161,11 +168,14 @@ async def drive(url, model, name, output, image, concurrency, requests, max_seco
                 await client.infer(model, inputs)
                 latencies.append(time.perf_counter() - started)
 
+        items, runs = await _run_counts(client, model)
         started = time.perf_counter()
         await asyncio.gather(*[worker() for _ in range(concurrency)])
         elapsed = time.perf_counter() - started
+        items_after, runs_after = await _run_counts(client, model)
     p50, p99 = percentiles(latencies)
-    return p50, p99, len(latencies) / elapsed, len(latencies)
+    mean_batch = (items_after - items) / max(1, runs_after - runs)
+    return p50, p99, len(latencies) / elapsed, len(latencies), mean_batch
 
 
 async def paired_overhead(url, model, name, image, model_path, pairs, num_threads):
@@ -173,8 +183,9 @@ async def paired_overhead(url, model, name, image, model_path, pairs, num_thread
     same machine load. Served three ways: through Triton's async client (what users run); as the
     same request pre-serialized once and sent with a bare grpc.aio stub (no client-side request
     building or response parsing: what the server and transport cost); and a trivial ServerLive
-    RPC (the floor of one Python gRPC round trip here). Returns a dict of p50s and of medians of
-    the per-pair differences served - in-process, in ms."""
+    RPC (the floor of one Python gRPC round trip here, after the server sat idle during the
+    in-process run; also measured back to back, without that idle time). Returns a dict of p50s
+    and of medians of the per-pair differences served - in-process, in ms."""
     import graphruntime
     import grpc
     import tritonclient.grpc.aio as triton_aio
@@ -214,7 +225,14 @@ async def paired_overhead(url, model, name, image, model_path, pairs, num_thread
             if i >= 3:  # warm-up rounds are not counted
                 for key, seconds in elapsed.items():
                     times[key].append(seconds)
+        # The same trivial RPC back to back: no idle time before it on either side.
+        back_to_back = []
+        for _ in range(pairs):
+            started = time.perf_counter()
+            await trivial(b"")
+            back_to_back.append(time.perf_counter() - started)
     result = {f"{key}_p50_ms": percentiles(values)[0] for key, values in times.items()}
+    result["trivial_back_to_back_p50_ms"] = percentiles(back_to_back)[0]
     for key in ("triton", "bare"):
         result[f"{key}_overhead_ms"] = float(np.median(np.subtract(times[key], times["local"]))) * 1000.0
     return result
@@ -249,6 +267,9 @@ def main(argv=None):
     parser.add_argument("--num-threads", type=int, default=1,
                         help="threads per predictor, in the server and in process (0 = runtime "
                              "default); client and server share the machine's cores")
+    parser.add_argument("--batching-rounds", type=int, default=2,
+                        help="extra alternating unbatched / dynamic batching runs at the top "
+                             "concurrency for the batching ratio (0 = the table's runs only)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
     concurrencies = [int(c) for c in args.concurrency.split(",")]
@@ -298,19 +319,33 @@ def main(argv=None):
                                  "ms_per_image_by_batch": per_image}
         process, url = start_daemon(root)
         try:
-            header = f"{'scheduler':<17} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} {'n':>5}"
+            header = (f"{'scheduler':<17} {'conc':>4} {'p50 ms':>8} {'p99 ms':>8} {'req/s':>8} "
+                      f"{'n':>5} {'batch':>6}")
             print(header)
             print("-" * len(header))
             for model in configs:
                 for concurrency in concurrencies:
-                    p50, p99, throughput, count = asyncio.run(drive(
+                    p50, p99, throughput, count, batch = asyncio.run(drive(
                         url, model, input_name, output_name, image, concurrency, args.requests,
                         args.max_seconds, expected))
                     print(f"{model:<17} {concurrency:>4} {p50:>8.2f} {p99:>8.2f} {throughput:>8.1f} "
-                          f"{count:>5}", flush=True)
+                          f"{count:>5} {batch:>6.1f}", flush=True)
                     results["rows"].append({"scheduler": model, "concurrency": concurrency,
                                             "p50_ms": p50, "p99_ms": p99,
-                                            "throughput": throughput, "requests": count})
+                                            "throughput": throughput, "requests": count,
+                                            "mean_batch": batch})
+            if len(configs) == 2 and args.batching_rounds > 0:
+                # Throughput at the top concurrency measured alternately, so that both schedulers
+                # see the same machine load: the ratio of one pair of runs is noisy when the
+                # machine is shared.
+                ratios, batches = [], []
+                for _ in range(args.batching_rounds):
+                    unbatched, batched = [asyncio.run(drive(
+                        url, config_name, input_name, output_name, image, top, args.requests,
+                        args.max_seconds, expected)) for config_name in configs]
+                    ratios.append(batched[2] / unbatched[2])
+                    batches.append(batched[4])
+                results["batching_rounds"] = {"ratios": ratios, "mean_batches": batches}
             if 1 in concurrencies:
                 pairs = max(10, min(args.requests, 100))
                 paired = asyncio.run(paired_overhead(
@@ -320,7 +355,8 @@ def main(argv=None):
                       f"(Triton client), {paired['bare_p50_ms']:.2f} ms (pre-serialized request, "
                       f"bare gRPC stub); trivial ServerLive RPC p50 {paired['trivial_p50_ms']:.2f} ms")
                 print(f"median per-round overhead over in-process: {paired['triton_overhead_ms']:.2f} "
-                      f"ms (Triton client), {paired['bare_overhead_ms']:.2f} ms (bare stub)")
+                      f"ms (Triton client), {paired['bare_overhead_ms']:.2f} ms (bare stub); the "
+                      f"trivial RPC back to back: p50 {paired['trivial_back_to_back_p50_ms']:.2f} ms")
                 results["paired"] = {"pairs": pairs, **paired}
         finally:
             process.terminate()
@@ -333,9 +369,22 @@ def main(argv=None):
               f"costs {results['paired']['trivial_p50_ms']:.2f} ms; target <= 0.5)")
     if ("unbatched", top) in rows and ("dynamic_batching", top) in rows:
         speedup = rows[("dynamic_batching", top)]["throughput"] / rows[("unbatched", top)]["throughput"]
+        batch = rows[("dynamic_batching", top)]["mean_batch"]
+        if "batching_rounds" in results:
+            speedup = float(np.median(results["batching_rounds"]["ratios"] + [speedup]))
+            batch = float(np.median(results["batching_rounds"]["mean_batches"] + [batch]))
+            rounds = f"median of {len(results['batching_rounds']['ratios']) + 1} runs each"
+        else:
+            rounds = "one run each"
+        # What the runtime allows: its cost per image at about that batch size against batch 1.
+        nearest = min(per_image, key=lambda b: abs(b - batch))
+        bound = per_image[1] / per_image[nearest]
         print(f"dynamic batching throughput at concurrency {top}: {speedup:.2f}x unbatched "
-              "(target >= 1.5)")
+              f"({rounds}; mean batch {batch:.1f} rows; target >= 1.5); in process, batch "
+              f"{nearest} costs {per_image[nearest]:.2f} ms per image against {per_image[1]:.2f} at "
+              f"batch 1, so merging can give at most ~{bound:.2f}x when the model is the bottleneck")
         results["batching_speedup"] = speedup
+        results["batching_runtime_bound"] = bound
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

@@ -90,13 +90,19 @@ class ModelRepository:
     def acquire(self, name, version=""):
         """Yields the ModelVersion serving (`name`, `version`) and keeps it open until the block
         ends. `version` "" means the highest loaded version. NotFoundError / UnavailableError."""
-        with self._lock:
-            model_version = self._resolve(name, version)
-            model_version.enter()
+        model_version = self.enter(name, version)
         try:
             yield model_version
         finally:
             model_version.leave()
+
+    def enter(self, name, version=""):
+        """Like `acquire` without the block: returns the ModelVersion marked in flight; the caller
+        must call its `leave()` once the request is answered."""
+        with self._lock:
+            model_version = self._resolve(name, version)
+            model_version.enter()
+        return model_version
 
     def _resolve(self, name, version):
         model = self._models.get(name)

@@ -55,6 +55,24 @@ def _stream_error(request, message):
                                              model_version=request.model_version, id=request.id))
 
 
+class _StreamAnswer:
+    """A ModelStreamInferResponse holding a codec.EncodedResponse, serialized without a copy of
+    the response in between."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response):
+        self._response = response
+
+    def SerializeToString(self):  # noqa: N802 - the protobuf method name
+        return self._response.serialize_as_stream_response()
+
+
+def _serialize(message):
+    """Response serializer for protobuf messages and the encoded stand-ins above."""
+    return message.SerializeToString()
+
+
 def _abort(context, error):
     context.abort(getattr(grpc.StatusCode, error.status), str(error))
 
@@ -143,7 +161,9 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
     # -- inference -------------------------------------------------------------------------------
 
     def _infer(self, request, time_remaining):
-        with self._repository.acquire(request.model_name, request.model_version) as version:
+        """Runs `request`; returns a codec.EncodedResponse."""
+        version = self._repository.enter(request.model_name, request.model_version)
+        try:
             try:
                 feed, output_names = codec.decode_request(request, version)
             except InvalidRequestError as e:
@@ -151,8 +171,10 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
                 raise
             deadline = codec.request_deadline(request, time_remaining)
             result = version.infer(feed, deadline)
-            return codec.encode_response(pb.ModelInferResponse(), version, result.outputs,
-                                         output_names, request.id)
+            return codec.encode_response_parts(pb.ModelInferResponse(), version, result.outputs,
+                                               output_names, request.id)
+        finally:
+            version.leave()
 
     def ModelInfer(self, request, context):
         """Runs one inference request."""
@@ -170,8 +192,7 @@ class InferenceServicer(pb_grpc.GRPCInferenceServiceServicer):
 
         def answer(request):
             try:
-                response = pb.ModelStreamInferResponse(
-                    infer_response=self._infer(request, context.time_remaining()))
+                response = _StreamAnswer(self._infer(request, context.time_remaining()))
             except ServingError as e:
                 response = _stream_error(request, f"{e.status}: {e}")
             except Exception as e:  # noqa: BLE001 - one bad request must not end the stream
@@ -253,12 +274,15 @@ def _parse_model_infer_request(data):
 
 def _add_inference_service(servicer, grpc_server):
     """Registers `servicer` like the generated add_GRPCInferenceServiceServicer_to_server, except
-    that ModelInfer requests are parsed without copying their raw input contents."""
+    that ModelInfer requests are parsed without copying their raw input contents and inference
+    answers are serialized from codec.EncodedResponse (output data copied once)."""
     recorder = _HandlerRecorder()
     pb_grpc.add_GRPCInferenceServiceServicer_to_server(servicer, recorder)
     handlers = recorder.handlers
     handlers["ModelInfer"] = handlers["ModelInfer"]._replace(
-        request_deserializer=_parse_model_infer_request)
+        request_deserializer=_parse_model_infer_request, response_serializer=_serialize)
+    handlers["ModelStreamInfer"] = handlers["ModelStreamInfer"]._replace(
+        response_serializer=_serialize)
     grpc_server.add_generic_rpc_handlers(
         (grpc.method_handlers_generic_handler(recorder.service, handlers),))
     grpc_server.add_registered_method_handlers(recorder.service, handlers)

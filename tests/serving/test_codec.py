@@ -9,7 +9,7 @@ import pytest
 from google.protobuf.message import DecodeError
 
 from serving import codec
-from serving.errors import InvalidRequestError
+from serving.errors import InternalError, InvalidRequestError
 from serving.model import TensorSpec
 
 service_pb2 = pytest.importorskip("tritonclient.grpc.service_pb2")
@@ -140,3 +140,55 @@ def test_decoded_inputs_are_aligned_wherever_the_raw_contents_start():
         assert feed["a"].flags.aligned and feed["b"].flags.aligned
         np.testing.assert_array_equal(feed["a"], values.reshape(2, 3))
         np.testing.assert_array_equal(feed["b"], [3, 4])
+
+
+class _OutputVersion:
+    name, version, version_str = "m", 2, "2"
+
+
+def test_encoded_response_serializes_like_the_full_message():
+    Response = service_pb2.ModelInferResponse
+    Stream = service_pb2.ModelStreamInferResponse
+    small = np.arange(6, dtype=np.float32).reshape(2, 3)
+    strided = np.arange(12, dtype=np.int64).reshape(3, 4)[:, ::2]  # made contiguous
+    outputs = {"y": np.linspace(0, 1, 40000, dtype=np.float32).reshape(2, 20000), "small": small,
+               "strided": strided, "scalar": np.float64(2.5), "flags": np.array([True, False]),
+               "empty": np.zeros((0, 3), np.float32)}
+    names = ["y", "small", "strided", "scalar", "flags", "empty"]
+    for request_id in ("", "req-9"):
+        oracle = codec.encode_response(Response(), _OutputVersion(), outputs, names, request_id)
+        encoded = codec.encode_response_parts(Response(), _OutputVersion(), outputs, names,
+                                              request_id)
+        assert encoded.SerializeToString() == oracle.SerializeToString()
+        assert encoded.serialize_as_stream_response() == \
+            Stream(infer_response=oracle).SerializeToString()
+    parsed = Response.FromString(encoded.SerializeToString())
+    assert [o.name for o in parsed.outputs] == names
+    assert list(parsed.outputs[3].shape) == [] and list(parsed.outputs[5].shape) == [0, 3]
+    np.testing.assert_array_equal(
+        np.frombuffer(parsed.raw_output_contents[1], np.float32).reshape(2, 3), small)
+    np.testing.assert_array_equal(
+        np.frombuffer(parsed.raw_output_contents[2], "<i8").reshape(3, 2), strided)
+
+
+def test_encode_reports_missing_and_unsupported_outputs():
+    for outputs, message in (({}, "produced no output 'y'"),
+                             ({"y": np.zeros(2, np.complex64)}, "output 'y'")):
+        with pytest.raises(InternalError, match=message):
+            codec.encode_response_parts(service_pb2.ModelInferResponse(), _OutputVersion(),
+                                        outputs, ["y"], "")
+
+
+def test_decode_refuses_unsupported_tensor_parameters():
+    request = full_request()
+    request.inputs[1].parameters["shared_memory_region"].string_param = "region"
+    with pytest.raises(InvalidRequestError, match="input 'b': parameter 'shared_memory_region' "
+                                                  "is not supported"):
+        codec.decode_request(codec.parse_infer_request(request.SerializeToString(), Request),
+                             _Version())
+    request = full_request()
+    request.outputs[0].parameters["classification"].int64_param = 3
+    with pytest.raises(InvalidRequestError, match="output 'y': parameter 'classification' is "
+                                                  "not supported"):
+        codec.decode_request(codec.parse_infer_request(request.SerializeToString(), Request),
+                             _Version())
