@@ -23,14 +23,6 @@ SHAPES = [(2, 1), (5, 3), (4, 3, 7), (2, 1, 5, 5), (3, 16, 8, 8), (2, 5, 17, 3),
           (64, 4, 28, 28)]
 
 
-@pytest.fixture(autouse=True)
-def _restore_isa_and_threads():
-    isa, threads = _C.get_max_isa(), _C.get_num_threads()
-    yield
-    _C.set_max_isa(isa)
-    _C.set_num_threads(threads)
-
-
 def run(isa, threads, op, inputs, attrs):
     _C.set_max_isa(isa)
     _C.set_num_threads(threads)

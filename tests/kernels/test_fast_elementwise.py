@@ -51,14 +51,6 @@ FAST_ISAS = [isa for isa in _C.cpu_features()["isas"] if isa not in ("reference"
 SIZES = [1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 100, 16384 + 5, 40000]
 
 
-@pytest.fixture(autouse=True)
-def _restore_isa_and_threads():
-    isa, threads = _C.get_max_isa(), _C.get_num_threads()
-    yield
-    _C.set_max_isa(isa)
-    _C.set_num_threads(threads)
-
-
 def run(isa, threads, op, inputs, attrs=None):
     _C.set_max_isa(isa)
     _C.set_num_threads(threads)

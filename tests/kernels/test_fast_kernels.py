@@ -43,14 +43,6 @@ pytestmark = pytest.mark.skipif(
 FAST_ISAS = [isa for isa in _C.cpu_features()["isas"] if isa != "reference"]
 
 
-@pytest.fixture(autouse=True)
-def _restore_isa_and_threads():
-    isa, threads = _C.get_max_isa(), _C.get_num_threads()
-    yield
-    _C.set_max_isa(isa)
-    _C.set_num_threads(threads)
-
-
 def run_with_isa(isa, op, inputs, attrs):
     _C.set_max_isa(isa)
     return _C.run_op(op, inputs, attrs)[0], _C.kernel_name(op, inputs, attrs)

@@ -31,14 +31,6 @@ EPS32 = np.finfo(np.float32).eps
 FAST_ISAS = [isa for isa in _C.cpu_features()["isas"] if isa not in ("reference", "avx512_vnni")]
 
 
-@pytest.fixture(autouse=True)
-def _restore_isa_and_threads():
-    isa, threads = _C.get_max_isa(), _C.get_num_threads()
-    yield
-    _C.set_max_isa(isa)
-    _C.set_num_threads(threads)
-
-
 def run(isa, threads, op, inputs, attrs):
     _C.set_max_isa(isa)
     _C.set_num_threads(threads)

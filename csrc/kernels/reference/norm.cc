@@ -23,22 +23,30 @@ void check_same_dtype(const InferContext& ctx, int64_t i) {
              ", but input '", ctx.input_name(0), "' has ", dtype_name(ctx.input(0).dtype));
 }
 
-// ---------------------------------------------------------------- batch_norm
-
-std::vector<TensorType> infer_batch_norm(const InferContext& ctx) {
-  const TensorType& x = ctx.input(0);
+// Input x of a batch norm op (at `x_index`) is [N, C, *]; the present inputs first..last are
+// per-channel vectors [C] of x's dtype.
+void check_channel_inputs(const InferContext& ctx, int64_t x_index, int64_t first, int64_t last) {
+  const TensorType& x = ctx.input(x_index);
   if (x.ndim() < 2)
     ctx.fail("input 'x' must be [N, C, *] (at least 2 dims), got shape ", shape_str(x.shape));
   const int64_t channels = x.shape[1];
-  for (int64_t i = 1; i <= 4; ++i) {
+  for (int64_t i = first; i <= last; ++i) {
     if (!ctx.has_input(i)) continue;
-    check_same_dtype(ctx, i);
+    if (ctx.input(i).dtype != x.dtype)
+      ctx.fail("input '", ctx.input_name(i), "' has dtype ", dtype_name(ctx.input(i).dtype),
+               ", but input 'x' has ", dtype_name(x.dtype));
     const Shape& s = ctx.input(i).shape;
     if (s.size() != 1 || (channels >= 0 && s[0] >= 0 && s[0] != channels))
       ctx.fail("input '", ctx.input_name(i), "' has shape ", shape_str(s), ", expected [",
                channels, "] for x ", shape_str(x.shape));
   }
-  return {x};
+}
+
+// ---------------------------------------------------------------- batch_norm
+
+std::vector<TensorType> infer_batch_norm(const InferContext& ctx) {
+  check_channel_inputs(ctx, 0, 1, 4);
+  return {ctx.input(0)};
 }
 
 template <typename T>
@@ -78,45 +86,23 @@ void batch_norm_reference(OpContext& ctx) {
 // with m = N * prod(spatial), gweight = invstd * sum(gy * (x - mean)), gbias = sum(gy).
 
 std::vector<TensorType> infer_batch_norm_train(const InferContext& ctx) {
+  check_channel_inputs(ctx, 0, 1, 2);
   const TensorType& x = ctx.input(0);
-  if (x.ndim() < 2)
-    ctx.fail("input 'x' must be [N, C, *] (at least 2 dims), got shape ", shape_str(x.shape));
-  const int64_t channels = x.shape[1];
-  for (int64_t i = 1; i <= 2; ++i) {
-    if (!ctx.has_input(i)) continue;
-    check_same_dtype(ctx, i);
-    const Shape& s = ctx.input(i).shape;
-    if (s.size() != 1 || (channels >= 0 && s[0] >= 0 && s[0] != channels))
-      ctx.fail("input '", ctx.input_name(i), "' has shape ", shape_str(s), ", expected [",
-               channels, "] for x ", shape_str(x.shape));
-  }
-  const TensorType stat{x.dtype, {channels}};
+  const TensorType stat{x.dtype, {x.shape[1]}};
   return {x, stat, stat};
 }
 
 std::vector<TensorType> infer_batch_norm_train_grad(const InferContext& ctx) {
   const TensorType& gy = ctx.input(0);
   const TensorType& x = ctx.input(1);
-  if (x.ndim() < 2)
-    ctx.fail("input 'x' must be [N, C, *] (at least 2 dims), got shape ", shape_str(x.shape));
+  check_channel_inputs(ctx, 1, 2, 4);
   if (gy.dtype != x.dtype)
     ctx.fail("input 'grad_y' has dtype ", dtype_name(gy.dtype), ", but input 'x' has ",
              dtype_name(x.dtype));
   if (!matches_where_known(gy.shape, x.shape) && !matches_where_known(x.shape, gy.shape))
     ctx.fail("input 'grad_y' has shape ", shape_str(gy.shape), ", but input 'x' has shape ",
              shape_str(x.shape));
-  const int64_t channels = x.shape[1];
-  for (int64_t i = 2; i <= 4; ++i) {
-    if (!ctx.has_input(i)) continue;
-    if (ctx.input(i).dtype != x.dtype)
-      ctx.fail("input '", ctx.input_name(i), "' has dtype ", dtype_name(ctx.input(i).dtype),
-               ", but input 'x' has ", dtype_name(x.dtype));
-    const Shape& s = ctx.input(i).shape;
-    if (s.size() != 1 || (channels >= 0 && s[0] >= 0 && s[0] != channels))
-      ctx.fail("input '", ctx.input_name(i), "' has shape ", shape_str(s), ", expected [",
-               channels, "] for x ", shape_str(x.shape));
-  }
-  const TensorType stat{x.dtype, {channels}};
+  const TensorType stat{x.dtype, {x.shape[1]}};
   return {x, stat, stat};
 }
 
