@@ -184,6 +184,10 @@ WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels: Winograd, eager or with a co
     ((1, 20, 15, 17), (33, 20, 3, 3), dict(padding=[1, 1], activation="relu6")),  # partial tiles
     ((1, 16, 18, 18), (16, 16, 3, 3), dict(padding=[0, 0])),
     ((1, 24, 14, 14), (16, 24, 3, 3), dict(padding=[2, 2])),
+    # Enough tiles for the L2-sized tile blocks: four blocks (the last partial) at 1 and 2
+    # threads; two blocks (blocked at 1 thread, phase-parallel at 2) with partial tiles.
+    ((8, 16, 32, 32), (16, 16, 3, 3), dict(padding=[1, 1])),
+    ((3, 20, 29, 31), (24, 20, 3, 3), dict(padding=[1, 1], activation="relu")),
 ]
 CONV_CASES += WINOGRAD_CASES
 
@@ -293,6 +297,8 @@ def test_conv2d_picks_algorithm_by_shape():
     ("conv2d", [(1, 32, 20, 20), (48, 32, 3, 3), (48,)], {"padding": [1, 1]}),
     ("conv2d", [(1, 32, 20, 20), (32, 1, 3, 3), (32,)], {"padding": [1, 1], "groups": 32}),
     ("conv2d", [(1, 48, 28, 28), (40, 48, 3, 3), (40,)], {"padding": [1, 1]}),  # Winograd
+    ("conv2d", [(8, 16, 32, 32), (16, 16, 3, 3), (16,)], {"padding": [1, 1]}),  # in tile blocks
+    ("conv2d", [(3, 20, 29, 31), (24, 20, 3, 3), (24,)], {"padding": [1, 1]}),  # blocks at 1 thread
 ])
 def test_one_and_two_threads_give_identical_bits(op, inputs, attrs):
     rng = np.random.default_rng(5)
