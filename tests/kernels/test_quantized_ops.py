@@ -173,6 +173,14 @@ def test_quantized_conv2d_fast_paths_bit_exact(each_isa):
         wq = rng.integers(-127, 128, size=(c, 1, 3, 3), dtype=np.int8)
         cases.append((x, wq, ws[:c], b[:c], dict(attrs, stride=[stride, stride], padding=[1, 1],
                                                 groups=c)))
+    # 1x1 stride-1 unpadded layers read their input planes in place: batch 2, two groups,
+    # planes whose size is not a multiple of the vector width (reads run past a plane's end).
+    for h, w, groups in ((7, 7, 1), (5, 3, 2), (14, 14, 1), (1, 1, 2)):
+        x, wq, ws, b, attrs = random_conv_case(rng, groups=groups)
+        c, o = x.shape[1], wq.shape[0]
+        x = rng.integers(0, 256, size=(2, c, h, w), dtype=np.uint8)
+        wq = rng.integers(-127, 128, size=(o, c // groups, 1, 1), dtype=np.int8)
+        cases.append((x, wq, ws, b, dict(attrs, stride=[1, 1], padding=[0, 0])))
     _C.set_max_isa("reference")
     expected = [run("quantized_conv2d", [x, wq, ws, b], attrs)[0] for x, wq, ws, b, attrs in cases]
     for isa in each_isa:

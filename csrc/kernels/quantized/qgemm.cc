@@ -219,6 +219,7 @@ class QuantizedConvGemmKernel : public OpKernel {
     const int64_t plane_stride = round_up(std::max(ph * pw, s * chunks * chunk + (g.kernel_h - 1) * g.dilation_h * pw +
                                                    (g.kernel_w - 1) * g.dilation_w) + 64, 64);
     const int64_t taps = g.kernel_h * g.kernel_w;
+    const bool in_place = taps == 1 && g.pad_h == 0 && g.pad_w == 0 && s == 1 && g.stride_h == 1;
     const int64_t block_elems = p.k4 * cfg_.mr * 4;
     const size_t elem = p.w8.empty() ? 2 : 1;
     const int64_t want = ctx.num_threads() > 1 ? 4 * ctx.num_threads() : 1;
@@ -239,12 +240,19 @@ class QuantizedConvGemmKernel : public OpKernel {
         const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
         // Memory-bound copies stay on the calling thread: one parallel_for per convolution
         // (each one is a wake-up of the pool, costly on a busy machine).
-        for (int64_t c = 0; c < cpg; ++c) {
-          uint8_t* plane = planes + c * plane_stride;
+        // A 1x1, stride-1, unpadded layer reads its input planes in place (its padded plane is
+        // the plane itself); only the group's last plane is copied, since a chunk's reads run up
+        // to `align` bytes past a plane's end, which is past the tensor for the last one.
+        for (int64_t c = in_place ? cpg - 1 : 0; c < cpg; ++c) {
+          uint8_t* plane = planes + (in_place ? 0 : c * plane_stride);
           std::memset(plane, zx, static_cast<size_t>(plane_stride));
           for (int64_t iy = 0; iy < g.in_h; ++iy)
             std::memcpy(plane + (iy + g.pad_h) * pw + g.pad_w, xg + (c * g.in_h + iy) * g.in_w, static_cast<size_t>(g.in_w));
         }
+        auto plane_of = [&](int64_t ic) -> const uint8_t* {
+          if (!in_place) return planes + ic * plane_stride;
+          return ic < cpg - 1 ? xg + ic * g.in_h * g.in_w : planes;
+        };
         const uint8_t* wg = (p.w8.empty() ? reinterpret_cast<const uint8_t*>(p.w16.data())
                                           : reinterpret_cast<const uint8_t*>(p.w8.data())) +
                             grp * p.blocks * block_elems * elem;
@@ -267,7 +275,7 @@ class QuantizedConvGemmKernel : public OpKernel {
                     continue;
                   }
                   const int64_t ic = k / taps, ky = (k % taps) / g.kernel_w, kx = k % g.kernel_w;
-                  const uint8_t* base = planes + ic * plane_stride + ky * g.dilation_h * pw + kx * g.dilation_w + s * j0;
+                  const uint8_t* base = plane_of(ic) + ky * g.dilation_h * pw + kx * g.dilation_w + s * j0;
                   if (s == 1) {
                     src[j] = base;
                   } else {
@@ -292,10 +300,16 @@ class QuantizedConvGemmKernel : public OpKernel {
           }
         });
         uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * g.out_h * g.out_w;
-        for (int64_t o = 0; o < opg; ++o)
-          for (int64_t oy = 0; oy < g.out_h; ++oy)
-            std::memcpy(yg + (o * g.out_h + oy) * g.out_w, virtual_out + o * out_stride + oy * pw,
-                        static_cast<size_t>(g.out_w));
+        if (pw == g.out_w) {  // no dropped columns: each output plane is one run
+          for (int64_t o = 0; o < opg; ++o)
+            std::memcpy(yg + o * g.out_h * g.out_w, virtual_out + o * out_stride,
+                        static_cast<size_t>(g.out_h * g.out_w));
+        } else {
+          for (int64_t o = 0; o < opg; ++o)
+            for (int64_t oy = 0; oy < g.out_h; ++oy)
+              std::memcpy(yg + (o * g.out_h + oy) * g.out_w, virtual_out + o * out_stride + oy * pw,
+                          static_cast<size_t>(g.out_w));
+        }
       }
   }
 
