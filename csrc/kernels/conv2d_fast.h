@@ -58,6 +58,15 @@ using WinogradPackFn = gemm::PackedMatrix (*)(const gemm::SgemmKernel& kernel, c
 using WinogradRunFn = void (*)(const Conv2dShape& s, const float* x,
                                const gemm::SgemmKernel& kernel, const float* packed_u, float* y,
                                const ConvEpilogue& ep, ThreadPool* pool);
+struct WinogradFns {
+  WinogradPackFn pack = nullptr;
+  WinogradRunFn run = nullptr;
+};
+// This ISA's Winograd functions (both null where there are none).
+WinogradFns winograd_for(Isa isa);
+// Whether a Winograd-capable layer of this shape takes Winograd (enough channels to pay for
+// the transforms). The choice depends on the shape only, so eager and loaded kernels agree.
+bool prefer_winograd(const Conv2dShape& s);
 #if defined(__x86_64__) || defined(_M_X64)
 gemm::PackedMatrix winograd_pack_weights_avx2(const gemm::SgemmKernel& kernel, const float* w,
                                               int64_t O, int64_t C);

@@ -60,6 +60,11 @@ CONV_CASES = [
     (2, 4, 5, 16, 10, 3, 3, 1, (1, 2), 1, 2),
     (1, 3, 4, 1, 2, 1, 3, 1, (0, 1), 1, 1),
     (3, 64, 64, 64, 2, 3, 3, 1, 1, 1, 1),  # images larger than the direct kernel's chunk
+    # grad_input of 3x3 stride-1 layers with >= 32 input and >= 16 output channels runs as a
+    # Winograd convolution of dY (same bound: its error stays far inside it, as for conv2d).
+    (2, 32, 9, 11, 16, 3, 3, 1, 1, 1, 1),
+    (3, 40, 14, 13, 24, 3, 3, 1, (0, 2), 1, 1),
+    (12, 32, 16, 16, 32, 3, 3, 1, 1, 1, 1),  # enough tiles for Winograd's tile blocks
 ]
 
 
@@ -124,6 +129,21 @@ def test_conv2d_grad_weight_keeps_non_finite_inputs_out_of_taps_they_do_not_reac
         np.testing.assert_array_equal(np.isinf(got), np.isinf(ref), err_msg=f"{isa} {name}")
         finite = np.isfinite(ref)
         np.testing.assert_allclose(got[finite], ref[finite], rtol=1e-4, atol=1e-3)
+
+
+def test_winograd_input_gradient_is_chosen_for_wide_3x3_stride_1_layers():
+    attrs = dict(stride=[1, 1], padding=[1, 1], dilation=[1, 1], groups=1)
+    w = np.zeros((16, 32, 3, 3), np.float32)
+    for isa in FAST_ISAS:
+        _C.set_max_isa(isa)
+        name = _C.kernel_name("conv2d_grad_input", [np.zeros((2, 16, 6, 6), np.float32), w],
+                              dict(attrs, input_shape=[2, 32, 6, 6]))
+        assert ("winograd" in name) == (isa in ("avx2", "avx512")), (isa, name)
+        # 8 input channels: a Winograd GEMM tile would stay mostly empty, col2im it is.
+        narrow = _C.kernel_name("conv2d_grad_input", [np.zeros((2, 32, 6, 6), np.float32),
+                                                      np.zeros((32, 8, 3, 3), np.float32)],
+                                dict(attrs, input_shape=[2, 8, 6, 6]))
+        assert "winograd" not in narrow, (isa, narrow)
 
 
 def test_direct_weight_gradient_is_chosen_for_stride_1_width_3():

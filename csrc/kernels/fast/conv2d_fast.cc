@@ -32,15 +32,6 @@ bool winograd_supported(const Conv2dShape& s) {
          s.groups == 1;
 }
 
-namespace {
-
-using gemm::Activation;
-
-struct WinogradFns {
-  WinogradPackFn pack = nullptr;
-  WinogradRunFn run = nullptr;
-};
-
 WinogradFns winograd_for(Isa isa) {
   switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
@@ -58,6 +49,10 @@ WinogradFns winograd_for(Isa isa) {
 bool prefer_winograd(const Conv2dShape& s) {
   return winograd_supported(s) && s.C >= 16 && s.O >= 16;
 }
+
+namespace {
+
+using gemm::Activation;
 
 // 64-bit fingerprint of a weight's bytes (four independent multiply-xor lanes, so it runs at
 // memory speed): a weight updated in place gets a new fingerprint.
