@@ -17,7 +17,8 @@ NOT_DIFFERENTIABLE = {"eq", "ne", "lt", "le", "gt", "ge", "argmax", "conv2d_grad
                       "adaptive_avg_pool2d_grad", "batch_norm_train_grad",
                       # differentiated as a whole by nn.functional's _BatchNormTraining Function
                       # (gradcheck case "batch_norm_training"), never recorded by itself
-                      "batch_norm_train"}
+                      "batch_norm_train",
+                      "sgd_update"}  # an optimizer's step, run under no_grad
 
 
 def rule(name):

@@ -1,5 +1,5 @@
 """SGD with momentum, dampening, Nesterov and weight decay (torch's update rule)."""
-from frontend import _ops as O
+from frontend import _dispatch
 from frontend.optim.optimizer import Optimizer
 
 
@@ -22,20 +22,14 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize))
 
     def _updated(self, group, p):
-        """Weight decay, then momentum (Nesterov or not), then the step."""
-        g = p.grad
-        if group["maximize"]:
-            g = O.neg(g)
-        if group["weight_decay"]:
-            g = O.add(g, O.mul(p, group["weight_decay"]))
+        """Weight decay, then momentum (Nesterov or not), then the step: one sgd_update op."""
         mu = group["momentum"]
+        state = self.state.setdefault(p, {}) if mu else None
+        buf = state.get("momentum_buffer") if mu else None
+        new_p, new_buf = _dispatch.dispatch("sgd_update", [p, p.grad, buf], {
+            "lr": float(group["lr"]), "momentum": float(mu), "dampening": float(group["dampening"]),
+            "weight_decay": float(group["weight_decay"]), "nesterov": bool(group["nesterov"]),
+            "maximize": bool(group["maximize"])})
         if mu:
-            state = self.state.setdefault(p, {})
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = O.clone(g)
-            else:
-                buf = O.add(O.mul(buf, mu), O.mul(g, 1 - group["dampening"]) if group["dampening"] else g)
-            state["momentum_buffer"] = buf
-            g = O.add(g, O.mul(buf, mu)) if group["nesterov"] else buf
-        return O.sub(p, O.mul(g, group["lr"]))
+            state["momentum_buffer"] = new_buf
+        return new_p
