@@ -8,6 +8,10 @@
 #include <type_traits>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 #include "core/error.h"
 #include "core/op_registry.h"
 
@@ -133,11 +137,42 @@ void pack_b_panels(int nr, int64_t k0, int64_t kc, int64_t N, const float* B, in
         for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;
       }
     } else {
-      for (int64_t j = 0; j < cols; ++j) {
+      int64_t j = 0;
+#if defined(__SSE2__)
+      if (rs == 1) {
+        // Columns contiguous along k (a transposed weight, as linear's [N, K]): 4 x 4 blocks
+        // transposed in registers, each panel row written 4 floats at a time instead of one
+        // float per column (eager linear 64 x 512 x 784: the pack was 150 of 630 us).
+        for (; j + 4 <= cols; j += 4) {
+          const float* s0 = B + (n0 + j) * cs;
+          const float* s1 = s0 + cs;
+          const float* s2 = s1 + cs;
+          const float* s3 = s2 + cs;
+          int64_t k = 0;
+          for (; k + 4 <= kc; k += 4) {
+            __m128 r0 = _mm_loadu_ps(s0 + k), r1 = _mm_loadu_ps(s1 + k);
+            __m128 r2 = _mm_loadu_ps(s2 + k), r3 = _mm_loadu_ps(s3 + k);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(dst + k * nr + j, r0);
+            _mm_storeu_ps(dst + (k + 1) * nr + j, r1);
+            _mm_storeu_ps(dst + (k + 2) * nr + j, r2);
+            _mm_storeu_ps(dst + (k + 3) * nr + j, r3);
+          }
+          for (; k < kc; ++k) {
+            float* d = dst + k * nr + j;
+            d[0] = s0[k];
+            d[1] = s1[k];
+            d[2] = s2[k];
+            d[3] = s3[k];
+          }
+        }
+      }
+#endif
+      for (; j < cols; ++j) {
         const float* src = B + (n0 + j) * cs;
         for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = src[k * rs];
       }
-      for (int64_t j = cols; j < nr; ++j)
+      for (j = cols; j < nr; ++j)
         for (int64_t k = 0; k < kc; ++k) dst[k * nr + j] = 0.0f;
     }
   }
