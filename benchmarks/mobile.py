@@ -13,7 +13,6 @@ same 32 random batches. Latency is the median of --runs timed runs after warm-up
 from __future__ import annotations
 
 import argparse
-import glob
 import os
 import shutil
 import statistics
@@ -29,6 +28,7 @@ from timing import interleaved_medians  # noqa: E402
 
 import frontend  # noqa: E402
 import mobile  # noqa: E402
+from mobile.demo import find_ember_run  # noqa: E402
 from frontend import jit, models  # noqa: E402
 from graphruntime import Predictor  # noqa: E402
 from graphruntime.lower import lower  # noqa: E402
@@ -124,18 +124,6 @@ def ort_session(path, threads):
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-
-
-def ember_run_binary():
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-    found = sorted(glob.glob(os.path.join(here, "build", "*", "ember-run")), key=os.path.getmtime)
-    for path in reversed(found):  # newest first; skip binaries for another machine (cross builds)
-        try:
-            if subprocess.run([path, "--help"], capture_output=True, timeout=30).returncode == 0:
-                return path
-        except OSError:
-            continue
-    return None
 
 
 def stripped_size(path):
@@ -242,7 +230,7 @@ def main(argv=None):
                                            settle_s=0.1, cpu=True))
             rows.append(row)
             print({k: (round(v, 2) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
-    binary = ember_run_binary()
+    binary = find_ember_run()
     if binary:
         # EMBER_MOBILE (the default build): inference-only kernels, -Os.
         notes.append(f"ember-run: {os.path.getsize(binary) / 1e6:.2f} MB, stripped {stripped_size(binary) / 1e6:.2f} MB")

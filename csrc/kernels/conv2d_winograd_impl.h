@@ -11,10 +11,10 @@
 // vectors of channels, lowered to that file's SIMD width. Internal linkage only.
 #pragma once
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
+#include "core/scratch.h"
 #include "core/tensor.h"
 #include "kernels/conv2d_fast.h"
 #include "kernels/gemm.h"
@@ -94,25 +94,10 @@ gemm::PackedMatrix winograd_pack_weights(const gemm::SgemmKernel& kernel, const 
   return out;
 }
 
-// Grow-only, 64-byte aligned scratch of one thread for the blocked path's V and M (a block is
-// sized for L2, so this stays small; reusing it avoids page faults on every call).
+// The blocked path's V and M of one thread (a block is sized for L2, so this stays small).
 float* winograd_scratch(int64_t floats) {
-  struct Buffer {
-    float* data = nullptr;
-    int64_t capacity = 0;
-    ~Buffer() { std::free(data); }
-  };
-  thread_local Buffer buffer;
-  if (floats > buffer.capacity) {
-    std::free(buffer.data);
-    buffer.capacity = (floats + 15) / 16 * 16;
-    buffer.data = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(buffer.capacity) * 4));
-    if (!buffer.data) {
-      buffer.capacity = 0;
-      fail<Error>("conv2d (Winograd): out of memory for ", floats, " floats of scratch");
-    }
-  }
-  return buffer.data;
+  thread_local FloatScratch buffer;
+  return buffer.get(floats, "conv2d (Winograd)");
 }
 
 // Input transform of tiles [t0, t1) into v: V[xi][t - t0][c], vectors of L channels; `stride`

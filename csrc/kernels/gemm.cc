@@ -2,7 +2,6 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -13,6 +12,7 @@
 #endif
 
 #include "core/error.h"
+#include "core/scratch.h"
 #include "core/op_registry.h"
 
 namespace ember::gemm {
@@ -62,36 +62,17 @@ int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 constexpr int64_t kGroupCols = 256;
 int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 
-// Grow-only, 64-byte aligned scratch memory owned by one thread (packing buffers are reused
-// across calls, so a steady-state GEMM allocates nothing).
-class Scratch {
- public:
-  ~Scratch() { std::free(data_); }
-  float* get(int64_t floats) {
-    if (floats > capacity_) {
-      std::free(data_);
-      capacity_ = round_up(std::max<int64_t>(floats, 1), 16);
-      data_ = static_cast<float*>(std::aligned_alloc(64, static_cast<size_t>(capacity_) * 4));
-      if (!data_) fail<Error>("sgemm: out of memory for a packing buffer of ", capacity_, " floats");
-    }
-    return data_;
-  }
-
- private:
-  float* data_ = nullptr;
-  int64_t capacity_ = 0;
-};
-
-Scratch& a_scratch() {
-  thread_local Scratch s;
+// Packing buffers of one thread (core/scratch.h), reused across calls.
+FloatScratch& a_scratch() {
+  thread_local FloatScratch s;
   return s;
 }
-Scratch& b_scratch() {
-  thread_local Scratch s;
+FloatScratch& b_scratch() {
+  thread_local FloatScratch s;
   return s;
 }
-Scratch& b_block_scratch() {
-  thread_local Scratch s;
+FloatScratch& b_block_scratch() {
+  thread_local FloatScratch s;
   return s;
 }
 
@@ -303,7 +284,7 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
         ldb = B.row_stride;
         b_data = B.data;
       } else if (!b_data) {
-        float* buf = b_scratch().get(packed_b_floats(kernel, K, N));
+        float* buf = b_scratch().get(packed_b_floats(kernel, K, N), "sgemm");
         pack_b_into(kernel, K, N, B.data, B.row_stride, B.col_stride, buf, pool);
         b_data = buf;
       }
@@ -401,7 +382,7 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   } else if (!B.packer && B.col_stride == 1 && M <= 2 * mr) {
     b_mode = BMode::InPlace;
     if (N % nr) {
-      float* tail = b_scratch().get(K * nr);
+      float* tail = b_scratch().get(K * nr, "sgemm");
       pack_b_panels(nr, 0, K, N, B.data, B.row_stride, 1, tail, full_panels, full_panels + 1);
       b_tail = tail;
     }
@@ -409,7 +390,7 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
     b_mode = BMode::PerBlock;
   } else {
     b_mode = BMode::Whole;
-    float* buf = b_scratch().get(packed_b_floats(kernel, K, N));
+    float* buf = b_scratch().get(packed_b_floats(kernel, K, N), "sgemm");
     if (B.packer) {
       const BPacker& packer = *B.packer;
       auto body = [&](int64_t b, int64_t e) { packer(0, K, b, e, buf + b * K * nr); };
@@ -428,14 +409,14 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   }
 
   auto run_tasks = [&](int64_t t0, int64_t t1) {
-    float* a_buf = A.packed ? nullptr : a_scratch().get(mc * kc_block);
+    float* a_buf = A.packed ? nullptr : a_scratch().get(mc * kc_block, "sgemm");
     // PerBlock packs kGroupCols columns (whole panels) at a time from a row-major B (see
     // pack_b_rows) or through a packer (whose per-depth-row set-up is then shared by the
     // group's panels); a strided B one panel at a time.
     const bool group_rows = b_mode == BMode::PerBlock && (B.packer || B.col_stride == 1);
     const int64_t group = group_rows ? std::max<int64_t>(1, kGroupCols / nr) : 1;
     float* b_buf =
-        b_mode == BMode::PerBlock ? b_block_scratch().get(group * nr * kc_block) : nullptr;
+        b_mode == BMode::PerBlock ? b_block_scratch().get(group * nr * kc_block, "sgemm") : nullptr;
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t ib = t / n_blocks, jb = t % n_blocks;
       int64_t m0, m;

@@ -36,6 +36,20 @@ gemm::Activation activation_from(const std::string& name) {
   fail<InvalidArgument>("sgemm: activation must be none, relu or relu6, got '", name, "'");
 }
 
+// The epilogue of act(a @ b + bias); `holder` keeps the bias array alive while it is used.
+gemm::Epilogue epilogue_from(py::object bias, int64_t N, const std::string& activation,
+                             Array* holder) {
+  gemm::Epilogue ep;
+  ep.activation = activation_from(activation);
+  if (!bias.is_none()) {
+    *holder = Array::ensure(bias);
+    if (holder->ndim() != 1 || holder->shape(0) != N)
+      fail<InvalidArgument>("sgemm: 'bias' must have shape [", N, "]");
+    ep.col_bias = holder->data();
+  }
+  return ep;
+}
+
 void check_2d(const Array& x, const char* what) {
   if (x.ndim() != 2) fail<InvalidArgument>("sgemm: '", what, "' must be 2-D, got ", x.ndim(), "-D");
 }
@@ -50,15 +64,8 @@ struct SgemmPackedB {
     check_2d(a, "a");
     if (a.shape(1) != K)
       fail<InvalidArgument>("sgemm: 'a' has ", a.shape(1), " columns, packed B has K=", K);
-    gemm::Epilogue ep;
-    ep.activation = activation_from(activation);
     Array bias_arr;
-    if (!bias.is_none()) {
-      bias_arr = Array::ensure(bias);
-      if (bias_arr.ndim() != 1 || bias_arr.shape(0) != N)
-        fail<InvalidArgument>("sgemm: 'bias' must have shape [", N, "]");
-      ep.col_bias = bias_arr.data();
-    }
+    const gemm::Epilogue ep = epilogue_from(bias, N, activation, &bias_arr);
     const int64_t M = a.shape(0);
     Array c({M, N});
     {
@@ -198,15 +205,8 @@ void register_kernels_binding(py::module_& m) {
         const int64_t N = b_transposed ? b.shape(0) : b.shape(1);
         const int64_t Kb = b_transposed ? b.shape(1) : b.shape(0);
         if (Kb != K) fail<InvalidArgument>("sgemm: 'a' has K=", K, ", 'b' has K=", Kb);
-        gemm::Epilogue ep;
-        ep.activation = activation_from(activation);
         Array bias_arr;
-        if (!bias.is_none()) {
-          bias_arr = Array::ensure(bias);
-          if (bias_arr.ndim() != 1 || bias_arr.shape(0) != N)
-            fail<InvalidArgument>("sgemm: 'bias' must have shape [", N, "]");
-          ep.col_bias = bias_arr.data();
-        }
+        const gemm::Epilogue ep = epilogue_from(bias, N, activation, &bias_arr);
         Array c({M, N});
         {
           py::gil_scoped_release release;

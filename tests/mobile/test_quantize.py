@@ -1,5 +1,4 @@
 """mobile.quantize / export / Interpreter / CLI on hand-built nets, against the float net."""
-import glob
 import os
 import subprocess
 
@@ -7,6 +6,7 @@ import numpy as np
 import pytest
 
 import mobile
+from mobile.demo import find_ember_run
 from graphruntime import Predictor, errors
 from graphruntime.cli import main as ember_main
 from graphruntime.netdef import NetBuilder, save
@@ -165,39 +165,27 @@ def test_cli_quantize_report_and_export(tmp_path, float_net, capsys):
     assert mobile.Interpreter(epath).run(feeds(1)[0])["y"].shape == (4, 10)
 
 
-def _ember_run():
-    here = os.path.dirname(__file__)
-    found = sorted(glob.glob(os.path.join(here, "..", "..", "build", "*", "ember-run")), key=os.path.getmtime)
-    for path in reversed(found):  # newest first; skip binaries for another machine (cross builds)
-        try:
-            if subprocess.run([path, "--help"], capture_output=True, timeout=30).returncode == 0:
-                return path
-        except OSError:
-            continue
-    return None
-
-
-@pytest.mark.skipif(_ember_run() is None, reason="ember-run is not built")
+@pytest.mark.skipif(find_ember_run() is None, reason="ember-run is not built")
 def test_ember_run_matches_interpreter(tmp_path, qnet):
     model = tmp_path / "m.ember"
     mobile.export(qnet, model)
     f = feeds(1, batch=2, seed=3)[0]
     np.save(tmp_path / "x.npy", f["x"])
     out_dir = tmp_path / "out"
-    done = subprocess.run([_ember_run(), str(model), "-i", f"x={tmp_path / 'x.npy'}", "-o", str(out_dir),
+    done = subprocess.run([find_ember_run(), str(model), "-i", f"x={tmp_path / 'x.npy'}", "-o", str(out_dir),
                            "--threads", "1", "--bench", "5"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "median" in done.stdout and "peak memory" in done.stdout
     np.testing.assert_array_equal(np.load(out_dir / "y.npy"), mobile.Interpreter(model, 1).run(f)["y"])
     # Random inputs when none are given.
-    assert subprocess.run([_ember_run(), str(model)], capture_output=True, timeout=60).returncode == 0
+    assert subprocess.run([find_ember_run(), str(model)], capture_output=True, timeout=60).returncode == 0
     # Corrupt and truncated files: one-line error, exit status 1, no crash.
     data = model.read_bytes()
     for bad in [data[:100], data[:-50], b"EMBR" * 10, bytes(len(data))]:
         (tmp_path / "bad.ember").write_bytes(bad)
-        done = subprocess.run([_ember_run(), str(tmp_path / "bad.ember")], capture_output=True, text=True, timeout=60)
+        done = subprocess.run([find_ember_run(), str(tmp_path / "bad.ember")], capture_output=True, text=True, timeout=60)
         assert done.returncode == 1 and done.stderr.startswith("ember-run: "), (done.returncode, done.stderr)
-    done = subprocess.run([_ember_run(), str(model), "-i", "nope=x.npy"], capture_output=True, text=True)
+    done = subprocess.run([find_ember_run(), str(model), "-i", "nope=x.npy"], capture_output=True, text=True)
     assert done.returncode == 1 and "ember-run:" in done.stderr
     # Random bit flips: a clean error or a run, never a signal (crash).
     rng = np.random.default_rng(1)
@@ -206,7 +194,7 @@ def test_ember_run_matches_interpreter(tmp_path, qnet):
         for i in rng.integers(0, len(data), size=3):
             corrupted[i] ^= 1 << int(rng.integers(0, 8))
         (tmp_path / "flip.ember").write_bytes(bytes(corrupted))
-        done = subprocess.run([_ember_run(), str(tmp_path / "flip.ember"), "--threads", "1"],
+        done = subprocess.run([find_ember_run(), str(tmp_path / "flip.ember"), "--threads", "1"],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode in (0, 1), (done.returncode, done.stderr)
 

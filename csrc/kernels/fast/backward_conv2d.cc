@@ -154,8 +154,8 @@ class Conv2dGradInputKernel : public OpKernel {
  public:
   Conv2dGradInputKernel(Isa isa, const gemm::SgemmKernel& gemm, Conv2dShape s)
       : gemm_(&gemm), s_(s), pointwise_(is_pointwise(s)) {
-    const Conv2dShape t = winograd_transposed_shape(s);
-    if (t.N >= 0) winograd_ = winograd_for(isa);
+    transposed_ = winograd_transposed_shape(s);
+    if (transposed_.N >= 0) winograd_ = winograd_for(isa);
     name_ = std::string(winograd_.run ? "f32_conv2d_grad_input_winograd_f4x3_"
                         : pointwise_  ? "f32_conv2d_grad_input_1x1_"
                                       : "f32_conv2d_grad_input_col2im_") +
@@ -171,7 +171,7 @@ class Conv2dGradInputKernel : public OpKernel {
     if (ctx.output(0).numel() == 0) return;
     if (winograd_.run && s.OH > 0 && s.OW > 0) {
       // dX = conv(dY, W') with W'[c, o, ky, kx] = W[o, c, 2 - ky, 2 - kx].
-      const Conv2dShape t = winograd_transposed_shape(s);
+      const Conv2dShape& t = transposed_;
       std::vector<float> wt(static_cast<size_t>(s.C * s.O * 9));
       for (int64_t o = 0; o < s.O; ++o)
         for (int64_t c = 0; c < s.C; ++c)
@@ -218,6 +218,7 @@ class Conv2dGradInputKernel : public OpKernel {
   const gemm::SgemmKernel* gemm_;
   Conv2dShape s_;
   bool pointwise_;
+  Conv2dShape transposed_;  // the Winograd convolution of dY that gives dX (N = -1: none)
   WinogradFns winograd_;
   std::string name_;
 };

@@ -238,6 +238,16 @@ std::unique_ptr<OpKernel> create_batch_norm(const KernelInit& init) {
 // Channels are spread over the threads; each sums its [N, inner] values in double lanes (the
 // reference sums in one double, so results may differ in the last bits of the statistics).
 
+// Calls f(offset, i, n) for the vectors of channel c of an [N, C, inner] tensor: offset is the
+// plane's first element, (i, n) as for_vectors within the plane.
+template <typename F>
+void for_channel_vectors(int64_t N, int64_t C, int64_t inner, int64_t c, const F& f) {
+  for (int64_t n = 0; n < N; ++n) {
+    const int64_t base = (n * C + c) * inner;
+    for_vectors(inner, [&](int64_t i, int64_t k) { f(base, i, k); });
+  }
+}
+
 std::unique_ptr<OpKernel> create_batch_norm_train(const KernelInit& init) {
   for (int64_t i = 0; i < init.num_inputs(); ++i)
     if (init.has_input(i) && init.input_type(i).dtype != DType::Float32) return nullptr;
@@ -258,24 +268,21 @@ std::unique_ptr<OpKernel> create_batch_norm_train(const KernelInit& init) {
       for (int64_t c = c0; c < c1; ++c) {
         // Mean, then the variance from deviations about it (two passes, as the reference).
         DoubleSum sum;
-        for (int64_t n = 0; n < N; ++n)
-          for_vectors(inner, [&](int64_t i, int64_t k) { sum.add(get<true>(px + (n * C + c) * inner, i, k)); });
+        for_channel_vectors(N, C, inner, c, [&](int64_t base, int64_t i, int64_t k) {
+          sum.add(get<true>(px + base, i, k));
+        });
         const double mean = count > 0 ? sum.total() / count : std::nan("");
         const vd md = vd{} + mean;
         DoubleSum sq;
-        for (int64_t n = 0; n < N; ++n)
-          for_vectors(inner, [&](int64_t i, int64_t k) {
-            sq.add_square_deviation(get<true>(px + (n * C + c) * inner, i, k), vdn{} + mean, k);
-          });
+        for_channel_vectors(N, C, inner, c, [&](int64_t base, int64_t i, int64_t k) {
+          sq.add_square_deviation(get<true>(px + base, i, k), vdn{} + mean, k);
+        });
         const double var = count > 0 ? sq.total() / count : std::nan("");
         const vd sc = vd{} + (w ? static_cast<double>(w[c]) : 1.0) / std::sqrt(var + eps);
         const vd sh = vd{} + (b ? static_cast<double>(b[c]) : 0.0);
-        for (int64_t n = 0; n < N; ++n) {
-          const int64_t base = (n * C + c) * inner;
-          for_vectors(inner, [&](int64_t i, int64_t k) {
-            put(py + base, i, k, narrow((widen(get<true>(px + base, i, k)) - md) * sc + sh));
-          });
-        }
+        for_channel_vectors(N, C, inner, c, [&](int64_t base, int64_t i, int64_t k) {
+          put(py + base, i, k, narrow((widen(get<true>(px + base, i, k)) - md) * sc + sh));
+        });
         pmean[c] = static_cast<float>(mean);
         pvar[c] = static_cast<float>(var);
       }
@@ -308,26 +315,20 @@ std::unique_ptr<OpKernel> create_batch_norm_train_grad(const KernelInit& init) {
         const double invstd = 1.0 / std::sqrt(static_cast<double>(pvar[c]) + eps);
         const vd md = vd{} + mean;
         DoubleSum gs, gd;  // sum(g), sum(g * (x - mean)); tail lanes of g load as zero
-        for (int64_t n = 0; n < N; ++n) {
-          const int64_t base = (n * C + c) * inner;
-          for_vectors(inner, [&](int64_t i, int64_t k) {
-            const vf g = get<true>(pg + base, i, k);
-            gs.add(g);
-            gd.add_product_deviation(g, get<true>(px + base, i, k), vdn{} + mean, k);
-          });
-        }
+        for_channel_vectors(N, C, inner, c, [&](int64_t base, int64_t i, int64_t k) {
+          const vf g = get<true>(pg + base, i, k);
+          gs.add(g);
+          gd.add_product_deviation(g, get<true>(px + base, i, k), vdn{} + mean, k);
+        });
         const double gsum = gs.total(), gdot = gd.total();
         const vd scale = vd{} + (w ? static_cast<double>(w[c]) : 1.0) * invstd;
         const vd gmean = vd{} + gsum / count;
         const vd kk = vd{} + invstd * invstd * gdot / count;
-        for (int64_t n = 0; n < N; ++n) {
-          const int64_t base = (n * C + c) * inner;
-          for_vectors(inner, [&](int64_t i, int64_t k) {
-            const vd g = widen(get<true>(pg + base, i, k));
-            const vd d = widen(get<true>(px + base, i, k)) - md;
-            put(pgx + base, i, k, narrow(scale * (g - gmean - d * kk)));
-          });
-        }
+        for_channel_vectors(N, C, inner, c, [&](int64_t base, int64_t i, int64_t k) {
+          const vd g = widen(get<true>(pg + base, i, k));
+          const vd d = widen(get<true>(px + base, i, k)) - md;
+          put(pgx + base, i, k, narrow(scale * (g - gmean - d * kk)));
+        });
         pgw[c] = static_cast<float>(gdot * invstd);
         pgb[c] = static_cast<float>(gsum);
       }
