@@ -50,8 +50,9 @@ void conv2d_grad_weight_direct_avx512(const Conv2dShape& s, const float* dy, con
 #endif
 
 // Winograd F(4x4, 3x3) for 3x3 stride-1 undilated ungrouped layers (conv2d_winograd_impl.h):
-// the weight is transformed and packed once (36 GEMM B operands), then each run transforms the
-// input, runs 36 GEMMs and transforms back with bias and activation. x86 only.
+// the weight is packed once at its own size (9 tap planes as GEMM B operands), then each run
+// transforms the input, runs 36 GEMMs whose transformed-weight panels are summed from the tap
+// planes as the GEMM packs them, and transforms back with bias and activation. x86 only.
 bool winograd_supported(const Conv2dShape& s);
 using WinogradPackFn = gemm::PackedMatrix (*)(const gemm::SgemmKernel& kernel, const float* w,
                                               int64_t O, int64_t C);

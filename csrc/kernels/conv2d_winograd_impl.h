@@ -11,6 +11,7 @@
 // vectors of channels, lowered to that file's SIMD width. Internal linkage only.
 #pragma once
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "core/error.h"
@@ -57,53 +58,122 @@ inline void output_transform_1d(const T* m, int s, T* out, int t) {
   out[3 * t] = b + 8.0f * d + m5;
 }
 
-// G g for one column (3 -> 6); the divisions by 4, 6 and 24 are multiplications by reciprocals.
-inline void weight_transform_1d(float g0, float g1, float g2, float* out, int t) {
+// Output a of G g for one column of 3 taps (3 -> 6 values); the divisions by 4, 6 and 24 are
+// multiplications by reciprocals.
+template <typename T>
+inline T weight_transform_at(int a, T g0, T g1, T g2) {
   constexpr float k4 = 1.0f / 4.0f, k6 = 1.0f / 6.0f, k12 = 1.0f / 12.0f, k24 = 1.0f / 24.0f;
-  out[0] = g0 * k4;
-  out[t] = -(g0 + g1 + g2) * k6;
-  out[2 * t] = -(g0 - g1 + g2) * k6;
-  out[3 * t] = g0 * k24 + g1 * k12 + g2 * k6;
-  out[4 * t] = g0 * k24 - g1 * k12 + g2 * k6;
-  out[5 * t] = g2;
+  switch (a) {
+    case 0: return g0 * k4;
+    case 1: return -(g0 + g1 + g2) * k6;
+    case 2: return -(g0 - g1 + g2) * k6;
+    case 3: return g0 * k24 + g1 * k12 + g2 * k6;
+    case 4: return g0 * k24 - g1 * k12 + g2 * k6;
+    default: return g2;
+  }
 }
 
-// Transforms the weight [O, C, 3, 3] into the 36 matrices U_xi[C, O] = (G g G^T)[xi], written
-// straight into the GEMM's packed B layout (panels of NR output channels), one after another.
+// Packs the weight [O, C, 3, 3] at its own size for winograd_build_u: panels of NR output
+// channels, and within a panel, per input channel, the 9 taps' NR values one after another
+// (element (o, c, t) at ((o / NR * C + c) * 9 + t) * NR + o % NR; padding channels zero), so
+// building a U chunk reads one sequential stream.
 gemm::PackedMatrix winograd_pack_weights(const gemm::SgemmKernel& kernel, const float* w,
                                          int64_t O, int64_t C) {
-  const int64_t nr = kernel.nr;
-  const int64_t per = gemm::packed_b_floats(kernel, C, O);
+  const int64_t nr = kernel.nr, panels = (O + nr - 1) / nr;
   gemm::PackedMatrix out;
   out.kernel = &kernel;
   out.rows = O;
   out.depth = C;
-  out.storage = Tensor::zeros({36 * per}, DType::Float32);  // zero: padding columns of panels
-  float* u = out.storage.data<float>();
-  // Panel by panel, so each of the 36 outputs is written as one sequential stream.
-  for (int64_t o0 = 0; o0 < O; o0 += nr)
+  out.storage = Tensor::zeros({panels * C * 9 * nr}, DType::Float32);
+  float* dst = out.storage.data<float>();
+  for (int64_t o = 0; o < O; ++o)
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t o = o0; o < std::min(O, o0 + nr); ++o) {
-        const float* g = w + (o * C + c) * 9;
-        float tmp[6][3], v[6][6];
-        for (int j = 0; j < 3; ++j) weight_transform_1d(g[j], g[3 + j], g[6 + j], &tmp[0][j], 3);
-        for (int i = 0; i < 6; ++i) weight_transform_1d(tmp[i][0], tmp[i][1], tmp[i][2], v[i], 1);
-        const int64_t at = ((o0 / nr) * C + c) * nr + (o - o0);  // element (c, o) of a packed B
-        for (int xi = 0; xi < 36; ++xi) u[xi * per + at] = v[xi / 6][xi % 6];
-      }
+      for (int t = 0; t < 9; ++t) dst[((o / nr * C + c) * 9 + t) * nr + o % nr] = w[(o * C + c) * 9 + t];
   return out;
 }
 
-// The blocked path's V and M of one thread (a block is sized for L2, so this stays small).
+// Floats between consecutive U_xi of a chunk: kc * NR plus one cache line, so the 36 streams
+// are not a power of two apart (they would all land in the same L1 sets: 4K aliasing).
+inline int64_t wino_u_stride(int64_t kc, int64_t nr) { return kc * nr + 16; }
+
+// The 36 transformed weights U_xi = (G g G^T)[xi] of one B panel (NR output channels) over depth
+// [k0, k0 + kc), from the 9 tap planes: u[xi * wino_u_stride + k * NR + j]. The transform is
+// linear and done per element, so building it in chunks gives the bits of a whole transform.
+void winograd_build_u(const float* packed_w, int64_t C, int64_t nr, int64_t panel, int64_t k0,
+                      int64_t kc, float* u) {
+  const int L = kWinoLanes;
+  const int64_t stride = wino_u_stride(kc, nr);
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* src = packed_w + (panel * C + k0 + k) * 9 * nr;
+    // A few depth rows ahead: the hardware prefetcher alone left this loop waiting on a weight
+    // that is not in L2 (512 -> 512 channels at 7x7: 2.0 -> 0.9 ms per run to build U).
+    for (int64_t q = 0; q < 9 * nr; q += 16) __builtin_prefetch(src + 4 * 9 * nr + q);
+    for (int64_t j = 0; j < nr; j += L) {  // NR is a whole number of vectors
+      WinoVec g[9];
+      for (int t = 0; t < 9; ++t) g[t] = wino_load(src + t * nr + j);
+      float* dst = u + k * nr + j;
+      // Row by row of G g (3 vectors), each turned into 6 outputs stored at once: few live
+      // registers (all 36 outputs at once would spill).
+#pragma GCC unroll 6
+      for (int a = 0; a < 6; ++a) {
+        WinoVec row[3];
+        for (int c = 0; c < 3; ++c) row[c] = weight_transform_at(a, g[c], g[3 + c], g[6 + c]);
+#pragma GCC unroll 6
+        for (int b = 0; b < 6; ++b) {
+          const WinoVec out = weight_transform_at(b, row[0], row[1], row[2]);
+          __builtin_memcpy(dst + (a * 6 + b) * stride, &out, sizeof(WinoVec));
+        }
+      }
+    }
+  }
+}
+
+// Depth of the U chunks: 36 x kc x NR floats (the chunk) stay in L2 while the 36 GEMMs use them.
+constexpr int64_t kWinoDepth = 32;
+
+// M_xi[rows, O panels [p0, p1)] = V_xi[rows, C] x U_xi[C, those panels] for all 36 xi, with V in
+// packed-A layout (vp[xi][row panel][c][MR]) and M row-major (m[xi][row][o]). Each U chunk is
+// built once from the tap planes and used by all 36 products; u holds 36 x wino_u_stride(kWinoDepth,
+// NR) floats.
+void winograd_gemms(const gemm::SgemmKernel& kernel, const float* vp, int64_t rows, int64_t C,
+                    int64_t O, const float* packed_w, float* m, int64_t p0,
+                    int64_t p1, float* u) {
+  const int64_t mr = kernel.mr, nr = kernel.nr;
+  const int64_t rpanels = (rows + mr - 1) / mr;
+  const int64_t chunks = (C + kWinoDepth - 1) / kWinoDepth;
+  const int64_t depth = (C + chunks - 1) / chunks;  // equal chunks
+  for (int64_t p = p0; p < p1; ++p) {
+    const int64_t n = std::min<int64_t>(nr, O - p * nr);
+    for (int64_t k0 = 0; k0 < C; k0 += depth) {
+      const int64_t kc = std::min<int64_t>(depth, C - k0);
+      winograd_build_u(packed_w, C, nr, p, k0, kc, u);
+      gemm::UkernelParams params;
+      params.accumulate = k0 > 0;
+      params.last = k0 + kc >= C;
+      for (int e = 0; e < 36; ++e)
+        for (int64_t rp = 0; rp < rpanels; ++rp) {
+          const int64_t mm = std::min<int64_t>(mr, rows - rp * mr);
+          kernel.ukernel[mm - 1](kc, vp + ((e * rpanels + rp) * C + k0) * mr,
+                                 u + e * wino_u_stride(kc, nr), nr,
+                                 m + (e * rows + rp * mr) * O + p * nr, O, n, params);
+        }
+    }
+  }
+}
+
+// One thread's V, M and U chunk (a block is sized for L2, so this stays small).
 float* winograd_scratch(int64_t floats) {
   thread_local FloatScratch buffer;
   return buffer.get(floats, "conv2d (Winograd)");
 }
 
-// Input transform of tiles [t0, t1) into v: V[xi][t - t0][c], vectors of L channels; `stride`
-// tiles per xi slice.
+// Input transform of tiles [t0, t1) and channels [c_begin, c_end) (c_begin a multiple of the
+// vector width) into v, vectors of L channels, in the GEMM's packed-A layout: row r = t - base
+// of V_xi at v[((xi * rpanels + r / MR) * C + c) * MR + r % MR]. Neighbouring tiles share cache
+// lines there, so threads split the channels, not the tiles.
 void winograd_input_tiles(const Conv2dShape& s, const float* x, int64_t t0, int64_t t1,
-                          float* v, int64_t stride) {
+                          int64_t base, float* v, int64_t rpanels, int64_t mr, int64_t c_begin,
+                          int64_t c_end) {
   const int64_t C = s.C;
   const int64_t th = (s.OH + 3) / 4, tw = (s.OW + 3) / 4, tiles = th * tw;
   (void)th;
@@ -113,8 +183,8 @@ void winograd_input_tiles(const Conv2dShape& s, const float* x, int64_t t0, int6
     const int64_t n = t / tiles, r = t % tiles, ty = r / tw, tx = r % tw;
     const int64_t iy0 = ty * 4 - s.ph, ix0 = tx * 4 - s.pw;
     const bool interior = iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= s.H && ix0 + 6 <= s.W;
-    for (int64_t c0 = 0; c0 < C; c0 += L) {
-      const int lanes = static_cast<int>(std::min<int64_t>(L, C - c0));
+    for (int64_t c0 = c_begin; c0 < c_end; c0 += L) {
+      const int lanes = static_cast<int>(std::min<int64_t>(L, c_end - c0));
       for (int l = 0; l < L; ++l) {
         if (l >= lanes) {
           for (int e = 0; e < 36; ++e) d[e][l] = 0.0f;
@@ -141,21 +211,23 @@ void winograd_input_tiles(const Conv2dShape& s, const float* x, int64_t t0, int6
       for (int e = 0; e < 36; ++e) dv[e] = wino_load(d[e]);
       for (int j = 0; j < 6; ++j) input_transform_1d(dv + j, 6, tmp + j, 6);    // B^T d
       for (int i = 0; i < 6; ++i) input_transform_1d(tmp + i * 6, 1, out + i * 6, 1);  // (.) B
+      const int64_t r = t - base;
+      alignas(64) float lane[kWinoLanes];
       for (int e = 0; e < 36; ++e) {
-        float* dst = v + (e * stride + (t - t0)) * C + c0;
-        if (lanes == L)
-          __builtin_memcpy(dst, &out[e], sizeof(WinoVec));
-        else
-          __builtin_memcpy(dst, &out[e], static_cast<size_t>(lanes) * 4);
+        float* dst = v + ((e * rpanels + r / mr) * C + c0) * mr + r % mr;
+        __builtin_memcpy(lane, &out[e], sizeof(WinoVec));
+        for (int l = 0; l < lanes; ++l) dst[l * mr] = lane[l];
       }
     }
   }
 }
 
-// Output transform + bias + activation of tiles [t0, t1) from m (M[xi][t - t0][o], `stride`
-// tiles per xi slice), vectors of L output channels, scattered to NCHW.
+// Output transform + bias + activation of tiles [t0, t1) and output channels [o_begin, o_end)
+// (o_begin a multiple of the vector width) from m (M[xi][t - t0][o], `stride` tiles per xi
+// slice), vectors of L output channels, scattered to NCHW.
 void winograd_output_tiles(const Conv2dShape& s, const float* m, int64_t t0, int64_t t1,
-                           int64_t stride, float* y, const ConvEpilogue& ep) {
+                           int64_t stride, float* y, const ConvEpilogue& ep, int64_t o_begin,
+                           int64_t o_end) {
   const int64_t O = s.O;
   const int64_t tw = (s.OW + 3) / 4, tiles = ((s.OH + 3) / 4) * tw;
   const int L = kWinoLanes;
@@ -166,8 +238,8 @@ void winograd_output_tiles(const Conv2dShape& s, const float* m, int64_t t0, int
     const int64_t oy0 = ty * 4, ox0 = tx * 4;
     const int rows = static_cast<int>(std::min<int64_t>(4, s.OH - oy0));
     const int cols = static_cast<int>(std::min<int64_t>(4, s.OW - ox0));
-    for (int64_t o0 = 0; o0 < O; o0 += L) {
-      const int lanes = static_cast<int>(std::min<int64_t>(L, O - o0));
+    for (int64_t o0 = o_begin; o0 < o_end; o0 += L) {
+      const int lanes = static_cast<int>(std::min<int64_t>(L, o_end - o0));
       WinoVec mv[36], tmp[24], out[16];
       for (int e = 0; e < 36; ++e) {
         const float* src = m + (e * stride + (t - t0)) * O + o0;
@@ -204,7 +276,7 @@ void winograd_output_tiles(const Conv2dShape& s, const float* m, int64_t t0, int
   }
 }
 
-// Runs the convolution with weights already transformed and packed by winograd_pack_weights.
+// Runs the convolution with the weight packed by winograd_pack_weights (U built per GEMM).
 //
 // Tiles are processed in blocks whose transformed input and GEMM output (36 x tiles x (C + O)
 // floats) fit in L2: each block is transformed, multiplied (36 GEMMs) and transformed back
@@ -213,10 +285,9 @@ void winograd_output_tiles(const Conv2dShape& s, const float* m, int64_t t0, int
 // GEMM's result rows do not depend on how many rows it is given, so blocking and threads do not
 // change the bits.
 void winograd_run(const Conv2dShape& s, const float* x, const gemm::SgemmKernel& kernel,
-                  const float* packed_u, float* y, const ConvEpilogue& ep, ThreadPool* pool) {
+                  const float* packed_w, float* y, const ConvEpilogue& ep, ThreadPool* pool) {
   const int64_t C = s.C, O = s.O;
   const int64_t tiles = ((s.OH + 3) / 4) * ((s.OW + 3) / 4), T = s.N * tiles;
-  const int64_t per = gemm::packed_b_floats(kernel, C, O);
   constexpr int64_t kBlockBytes = 768 << 10;
   const int64_t mr = kernel.mr;
   const int64_t tb = std::max<int64_t>(
@@ -224,46 +295,47 @@ void winograd_run(const Conv2dShape& s, const float* x, const gemm::SgemmKernel&
   const int64_t blocks = (T + tb - 1) / tb;
   const int threads = pool ? pool->num_threads() : 1;
 
-  auto gemms = [&](const float* v, float* m, int64_t rows, int64_t e0, int64_t e1) {
-    for (int64_t e = e0; e < e1; ++e)
-      gemm::sgemm(kernel, rows, O, C, gemm::Operand::raw(v + e * rows * C, C, 1),
-                  gemm::Operand::prepacked(packed_u + e * per), m + e * rows * O, O,
-                  gemm::Epilogue{}, nullptr);
-  };
+  const int64_t nr = kernel.nr, o_panels = (O + nr - 1) / nr;
+  const int64_t u_floats = 36 * wino_u_stride(kWinoDepth, nr);
 
   if (blocks >= 2 * threads || (blocks > 1 && threads == 1)) {
+    const int64_t tb_padded = (tb + mr - 1) / mr * mr;
     auto run_blocks = [&](int64_t b0, int64_t b1) {
-      float* v = winograd_scratch(36 * tb * (C + O));
-      float* m = v + 36 * tb * C;
+      float* v = winograd_scratch(36 * (tb_padded * C + tb * O) + u_floats);
+      float* m = v + 36 * tb_padded * C;
+      float* u = m + 36 * tb * O;
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t t0 = b * tb, t1 = std::min(T, t0 + tb), rows = t1 - t0;
-        winograd_input_tiles(s, x, t0, t1, v, rows);
-        gemms(v, m, rows, 0, 36);
-        winograd_output_tiles(s, m, t0, t1, rows, y, ep);
+        const int64_t rpanels = (rows + mr - 1) / mr;
+        winograd_input_tiles(s, x, t0, t1, t0, v, rpanels, mr, 0, C);
+        winograd_gemms(kernel, v, rows, C, O, packed_w, m, 0, o_panels, u);
+        winograd_output_tiles(s, m, t0, t1, rows, y, ep, 0, O);
       }
     };
     if (pool && threads > 1) pool->parallel_for(blocks, 1, run_blocks); else run_blocks(0, blocks);
     return;
   }
 
-  // Few tiles: the whole problem at once, each phase spread over the threads.
-  Tensor V = Tensor::empty({36 * T * C}, DType::Float32);
+  // Few tiles: the whole problem at once, each phase spread over the threads (the products by
+  // panels of output channels).
+  const int64_t rpanels = (T + mr - 1) / mr;
+  Tensor V = Tensor::empty({36 * rpanels * mr * C}, DType::Float32);
   Tensor Mt = Tensor::empty({36 * T * O}, DType::Float32);
   float* v = V.data<float>();
   float* m = Mt.data<float>();
-  auto input_tiles = [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {  // one tile per call: writes at its own offset
-      float* base = v + t * C;            // V[xi][t][c] with T tiles per slice
-      winograd_input_tiles(s, x, t, t + 1, base, T);
-    }
+  const int L = kWinoLanes;
+  auto input_tiles = [&](int64_t c0, int64_t c1) {  // in vectors of channels
+    winograd_input_tiles(s, x, 0, T, 0, v, rpanels, mr, c0 * L, std::min(C, c1 * L));
   };
-  if (pool) pool->parallel_for(T, 4, input_tiles); else input_tiles(0, T);
-  auto all_gemms = [&](int64_t e0, int64_t e1) { gemms(v, m, T, e0, e1); };
-  if (pool) pool->parallel_for(36, 1, all_gemms); else all_gemms(0, 36);
-  auto output_tiles = [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) winograd_output_tiles(s, m + t * O, t, t + 1, T, y, ep);
+  if (pool) pool->parallel_for((C + L - 1) / L, 1, input_tiles); else input_tiles(0, (C + L - 1) / L);
+  auto panels = [&](int64_t p0, int64_t p1) {
+    winograd_gemms(kernel, v, T, C, O, packed_w, m, p0, p1, winograd_scratch(u_floats));
   };
-  if (pool) pool->parallel_for(T, 4, output_tiles); else output_tiles(0, T);
+  if (pool) pool->parallel_for(o_panels, 1, panels); else panels(0, o_panels);
+  auto output_tiles = [&](int64_t o0, int64_t o1) {  // in vectors of channels
+    winograd_output_tiles(s, m, 0, T, T, y, ep, o0 * L, std::min(O, o1 * L));
+  };
+  if (pool) pool->parallel_for((O + L - 1) / L, 1, output_tiles); else output_tiles(0, (O + L - 1) / L);
 }
 
 }  // namespace

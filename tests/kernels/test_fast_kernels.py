@@ -188,6 +188,10 @@ WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels: Winograd, eager or with a co
     # threads; two blocks (blocked at 1 thread, phase-parallel at 2) with partial tiles.
     ((8, 16, 32, 32), (16, 16, 3, 3), dict(padding=[1, 1])),
     ((3, 20, 29, 31), (24, 20, 3, 3), dict(padding=[1, 1], activation="relu")),
+    # Input channels over the depth of one transformed-weight chunk (unequal chunks) and output
+    # channels ending in a partial panel: few tiles (one partial row panel) and many blocks.
+    ((1, 70, 13, 13), (40, 70, 3, 3), dict(padding=[1, 1])),
+    ((8, 48, 24, 20), (36, 48, 3, 3), dict(padding=[1, 1], activation="relu")),
 ]
 CONV_CASES += WINOGRAD_CASES
 
@@ -299,6 +303,8 @@ def test_conv2d_picks_algorithm_by_shape():
     ("conv2d", [(1, 48, 28, 28), (40, 48, 3, 3), (40,)], {"padding": [1, 1]}),  # Winograd
     ("conv2d", [(8, 16, 32, 32), (16, 16, 3, 3), (16,)], {"padding": [1, 1]}),  # in tile blocks
     ("conv2d", [(3, 20, 29, 31), (24, 20, 3, 3), (24,)], {"padding": [1, 1]}),  # blocks at 1 thread
+    ("conv2d", [(1, 70, 13, 13), (40, 70, 3, 3), (40,)], {"padding": [1, 1]}),  # depth chunks
+    ("conv2d", [(8, 48, 24, 20), (36, 48, 3, 3), (36,)], {"padding": [1, 1]}),  # chunks, blocks
 ])
 def test_one_and_two_threads_give_identical_bits(op, inputs, attrs):
     rng = np.random.default_rng(5)

@@ -73,10 +73,10 @@ uint64_t fingerprint(const float* data, int64_t count) {
   return ((h[0] * kMul) ^ h[1]) * kMul ^ ((h[2] * kMul) ^ h[3]);
 }
 
-// Transformed weights for kernels created without a constant weight (an eager call creates a
-// kernel per call): the transform costs more than a small layer's convolution, so results are
-// kept, keyed by the weight's address, shape, microkernel and fingerprint, least recently used
-// evicted beyond a byte budget. The cached value is exactly what a loaded model precomputes.
+// Packed Winograd weights for kernels created without a constant weight (an eager call creates
+// a kernel per call): the gathering copy costs more than fingerprinting the weight, so results
+// are kept, keyed by the weight's address, shape, microkernel and fingerprint, least recently
+// used evicted beyond a byte budget. The cached value is exactly what a loaded model packs.
 class WinogradWeightCache {
  public:
   std::shared_ptr<const gemm::PackedMatrix> get(const gemm::SgemmKernel& kernel,
