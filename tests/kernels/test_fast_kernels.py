@@ -184,8 +184,8 @@ WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels: Winograd, eager or with a co
     ((1, 20, 15, 17), (33, 20, 3, 3), dict(padding=[1, 1], activation="relu6")),  # partial tiles
     ((1, 16, 18, 18), (16, 16, 3, 3), dict(padding=[0, 0])),
     ((1, 24, 14, 14), (16, 24, 3, 3), dict(padding=[2, 2])),
-    # Enough tiles for the L2-sized tile blocks: four blocks (the last partial) at 1 and 2
-    # threads; two blocks (blocked at 1 thread, phase-parallel at 2) with partial tiles.
+    # Enough tiles for the L2-sized tile blocks: five blocks (the last partial) at 1 and 2
+    # threads; three blocks (blocked at 1 thread, phase-parallel at 2) with partial tiles.
     ((8, 16, 32, 32), (16, 16, 3, 3), dict(padding=[1, 1])),
     ((3, 20, 29, 31), (24, 20, 3, 3), dict(padding=[1, 1], activation="relu")),
     # Input channels over the depth of one transformed-weight chunk (unequal chunks) and output
