@@ -41,6 +41,12 @@ int64_t normalize_axis(int64_t axis, int64_t ndim, const AttrReader& ctx, const 
   return axis < 0 ? axis + std::max<int64_t>(ndim, 1) : axis;
 }
 
+void check_same_dtype(const InferContext& ctx, int64_t i, int64_t ref) {
+  if (ctx.has_input(i) && ctx.input(i).dtype != ctx.input(ref).dtype)
+    ctx.fail("input '", ctx.input_name(i), "' has dtype ", dtype_name(ctx.input(i).dtype),
+             ", but input '", ctx.input_name(ref), "' has ", dtype_name(ctx.input(ref).dtype));
+}
+
 std::vector<TensorType> infer_same_as_input(const InferContext& ctx) { return {ctx.input(0)}; }
 
 std::vector<TensorType> infer_broadcast_binary(const InferContext& ctx) {

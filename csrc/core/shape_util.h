@@ -17,6 +17,10 @@ Shape broadcast_strides(const Shape& in, const Shape& out);
 int64_t normalize_axis(int64_t axis, int64_t ndim, const AttrReader& ctx,
                        const char* attr = "dim");
 
+// Fails unless input i (when present) has input `ref`'s dtype; the error names both inputs:
+// "input 'weight' has dtype float64, but input 'input' has float32".
+void check_same_dtype(const InferContext& ctx, int64_t i, int64_t ref = 0);
+
 // Common inference functions.
 std::vector<TensorType> infer_same_as_input(const InferContext& ctx);   // output = input 0
 std::vector<TensorType> infer_broadcast_binary(const InferContext& ctx);  // a, b -> broadcast

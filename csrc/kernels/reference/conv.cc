@@ -15,18 +15,14 @@ using reference::Planes;
 std::vector<TensorType> infer_conv2d(const InferContext& ctx) {
   const TensorType& x = ctx.input(0);
   const TensorType& w = ctx.input(1);
-  if (w.dtype != x.dtype)
-    ctx.fail("input 'weight' has dtype ", dtype_name(w.dtype), ", but input 'input' has ",
-             dtype_name(x.dtype));
+  check_same_dtype(ctx, 1);
   reference::ConvParams p = reference::read_conv_params(ctx);
   reference::read_activation(ctx);
   Shape out = reference::conv2d_output_shape(ctx, p, x.shape, w.shape, "input 'input'",
                                              "input 'weight'");
   if (ctx.has_input(2)) {
     const TensorType& b = ctx.input(2);
-    if (b.dtype != x.dtype)
-      ctx.fail("input 'bias' has dtype ", dtype_name(b.dtype), ", but input 'input' has ",
-               dtype_name(x.dtype));
+    check_same_dtype(ctx, 2);
     if (b.ndim() != 1 || (b.shape[0] >= 0 && b.shape[0] != w.shape[0]))
       ctx.fail("input 'bias' has shape ", shape_str(b.shape), ", expected [", w.shape[0],
                "] for weight ", shape_str(w.shape));

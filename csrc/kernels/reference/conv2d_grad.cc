@@ -21,14 +21,8 @@ void check_grad_output(const InferContext& ctx, const Shape& expected, const Sha
              shape_str(input), " with weight ", shape_str(weight), " gives ", shape_str(expected));
 }
 
-void check_same_dtype(const InferContext& ctx) {
-  if (ctx.input(1).dtype != ctx.input(0).dtype)
-    ctx.fail("input '", ctx.input_name(1), "' has dtype ", dtype_name(ctx.input(1).dtype),
-             ", but input 'grad_output' has ", dtype_name(ctx.input(0).dtype));
-}
-
 std::vector<TensorType> infer_conv2d_grad_input(const InferContext& ctx) {
-  check_same_dtype(ctx);
+  check_same_dtype(ctx, 1);
   const reference::ConvParams p = reference::read_conv_params(ctx);
   const Shape input = reference::read_shape_attr(ctx, "input_shape");
   const Shape& weight = ctx.input(1).shape;
@@ -39,7 +33,7 @@ std::vector<TensorType> infer_conv2d_grad_input(const InferContext& ctx) {
 }
 
 std::vector<TensorType> infer_conv2d_grad_weight(const InferContext& ctx) {
-  check_same_dtype(ctx);
+  check_same_dtype(ctx, 1);
   const reference::ConvParams p = reference::read_conv_params(ctx);
   const Shape weight = reference::read_shape_attr(ctx, "weight_shape");
   const Shape& input = ctx.input(1).shape;

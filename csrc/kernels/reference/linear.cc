@@ -13,9 +13,7 @@ std::vector<TensorType> infer_linear(const InferContext& ctx) {
   const TensorType& x = ctx.input(0);
   const TensorType& w = ctx.input(1);
   reference::read_activation(ctx);
-  if (w.dtype != x.dtype)
-    ctx.fail("input 'weight' has dtype ", dtype_name(w.dtype), ", but input 'input' has ",
-             dtype_name(x.dtype));
+  check_same_dtype(ctx, 1);
   if (x.ndim() < 1) ctx.fail("input 'input' must have at least 1 dim [*, in_features], got a scalar");
   if (w.ndim() != 2)
     ctx.fail("input 'weight' must be [out_features, in_features], got shape ", shape_str(w.shape));
@@ -25,9 +23,7 @@ std::vector<TensorType> infer_linear(const InferContext& ctx) {
              shape_str(w.shape), " expects ", w.shape[1]);
   if (ctx.has_input(2)) {
     const TensorType& b = ctx.input(2);
-    if (b.dtype != x.dtype)
-      ctx.fail("input 'bias' has dtype ", dtype_name(b.dtype), ", but input 'input' has ",
-               dtype_name(x.dtype));
+    check_same_dtype(ctx, 2);
     if (b.ndim() != 1 || (b.shape[0] >= 0 && w.shape[0] >= 0 && b.shape[0] != w.shape[0]))
       ctx.fail("input 'bias' has shape ", shape_str(b.shape), ", expected [", w.shape[0],
                "] for weight ", shape_str(w.shape));

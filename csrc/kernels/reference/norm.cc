@@ -17,12 +17,6 @@ bool matches_where_known(const Shape& shape, const std::vector<int64_t>& expecte
   return true;
 }
 
-void check_same_dtype(const InferContext& ctx, int64_t i) {
-  if (ctx.has_input(i) && ctx.input(i).dtype != ctx.input(0).dtype)
-    ctx.fail("input '", ctx.input_name(i), "' has dtype ", dtype_name(ctx.input(i).dtype),
-             ", but input '", ctx.input_name(0), "' has ", dtype_name(ctx.input(0).dtype));
-}
-
 // Input x of a batch norm op (at `x_index`) is [N, C, *]; the present inputs first..last are
 // per-channel vectors [C] of x's dtype.
 void check_channel_inputs(const InferContext& ctx, int64_t x_index, int64_t first, int64_t last) {
@@ -32,9 +26,7 @@ void check_channel_inputs(const InferContext& ctx, int64_t x_index, int64_t firs
   const int64_t channels = x.shape[1];
   for (int64_t i = first; i <= last; ++i) {
     if (!ctx.has_input(i)) continue;
-    if (ctx.input(i).dtype != x.dtype)
-      ctx.fail("input '", ctx.input_name(i), "' has dtype ", dtype_name(ctx.input(i).dtype),
-               ", but input 'x' has ", dtype_name(x.dtype));
+    check_same_dtype(ctx, i, x_index);
     const Shape& s = ctx.input(i).shape;
     if (s.size() != 1 || (channels >= 0 && s[0] >= 0 && s[0] != channels))
       ctx.fail("input '", ctx.input_name(i), "' has shape ", shape_str(s), ", expected [",
@@ -96,9 +88,7 @@ std::vector<TensorType> infer_batch_norm_train_grad(const InferContext& ctx) {
   const TensorType& gy = ctx.input(0);
   const TensorType& x = ctx.input(1);
   check_channel_inputs(ctx, 1, 2, 4);
-  if (gy.dtype != x.dtype)
-    ctx.fail("input 'grad_y' has dtype ", dtype_name(gy.dtype), ", but input 'x' has ",
-             dtype_name(x.dtype));
+  check_same_dtype(ctx, 0, 1);
   if (!matches_where_known(gy.shape, x.shape) && !matches_where_known(x.shape, gy.shape))
     ctx.fail("input 'grad_y' has shape ", shape_str(gy.shape), ", but input 'x' has shape ",
              shape_str(x.shape));

@@ -19,9 +19,7 @@ std::vector<TensorType> infer_sgd_update(const InferContext& ctx) {
   for (int64_t i = 1; i <= 2; ++i) {
     if (!ctx.has_input(i)) continue;
     const TensorType& t = ctx.input(i);
-    if (t.dtype != p.dtype)
-      ctx.fail("input '", ctx.input_name(i), "' has dtype ", dtype_name(t.dtype), ", but input 'param' has ",
-               dtype_name(p.dtype));
+    check_same_dtype(ctx, i);
     if (t.shape != p.shape)
       ctx.fail("input '", ctx.input_name(i), "' has shape ", shape_str(t.shape), ", but input 'param' has shape ",
                shape_str(p.shape));

@@ -24,9 +24,7 @@ void check_grad_output(const InferContext& ctx, const char* forward, const Shape
 
 std::vector<TensorType> infer_max_pool2d_grad(const InferContext& ctx) {
   const TensorType& x = ctx.input(1);
-  if (x.dtype != ctx.input(0).dtype)
-    ctx.fail("input 'x' has dtype ", dtype_name(x.dtype), ", but input 'grad_output' has ",
-             dtype_name(ctx.input(0).dtype));
+  check_same_dtype(ctx, 1);
   const reference::PoolParams p = reference::read_pool_params(ctx, /*has_dilation=*/true);
   check_grad_output(ctx, "max_pool2d", x.shape,
                     reference::pool2d_output_shape(ctx, p, x.shape, "input 'x'"));
