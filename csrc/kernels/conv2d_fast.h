@@ -50,34 +50,32 @@ void conv2d_grad_weight_direct_avx512(const Conv2dShape& s, const float* dy, con
 #endif
 
 // Winograd F(4x4, 3x3) for 3x3 stride-1 undilated ungrouped layers (conv2d_winograd_impl.h):
-// the weight is packed once at its own size (9 tap planes as GEMM B operands), then each run
-// transforms the input, runs 36 GEMMs whose transformed-weight panels are summed from the tap
-// planes as the GEMM packs them, and transforms back with bias and activation. x86 only.
+// the weight is packed once at its own size (winograd_pack_weights), then each run transforms
+// the input, builds the transformed weight chunk by chunk for 36 GEMMs' microkernels, and
+// transforms back with bias and activation. x86 only.
 bool winograd_supported(const Conv2dShape& s);
-using WinogradPackFn = gemm::PackedMatrix (*)(const gemm::SgemmKernel& kernel, const float* w,
-                                              int64_t O, int64_t C);
+// Packs a 3x3 weight of O output and C input channels for the Winograd kernels, at its own size
+// (a rearranging copy, the same on every ISA): panels of NR output channels, and within a panel,
+// per input channel, the 9 taps' NR values one after another, so the per-run transform reads one
+// sequential stream. Element (o, c, t) lands at ((o / NR * C + c) * 9 + t) * NR + o % NR
+// (padding channels zero) and is read from w[o * o_stride + c * c_stride + t * t_stride].
+gemm::PackedMatrix winograd_pack_weights(const gemm::SgemmKernel& kernel, const float* w,
+                                         int64_t O, int64_t C, int64_t o_stride,
+                                         int64_t c_stride, int64_t t_stride);
 using WinogradRunFn = void (*)(const Conv2dShape& s, const float* x,
-                               const gemm::SgemmKernel& kernel, const float* packed_u, float* y,
+                               const gemm::SgemmKernel& kernel, const float* packed_w, float* y,
                                const ConvEpilogue& ep, ThreadPool* pool);
-struct WinogradFns {
-  WinogradPackFn pack = nullptr;
-  WinogradRunFn run = nullptr;
-};
-// This ISA's Winograd functions (both null where there are none).
-WinogradFns winograd_for(Isa isa);
+// This ISA's Winograd convolution (null where there is none).
+WinogradRunFn winograd_for(Isa isa);
 // Whether a Winograd-capable layer of this shape takes Winograd (enough channels to pay for
 // the transforms). The choice depends on the shape only, so eager and loaded kernels agree.
 bool prefer_winograd(const Conv2dShape& s);
 #if defined(__x86_64__) || defined(_M_X64)
-gemm::PackedMatrix winograd_pack_weights_avx2(const gemm::SgemmKernel& kernel, const float* w,
-                                              int64_t O, int64_t C);
-gemm::PackedMatrix winograd_pack_weights_avx512(const gemm::SgemmKernel& kernel, const float* w,
-                                                int64_t O, int64_t C);
 void conv2d_winograd_avx2(const Conv2dShape& s, const float* x, const gemm::SgemmKernel& kernel,
-                          const float* packed_u, float* y, const ConvEpilogue& ep,
+                          const float* packed_w, float* y, const ConvEpilogue& ep,
                           ThreadPool* pool);
 void conv2d_winograd_avx512(const Conv2dShape& s, const float* x, const gemm::SgemmKernel& kernel,
-                            const float* packed_u, float* y, const ConvEpilogue& ep,
+                            const float* packed_w, float* y, const ConvEpilogue& ep,
                             ThreadPool* pool);
 #endif
 

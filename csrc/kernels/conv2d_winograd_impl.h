@@ -11,7 +11,6 @@
 // vectors of channels, lowered to that file's SIMD width. Internal linkage only.
 #pragma once
 #include <algorithm>
-#include <array>
 #include <cstring>
 
 #include "core/error.h"
@@ -73,31 +72,13 @@ inline T weight_transform_at(int a, T g0, T g1, T g2) {
   }
 }
 
-// Packs the weight [O, C, 3, 3] at its own size for winograd_build_u: panels of NR output
-// channels, and within a panel, per input channel, the 9 taps' NR values one after another
-// (element (o, c, t) at ((o / NR * C + c) * 9 + t) * NR + o % NR; padding channels zero), so
-// building a U chunk reads one sequential stream.
-gemm::PackedMatrix winograd_pack_weights(const gemm::SgemmKernel& kernel, const float* w,
-                                         int64_t O, int64_t C) {
-  const int64_t nr = kernel.nr, panels = (O + nr - 1) / nr;
-  gemm::PackedMatrix out;
-  out.kernel = &kernel;
-  out.rows = O;
-  out.depth = C;
-  out.storage = Tensor::zeros({panels * C * 9 * nr}, DType::Float32);
-  float* dst = out.storage.data<float>();
-  for (int64_t o = 0; o < O; ++o)
-    for (int64_t c = 0; c < C; ++c)
-      for (int t = 0; t < 9; ++t) dst[((o / nr * C + c) * 9 + t) * nr + o % nr] = w[(o * C + c) * 9 + t];
-  return out;
-}
-
 // Floats between consecutive U_xi of a chunk: kc * NR plus one cache line, so the 36 streams
 // are not a power of two apart (they would all land in the same L1 sets: 4K aliasing).
 inline int64_t wino_u_stride(int64_t kc, int64_t nr) { return kc * nr + 16; }
 
 // The 36 transformed weights U_xi = (G g G^T)[xi] of one B panel (NR output channels) over depth
-// [k0, k0 + kc), from the 9 tap planes: u[xi * wino_u_stride + k * NR + j]. The transform is
+// [k0, k0 + kc), from the weight as winograd_pack_weights (conv2d_fast.h) lays it out:
+// u[xi * wino_u_stride + k * NR + j]. The transform is
 // linear and done per element, so building it in chunks gives the bits of a whole transform.
 void winograd_build_u(const float* packed_w, int64_t C, int64_t nr, int64_t panel, int64_t k0,
                       int64_t kc, float* u) {
@@ -133,7 +114,7 @@ constexpr int64_t kWinoDepth = 32;
 
 // M_xi[rows, O panels [p0, p1)] = V_xi[rows, C] x U_xi[C, those panels] for all 36 xi, with V in
 // packed-A layout (vp[xi][row panel][c][MR]) and M row-major (m[xi][row][o]). Each U chunk is
-// built once from the tap planes and used by all 36 products; u holds 36 x wino_u_stride(kWinoDepth,
+// built once from the packed weight and used by all 36 products; u holds 36 x wino_u_stride(kWinoDepth,
 // NR) floats.
 void winograd_gemms(const gemm::SgemmKernel& kernel, const float* vp, int64_t rows, int64_t C,
                     int64_t O, const float* packed_w, float* m, int64_t p0,
@@ -276,7 +257,7 @@ void winograd_output_tiles(const Conv2dShape& s, const float* m, int64_t t0, int
   }
 }
 
-// Runs the convolution with the weight packed by winograd_pack_weights (U built per GEMM).
+// Runs the convolution with the weight packed by winograd_pack_weights (U built per run).
 //
 // Tiles are processed in blocks whose transformed input and GEMM output (36 x tiles x (C + O)
 // floats) fit in L2: each block is transformed, multiplied (36 GEMMs) and transformed back

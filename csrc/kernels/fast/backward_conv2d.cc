@@ -156,7 +156,7 @@ class Conv2dGradInputKernel : public OpKernel {
       : gemm_(&gemm), s_(s), pointwise_(is_pointwise(s)) {
     transposed_ = winograd_transposed_shape(s);
     if (transposed_.N >= 0) winograd_ = winograd_for(isa);
-    name_ = std::string(winograd_.run ? "f32_conv2d_grad_input_winograd_f4x3_"
+    name_ = std::string(winograd_ ? "f32_conv2d_grad_input_winograd_f4x3_"
                         : pointwise_  ? "f32_conv2d_grad_input_1x1_"
                                       : "f32_conv2d_grad_input_col2im_") +
             gemm.name;
@@ -169,15 +169,14 @@ class Conv2dGradInputKernel : public OpKernel {
     const float* w = ctx.input(1).data<float>();
     float* dx = ctx.output(0).data<float>();
     if (ctx.output(0).numel() == 0) return;
-    if (winograd_.run && s.OH > 0 && s.OW > 0) {
-      // dX = conv(dY, W') with W'[c, o, ky, kx] = W[o, c, 2 - ky, 2 - kx].
+    if (winograd_ && s.OH > 0 && s.OW > 0) {
+      // dX = conv(dY, W') with W'[c, o, t] = W[o, c, 8 - t] (taps turned by 180 degrees), packed
+      // straight from W.
       const Conv2dShape& t = transposed_;
-      std::vector<float> wt(static_cast<size_t>(s.C * s.O * 9));
-      for (int64_t o = 0; o < s.O; ++o)
-        for (int64_t c = 0; c < s.C; ++c)
-          for (int64_t k = 0; k < 9; ++k) wt[static_cast<size_t>((c * s.O + o) * 9 + k)] = w[(o * s.C + c) * 9 + 8 - k];
-      const gemm::PackedMatrix u = winograd_.pack(*gemm_, wt.data(), t.O, t.C);
-      winograd_.run(t, dy, *gemm_, u.data(), dx, ConvEpilogue{}, &ctx.pool());
+      const gemm::PackedMatrix pw =
+          winograd_pack_weights(*gemm_, w + 8, t.O, t.C, /*o_stride=*/9, /*c_stride=*/s.C * 9,
+                                /*t_stride=*/-1);
+      winograd_(t, dy, *gemm_, pw.data(), dx, ConvEpilogue{}, &ctx.pool());
       return;
     }
     const int64_t Og = s.O / s.groups, Cg = s.C / s.groups, K = Cg * s.kh * s.kw;
@@ -219,7 +218,7 @@ class Conv2dGradInputKernel : public OpKernel {
   Conv2dShape s_;
   bool pointwise_;
   Conv2dShape transposed_;  // the Winograd convolution of dY that gives dX (N = -1: none)
-  WinogradFns winograd_;
+  WinogradRunFn winograd_ = nullptr;
   std::string name_;
 };
 

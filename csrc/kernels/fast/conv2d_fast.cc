@@ -32,14 +32,31 @@ bool winograd_supported(const Conv2dShape& s) {
          s.groups == 1;
 }
 
-WinogradFns winograd_for(Isa isa) {
+gemm::PackedMatrix winograd_pack_weights(const gemm::SgemmKernel& kernel, const float* w,
+                                         int64_t O, int64_t C, int64_t o_stride,
+                                         int64_t c_stride, int64_t t_stride) {
+  const int64_t nr = kernel.nr, panels = (O + nr - 1) / nr;
+  gemm::PackedMatrix out;
+  out.kernel = &kernel;
+  out.rows = O;
+  out.depth = C;
+  out.storage = Tensor::zeros({panels * C * 9 * nr}, DType::Float32);
+  float* dst = out.storage.data<float>();
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t t = 0; t < 9; ++t)
+        dst[((o / nr * C + c) * 9 + t) * nr + o % nr] = w[o * o_stride + c * c_stride + t * t_stride];
+  return out;
+}
+
+WinogradRunFn winograd_for(Isa isa) {
   switch (isa) {
 #if defined(__x86_64__) || defined(_M_X64)
     case Isa::AVX512:
-    case Isa::AVX512_VNNI: return {&winograd_pack_weights_avx512, &conv2d_winograd_avx512};
-    case Isa::AVX2: return {&winograd_pack_weights_avx2, &conv2d_winograd_avx2};
+    case Isa::AVX512_VNNI: return &conv2d_winograd_avx512;
+    case Isa::AVX2: return &conv2d_winograd_avx2;
 #endif
-    default: return {};
+    default: return nullptr;
   }
 }
 
@@ -79,9 +96,8 @@ uint64_t fingerprint(const float* data, int64_t count) {
 // used evicted beyond a byte budget. The cached value is exactly what a loaded model packs.
 class WinogradWeightCache {
  public:
-  std::shared_ptr<const gemm::PackedMatrix> get(const gemm::SgemmKernel& kernel,
-                                                WinogradPackFn pack, const float* w, int64_t O,
-                                                int64_t C) {
+  std::shared_ptr<const gemm::PackedMatrix> get(const gemm::SgemmKernel& kernel, const float* w,
+                                                int64_t O, int64_t C) {
     const Key key{w, O, C, &kernel, fingerprint(w, O * C * 9)};
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -91,7 +107,8 @@ class WinogradWeightCache {
           return entries_.front().value;
         }
     }
-    auto value = std::make_shared<const gemm::PackedMatrix>(pack(kernel, w, O, C));
+    auto value = std::make_shared<const gemm::PackedMatrix>(
+        winograd_pack_weights(kernel, w, O, C, C * 9, 9, 1));
     const int64_t bytes = static_cast<int64_t>(value->storage.nbytes());
     std::lock_guard<std::mutex> lock(mutex_);
     entries_.push_front({key, value, bytes});
@@ -231,12 +248,13 @@ class Conv2dFastKernel : public OpKernel {
               std::to_string(shape_.kw) + "_" + isa_name(isa);
       return;
     }
-    const WinogradFns wino = winograd_for(isa);
-    if (wino.run && prefer_winograd(shape_)) {
+    const WinogradRunFn wino = winograd_for(isa);
+    if (wino && prefer_winograd(shape_)) {
       winograd_ = wino;
       name_ = std::string("f32_conv2d_winograd_f4x3_") + gemm.name;
       if (const Tensor* w = init.constant(1))
-        packed_.push_back(wino.pack(gemm, w->data<float>(), shape_.O, shape_.C));
+        packed_.push_back(winograd_pack_weights(gemm, w->data<float>(), shape_.O, shape_.C,
+                                                shape_.C * 9, 9, 1));
       return;
     }
     pointwise_ = shape_.kh == 1 && shape_.kw == 1 && shape_.sh == 1 && shape_.sw == 1 &&
@@ -268,12 +286,11 @@ class Conv2dFastKernel : public OpKernel {
       depthwise_(s, x.data<float>(), w.data<float>(), y.data<float>(), ep, &ctx.pool());
       return;
     }
-    if (winograd_.run) {
+    if (winograd_) {
       std::shared_ptr<const gemm::PackedMatrix> cached;
-      if (packed_.empty())
-        cached = winograd_cache().get(*gemm_, winograd_.pack, w.data<float>(), s.O, s.C);
-      const float* u = packed_.empty() ? cached->data() : packed_[0].data();
-      winograd_.run(s, x.data<float>(), *gemm_, u, y.data<float>(), ep, &ctx.pool());
+      if (packed_.empty()) cached = winograd_cache().get(*gemm_, w.data<float>(), s.O, s.C);
+      const float* pw = packed_.empty() ? cached->data() : packed_[0].data();
+      winograd_(s, x.data<float>(), *gemm_, pw, y.data<float>(), ep, &ctx.pool());
       return;
     }
     const int64_t Og = s.O / s.groups, Cg = s.C / s.groups, K = Cg * s.kh * s.kw;
@@ -305,7 +322,7 @@ class Conv2dFastKernel : public OpKernel {
   Activation activation_ = Activation::None;
   ConvEpilogue ep_;
   DepthwiseFn depthwise_ = nullptr;
-  WinogradFns winograd_;
+  WinogradRunFn winograd_ = nullptr;
   bool pointwise_ = false;
   std::vector<gemm::PackedMatrix> packed_;
   std::string name_;

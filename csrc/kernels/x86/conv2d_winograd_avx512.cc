@@ -4,15 +4,10 @@
 
 namespace ember::conv {
 
-gemm::PackedMatrix winograd_pack_weights_avx512(const gemm::SgemmKernel& kernel, const float* w,
-                                            int64_t O, int64_t C) {
-  return winograd_pack_weights(kernel, w, O, C);
-}
-
 void conv2d_winograd_avx512(const Conv2dShape& s, const float* x, const gemm::SgemmKernel& kernel,
-                        const float* packed_u, float* y, const ConvEpilogue& ep,
-                        ThreadPool* pool) {
-  winograd_run(s, x, kernel, packed_u, y, ep, pool);
+                            const float* packed_w, float* y, const ConvEpilogue& ep,
+                            ThreadPool* pool) {
+  winograd_run(s, x, kernel, packed_w, y, ep, pool);
 }
 
 }  // namespace ember::conv
