@@ -173,6 +173,17 @@ def test_quantized_conv2d_fast_paths_bit_exact(each_isa):
         wq = rng.integers(-127, 128, size=(c, 1, 3, 3), dtype=np.int8)
         cases.append((x, wq, ws[:c], b[:c], dict(attrs, stride=[stride, stride], padding=[1, 1],
                                                 groups=c)))
+    # Depthwise accumulators far outside int16 (the fast kernels saturate while packing to
+    # bytes): biases of +-2**30 and -2**20, a full 64-pixel step plus a partial one, narrow
+    # planes (several per step) and a channel multiplier of 2.
+    for width, mult in ((70, 1), (9, 1), (5, 2)):
+        c = 3
+        x = rng.integers(0, 256, size=(2, c, 4, width), dtype=np.uint8)
+        wq = rng.integers(-127, 128, size=(c * mult, 1, 3, 3), dtype=np.int8)
+        bias = np.resize(np.array([2**30, -2**30, -2**20], np.int32), c * mult)
+        attrs = dict(random_conv_case(rng)[4], stride=[1, 1], padding=[1, 1], groups=c,
+                     activation="none", output_zero_point=17)
+        cases.append((x, wq, rng.uniform(0.002, 0.02, size=c * mult).astype(np.float32), bias, attrs))
     # 1x1 stride-1 unpadded layers read their input planes in place: batch 2, two groups,
     # planes whose size is not a multiple of the vector width (reads run past a plane's end).
     for h, w, groups in ((7, 7, 1), (5, 3, 2), (14, 14, 1), (1, 1, 2)):

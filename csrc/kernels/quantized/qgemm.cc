@@ -476,45 +476,65 @@ class QuantizedDepthwiseKernel : public OpKernel {
     std::vector<int64_t> tap_offsets(static_cast<size_t>(taps));
     for (int64_t t = 0; t < taps; ++t)
       tap_offsets[t] = (t / g.kernel_w) * g.dilation_h * pw + (t % g.kernel_w) * g.dilation_w;
+    // Small planes go kGroup at a time, each step (pad, convolve, copy out) over the whole
+    // group: a plane's freshly stored bytes are then read back only after the stores have
+    // drained, not through a store-to-load forwarding stall per vector load.
+    const int64_t group = flat ? kGroup : 1;
     ctx.parallel_for(planes, 1, [&](int64_t b, int64_t e) {
       thread_local std::vector<uint8_t> padded, virtual_out;
-      if (static_cast<int64_t>(padded.size()) < plane_bytes) padded.resize(static_cast<size_t>(plane_bytes));
-      if (flat && static_cast<int64_t>(virtual_out.size()) < g.out_h * pw)
-        virtual_out.resize(static_cast<size_t>(g.out_h * pw));
-      for (int64_t plane = b; plane < e; ++plane) {
-        const int64_t n = plane / g.in_channels, c = plane % g.in_channels;
-        const uint8_t* src = x.data<uint8_t>() + plane * g.in_h * g.in_w;
-        std::memset(padded.data(), zx, static_cast<size_t>(plane_bytes));
-        for (int64_t iy = 0; iy < g.in_h; ++iy)
-          copy_row(padded.data() + (iy + g.pad_h) * pw + g.pad_w, src + iy * g.in_w, g.in_w);
-        for (int64_t m = 0; m < multiplier; ++m) {
-          const int64_t o = c * multiplier + m;
-          uint8_t* out = y + (n * g.out_channels + o) * g.out_h * g.out_w;
-          DepthwiseRowArgs args;
-          args.in_stride = pw;
-          args.tap_offsets = tap_offsets.data();
-          args.w = w + o * taps;
-          args.kernel_h = g.kernel_h;
-          args.kernel_w = g.kernel_w;
-          args.stride_w = g.stride_w;
-          args.dilation_h = g.dilation_h;
-          args.dilation_w = g.dilation_w;
-          args.row = packed->rows[static_cast<size_t>(o)];
-          args.out_params = packed->out;
-          if (flat) {
-            args.in = padded.data();
-            args.out_w = (g.out_h - 1) * pw + g.out_w;
-            args.out = virtual_out.data();
-            row_(args);
-            for (int64_t oy = 0; oy < g.out_h; ++oy)
-              copy_row(out + oy * g.out_w, virtual_out.data() + oy * pw, g.out_w);
-            continue;
+      if (static_cast<int64_t>(padded.size()) < group * plane_bytes)
+        padded.resize(static_cast<size_t>(group * plane_bytes));
+      if (flat && static_cast<int64_t>(virtual_out.size()) < group * multiplier * g.out_h * pw)
+        virtual_out.resize(static_cast<size_t>(group * multiplier * g.out_h * pw));
+      DepthwiseRowArgs args;
+      args.in_stride = pw;
+      args.tap_offsets = tap_offsets.data();
+      args.kernel_h = g.kernel_h;
+      args.kernel_w = g.kernel_w;
+      args.stride_w = g.stride_w;
+      args.dilation_h = g.dilation_h;
+      args.dilation_w = g.dilation_w;
+      args.out_params = packed->out;
+      for (int64_t first = b; first < e; first += group) {
+        const int64_t count = std::min(group, e - first);
+        for (int64_t i = 0; i < count; ++i) {
+          uint8_t* pad = padded.data() + i * plane_bytes;
+          const uint8_t* src = x.data<uint8_t>() + (first + i) * g.in_h * g.in_w;
+          std::memset(pad, zx, static_cast<size_t>(plane_bytes));
+          for (int64_t iy = 0; iy < g.in_h; ++iy)
+            copy_row(pad + (iy + g.pad_h) * pw + g.pad_w, src + iy * g.in_w, g.in_w);
+        }
+        for (int64_t i = 0; i < count; ++i) {
+          const int64_t plane = first + i, n = plane / g.in_channels, c = plane % g.in_channels;
+          const uint8_t* pad = padded.data() + i * plane_bytes;
+          for (int64_t m = 0; m < multiplier; ++m) {
+            const int64_t o = c * multiplier + m;
+            args.w = w + o * taps;
+            args.row = packed->rows[static_cast<size_t>(o)];
+            if (flat) {
+              args.in = pad;
+              args.out_w = (g.out_h - 1) * pw + g.out_w;
+              args.out = virtual_out.data() + (i * multiplier + m) * g.out_h * pw;
+              row_(args);
+              continue;
+            }
+            uint8_t* out = y + (n * g.out_channels + o) * g.out_h * g.out_w;
+            args.out_w = g.out_w;
+            for (int64_t oy = 0; oy < g.out_h; ++oy) {
+              args.in = pad + oy * g.stride_h * pw;
+              args.out = out + oy * g.out_w;
+              row_(args);
+            }
           }
-          args.out_w = g.out_w;
-          for (int64_t oy = 0; oy < g.out_h; ++oy) {
-            args.in = padded.data() + oy * g.stride_h * pw;
-            args.out = out + oy * g.out_w;
-            row_(args);
+        }
+        if (!flat) continue;
+        for (int64_t i = 0; i < count; ++i) {
+          const int64_t plane = first + i, n = plane / g.in_channels, c = plane % g.in_channels;
+          for (int64_t m = 0; m < multiplier; ++m) {
+            const int64_t o = c * multiplier + m;
+            uint8_t* out = y + (n * g.out_channels + o) * g.out_h * g.out_w;
+            const uint8_t* virt = virtual_out.data() + (i * multiplier + m) * g.out_h * pw;
+            for (int64_t oy = 0; oy < g.out_h; ++oy) copy_row(out + oy * g.out_w, virt + oy * pw, g.out_w);
           }
         }
       }
@@ -523,6 +543,7 @@ class QuantizedDepthwiseKernel : public OpKernel {
 
  private:
   static constexpr int64_t kFlatBelow = 48;  // output widths that run as one long row
+  static constexpr int64_t kGroup = 8;       // small planes per step
   const char* name_;
   QDepthwiseRowUkernel row_;
   std::shared_ptr<const PackedDepthwise> packed_;
@@ -619,6 +640,7 @@ std::unique_ptr<OpKernel> make_quantized_conv2d_depthwise(const KernelInit& init
   const int64_t groups = init.attr_int("groups");
   if (!(groups > 1 && w.ndim() == 4 && w.shape[1] == 1 && x.ndim() == 4 && x.shape[1] == groups))
     return nullptr;
+  if (w.shape[2] * w.shape[3] > kMaxDepthwiseTaps) return nullptr;
   const Tensor* weight = constant_or_null(init, 1);
   const Tensor* scale = constant_or_null(init, 2);
   const bool has_bias = init.has_input(3);

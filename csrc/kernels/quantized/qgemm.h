@@ -74,6 +74,8 @@ struct DepthwiseRowArgs {
   uint8_t* out;
 };
 using QDepthwiseRowUkernel = void (*)(const DepthwiseRowArgs& args);
+// Larger depthwise kernels fall back to the reference (row kernels keep per-tap state on the stack).
+constexpr int64_t kMaxDepthwiseTaps = 64;
 
 // Factories (nullptr when the case is not handled, so the registry falls back).
 std::unique_ptr<OpKernel> make_quantized_conv2d_gemm(const KernelInit& init, const QGemmConfig& config);

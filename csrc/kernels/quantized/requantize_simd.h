@@ -26,20 +26,48 @@ struct Requant16 {
         hi(_mm512_set1_epi32(out.max - out.zero_point)),
         zero_point(_mm512_set1_epi32(out.zero_point)),
         shift(_mm_cvtsi32_si128(row.shift)) {}
-  // 16 int32 accumulators (bias included) -> 16 output codes in int32 lanes.
-  __m512i apply(__m512i acc) const {
+  // 16 int32 accumulators (bias included) -> the rescaled values, before the output clamp.
+  __m512i scale(__m512i acc) const {
     __m512i even = _mm512_mul_epi32(acc, multiplier);
     __m512i odd = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), multiplier);
     even = _mm512_sra_epi64(_mm512_add_epi64(even, rounding), shift);
     odd = _mm512_sra_epi64(_mm512_add_epi64(odd, rounding), shift);
-    __m512i r = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-    r = _mm512_min_epi32(_mm512_max_epi32(r, lo), hi);
+    // Each result fits the low dword of its qword (shift >= 31); move the odd ones up.
+    return _mm512_mask_shuffle_epi32(even, 0xAAAA, odd, static_cast<_MM_PERM_ENUM>(0xA0));
+  }
+  // 16 int32 accumulators (bias included) -> 16 output codes in int32 lanes.
+  __m512i apply(__m512i acc) const {
+    const __m512i r = _mm512_min_epi32(_mm512_max_epi32(scale(acc), lo), hi);
     return _mm512_add_epi32(r, zero_point);
   }
   // Stores the low byte of the first n (<= 16) lanes.
   static void store(uint8_t* out, __m512i codes, int64_t n) {
     const __mmask16 mask = n >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << n) - 1);
     _mm512_mask_cvtepi32_storeu_epi8(out, mask, codes);
+  }
+};
+
+// Turns four vectors of Requant16::scale results into 64 output codes with saturating packs:
+// packing (a, b) then (c, d) to int16 and both to uint8 puts, in 128-bit lane L, a's lane L,
+// then b's, c's and d's, so callers hold pixels 16L + 4k .. 16L + 4k + 3 in lane L of the
+// k-th vector. Saturating at each step and clamping the bytes last equals clamping the int32
+// value to [min - zero_point, max - zero_point] and adding zero_point, as the reference does.
+struct Pack64 {
+  __m512i zero_point16, min8, max8;
+  explicit Pack64(const OutputParams& out)
+      : zero_point16(_mm512_set1_epi16(static_cast<int16_t>(out.zero_point))),
+        min8(_mm512_set1_epi8(static_cast<char>(out.min))),
+        max8(_mm512_set1_epi8(static_cast<char>(out.max))) {}
+  // Stores the first n (<= 64) codes.
+  void store(uint8_t* out, __m512i a, __m512i b, __m512i c, __m512i d, int64_t n) const {
+    const __m512i ab = _mm512_adds_epi16(_mm512_packs_epi32(a, b), zero_point16);
+    const __m512i cd = _mm512_adds_epi16(_mm512_packs_epi32(c, d), zero_point16);
+    const __m512i codes = _mm512_min_epu8(_mm512_max_epu8(_mm512_packus_epi16(ab, cd), min8), max8);
+    if (n >= 64) {
+      _mm512_storeu_si512(out, codes);
+    } else {
+      _mm512_mask_storeu_epi8(out, (uint64_t{1} << n) - 1, codes);
+    }
   }
 };
 #endif
