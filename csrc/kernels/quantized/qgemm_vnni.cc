@@ -38,12 +38,12 @@ void u8s8_conv_gemm_8x32_vnni(int64_t k4, const void* w, const uint8_t* col, int
   }
   const __m512i acc[MR][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
                               {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
-  for (int r = 0; r < MR; ++r) {
-    if (r >= mr) break;
-    const Requant16 rq(rows[r], out_params);
-    uint8_t* o = out + r * out_stride;
-    Requant16::store(o, rq.apply(acc[r][0]), nr);
-    if (nr > 16) Requant16::store(o + 16, rq.apply(acc[r][1]), nr - 16);
+  const Pack64 pack(out_params);
+  for (int r = 0; r < mr; r += 2) {  // two rows per packed store
+    const Requant16 rq0(rows[r], out_params), rq1(rows[r + 1], out_params);
+    pack.store_rows(out + r * out_stride, r + 1 < mr ? out + (r + 1) * out_stride : nullptr,
+                    rq0.scale(acc[r][0]), rq0.scale(acc[r][1]), rq1.scale(acc[r + 1][0]),
+                    rq1.scale(acc[r + 1][1]), nr);
   }
 }
 

@@ -48,26 +48,40 @@ struct Requant16 {
 };
 
 // Turns four vectors of Requant16::scale results into 64 output codes with saturating packs:
-// packing (a, b) then (c, d) to int16 and both to uint8 puts, in 128-bit lane L, a's lane L,
-// then b's, c's and d's, so callers hold pixels 16L + 4k .. 16L + 4k + 3 in lane L of the
-// k-th vector. Saturating at each step and clamping the bytes last equals clamping the int32
-// value to [min - zero_point, max - zero_point] and adding zero_point, as the reference does.
+// packing (a, b) then (c, d) to int16 and both to uint8 puts, in 128-bit lane L, four codes
+// from a's lane L, then b's, c's and d's. Saturating at each step and clamping the bytes last
+// equals clamping the int32 value to [min - zero_point, max - zero_point] and adding
+// zero_point, as the reference does.
 struct Pack64 {
   __m512i zero_point16, min8, max8;
   explicit Pack64(const OutputParams& out)
       : zero_point16(_mm512_set1_epi16(static_cast<int16_t>(out.zero_point))),
         min8(_mm512_set1_epi8(static_cast<char>(out.min))),
         max8(_mm512_set1_epi8(static_cast<char>(out.max))) {}
-  // Stores the first n (<= 64) codes.
-  void store(uint8_t* out, __m512i a, __m512i b, __m512i c, __m512i d, int64_t n) const {
+  __m512i codes(__m512i a, __m512i b, __m512i c, __m512i d) const {
     const __m512i ab = _mm512_adds_epi16(_mm512_packs_epi32(a, b), zero_point16);
     const __m512i cd = _mm512_adds_epi16(_mm512_packs_epi32(c, d), zero_point16);
-    const __m512i codes = _mm512_min_epu8(_mm512_max_epu8(_mm512_packus_epi16(ab, cd), min8), max8);
+    return _mm512_min_epu8(_mm512_max_epu8(_mm512_packus_epi16(ab, cd), min8), max8);
+  }
+  // 64 pixels whose lane L the callers hold as pixels 16L + 4k .. 16L + 4k + 3 in the k-th
+  // vector (that lane order is then pixel order): stores the first n (<= 64).
+  void store(uint8_t* out, __m512i a, __m512i b, __m512i c, __m512i d, int64_t n) const {
+    const __m512i v = codes(a, b, c, d);
     if (n >= 64) {
-      _mm512_storeu_si512(out, codes);
+      _mm512_storeu_si512(out, v);
     } else {
-      _mm512_mask_storeu_epi8(out, (uint64_t{1} << n) - 1, codes);
+      _mm512_mask_storeu_epi8(out, (uint64_t{1} << n) - 1, v);
     }
+  }
+  // Two rows of 32 pixels in pixel order, (a, b) and (c, d): stores the first n (<= 32) codes
+  // of the first row to out0 and, if out1 is not null, of the second to out1.
+  void store_rows(uint8_t* out0, uint8_t* out1, __m512i a, __m512i b, __m512i c, __m512i d, int64_t n) const {
+    // Dword 4L + k of the packed codes holds pixels 4L..4L+3 of vector k; gather each row's.
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    const __m512i v = _mm512_permutexvar_epi32(order, codes(a, b, c, d));
+    const __mmask32 mask = n >= 32 ? ~__mmask32{0} : static_cast<__mmask32>((uint32_t{1} << n) - 1);
+    _mm256_mask_storeu_epi8(out0, mask, _mm512_castsi512_si256(v));
+    if (out1) _mm256_mask_storeu_epi8(out1, mask, _mm512_extracti64x4_epi64(v, 1));
   }
 };
 #endif
