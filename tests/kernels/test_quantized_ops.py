@@ -192,6 +192,17 @@ def test_quantized_conv2d_fast_paths_bit_exact(each_isa):
         x = rng.integers(0, 256, size=(2, c, h, w), dtype=np.uint8)
         wq = rng.integers(-127, 128, size=(o, c // groups, 1, 1), dtype=np.int8)
         cases.append((x, wq, ws, b, dict(attrs, stride=[1, 1], padding=[0, 0])))
+    # Strided and dilated layers (the fast kernels split padded planes into stride x stride
+    # phases): odd and even sizes and paddings, strides 2 and 3, dilation 2, two groups.
+    for k, stride, pad, dil, h, w, groups in ((3, 2, 1, 1, 13, 14, 1), (3, 2, 0, 1, 14, 13, 2), (1, 2, 0, 1, 9, 8, 1),
+                                              (7, 2, 3, 1, 23, 22, 1), (3, 2, 2, 2, 12, 15, 2), (5, 3, 2, 1, 17, 16, 1),
+                                              (3, 1, 2, 2, 10, 11, 1), (2, 2, 1, 3, 9, 10, 1)):
+        _, _, ws, b, attrs = random_conv_case(rng, groups=groups)
+        c, o = 3 * groups, 5 * groups
+        x = rng.integers(0, 256, size=(2, c, h, w), dtype=np.uint8)
+        wq = rng.integers(-127, 128, size=(o, c // groups, k, k), dtype=np.int8)
+        cases.append((x, wq, rng.uniform(0.002, 0.02, size=o).astype(np.float32), np.resize(b, o),
+                      dict(attrs, stride=[stride, stride], padding=[pad, pad], dilation=[dil, dil], groups=groups)))
     _C.set_max_isa("reference")
     expected = [run("quantized_conv2d", [x, wq, ws, b], attrs)[0] for x, wq, ws, b, attrs in cases]
     for isa in each_isa:

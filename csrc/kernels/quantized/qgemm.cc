@@ -45,6 +45,35 @@ namespace {
 
 int64_t round_up(int64_t v, int64_t m) { return (v + m - 1) / m * m; }
 
+// dst[i] = src[i * step] for i < count, reading no further than src[available - 1].
+void take_every(const uint8_t* src, int64_t step, int64_t count, int64_t available, uint8_t* dst) {
+  if (step == 1) {
+    std::memcpy(dst, src, static_cast<size_t>(count));
+    return;
+  }
+  int64_t i = 0;
+#if defined(__SSE2__)
+  if (step == 2) {  // even bytes of 32 -> 16
+    const __m128i low = _mm_set1_epi16(0x00FF);
+    for (; i + 16 <= count && 2 * i + 32 <= available; i += 16) {
+      const __m128i lo = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i)), low);
+      const __m128i hi = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i + 16)), low);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + i), _mm_packus_epi16(lo, hi));
+    }
+    if (i + 8 <= count && 2 * i + 16 <= available) {
+      const __m128i v = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i)), low);
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(dst + i), _mm_packus_epi16(v, v));
+      i += 8;
+    }
+  }
+#elif defined(__aarch64__)
+  if (step == 2) {
+    for (; i + 16 <= count && 2 * i + 32 <= available; i += 16) vst1q_u8(dst + i, vld2q_u8(src + 2 * i).val[0]);
+  }
+#endif
+  for (; i < count; ++i) dst[i] = src[i * step];
+}
+
 const Tensor* constant_or_null(const KernelInit& init, int64_t i) {
   return init.has_input(i) ? init.constant(i) : nullptr;
 }
@@ -150,8 +179,9 @@ class QuantizedConvGemmKernel : public OpKernel {
     if (P == 0 || g.batch == 0 || g.out_channels == 0) return;
     const bool pointwise = g.kernel_h * g.kernel_w == 1 && g.stride_h == 1 && g.stride_w == 1 &&
                            g.pad_h == 0 && g.pad_w == 0;
-    // Stride 1 only: with stride s the virtual rows hold pw > s * out_w pixels, mostly wasted.
-    if (!pointwise && g.stride_h == 1 && g.stride_w == 1) return run_on_padded_planes(ctx, g, p);
+    // Equal strides run on padded (phase) planes; strided 1x1 layers gather their one tap.
+    if (!pointwise && g.stride_h == g.stride_w && (g.kernel_h * g.kernel_w > 1 || g.stride_w == 1))
+      return run_on_padded_planes(ctx, g, p);
     const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
     const int64_t cpg = g.in_channels_per_group(), opg = g.out_channels_per_group();
     const int64_t block_elems = p.k4 * cfg_.mr * 4;
@@ -202,24 +232,37 @@ class QuantizedConvGemmKernel : public OpKernel {
  private:
   static constexpr int64_t kPixelChunk = 256;
 
-  // Convolution with equal strides s over zero-point-padded planes of width pw: output (oy, ox)
-  // is virtual pixel j = oy * pw + ox and reads padded[s * j + ky * dh * pw + kx * dw], so each
-  // im2col row of a chunk is one contiguous (s = 1) or strided slice of a plane: no per-row
-  // bounds logic. The pw - out_w virtual pixels past each output row are computed and dropped.
+  // Convolution with equal strides s over zero-point-padded planes, each split into its s * s
+  // phases: phase (a, b) holds padded[a + s * r][b + s * c] in a plane of width vw = ceil(pw / s).
+  // Output (oy, ox) is virtual pixel j = oy * vw + ox; tap (ky, kx) reads phase
+  // ((ky * dh) % s, (kx * dw) % s) at j + ((ky * dh) / s) * vw + (kx * dw) / s, so every im2col
+  // row of a chunk is one contiguous slice of a plane: no gathers, no per-row bounds logic.
+  // The vw - out_w virtual pixels past each output row are computed and dropped.
   void run_on_padded_planes(OpContext& ctx, const ConvGeometry& g, const PackedConv& p) const {
     const Tensor& x = ctx.input(0);
     const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
     const int64_t s = g.stride_w, cpg = g.in_channels_per_group(), opg = g.out_channels_per_group();
     const int64_t ph = g.in_h + 2 * g.pad_h, pw = g.in_w + 2 * g.pad_w;
-    const int64_t virtual_pixels = (g.out_h - 1) * pw + g.out_w;
+    const int64_t vh = (ph + s - 1) / s, vw = (pw + s - 1) / s, phases = s * s;
+    const int64_t virtual_pixels = (g.out_h - 1) * vw + g.out_w;
     const int64_t align = std::max<int64_t>(cfg_.nr, 16);
     const int64_t chunk = std::min<int64_t>(round_up(virtual_pixels, align), round_up(kPixelChunk, align));
     const int64_t chunks = (virtual_pixels + chunk - 1) / chunk;
-    // Reads reach s * (chunks * chunk) + the largest tap offset past a plane's start.
-    const int64_t plane_stride = round_up(std::max(ph * pw, s * chunks * chunk + (g.kernel_h - 1) * g.dilation_h * pw +
-                                                   (g.kernel_w - 1) * g.dilation_w) + 64, 64);
+    // Reads reach chunks * chunk + the largest tap offset past a phase plane's start.
+    const int64_t max_offset = ((g.kernel_h - 1) * g.dilation_h / s) * vw + (g.kernel_w - 1) * g.dilation_w / s;
+    const int64_t plane_stride = round_up(std::max(vh * vw, chunks * chunk + max_offset) + 64, 64);
     const int64_t taps = g.kernel_h * g.kernel_w;
-    const bool in_place = taps == 1 && g.pad_h == 0 && g.pad_w == 0 && s == 1 && g.stride_h == 1;
+    const bool in_place = taps == 1 && g.pad_h == 0 && g.pad_w == 0 && s == 1;
+    // The phases some tap reads (a 1x1 stride-2 layer needs one of four).
+    std::vector<char> row_used(static_cast<size_t>(s), 0), col_used(static_cast<size_t>(s), 0);
+    for (int64_t ky = 0; ky < g.kernel_h; ++ky) row_used[static_cast<size_t>(ky * g.dilation_h % s)] = 1;
+    for (int64_t kx = 0; kx < g.kernel_w; ++kx) col_used[static_cast<size_t>(kx * g.dilation_w % s)] = 1;
+    // Where im2col row k starts, from the phase planes' base (no divisions in the chunk loop).
+    std::vector<int64_t> row_offset(static_cast<size_t>(p.k));
+    for (int64_t k = 0; k < p.k; ++k) {
+      const int64_t ic = k / taps, dy = (k % taps) / g.kernel_w * g.dilation_h, dx = k % g.kernel_w * g.dilation_w;
+      row_offset[static_cast<size_t>(k)] = ((ic * s + dy % s) * s + dx % s) * plane_stride + (dy / s) * vw + dx / s;
+    }
     const int64_t block_elems = p.k4 * cfg_.mr * 4;
     const size_t elem = p.w8.empty() ? 2 : 1;
     const int64_t want = ctx.num_threads() > 1 ? 4 * ctx.num_threads() : 1;
@@ -229,12 +272,13 @@ class QuantizedConvGemmKernel : public OpKernel {
     // NOTE: lambdas below must use the pointers, not the thread_local names (which would name
     // the worker thread's own, empty, buffers).
     thread_local std::vector<uint8_t> planes_buffer, virtual_out_buffer;
-    if (planes_buffer.size() < static_cast<size_t>(cpg * plane_stride))
-      planes_buffer.resize(static_cast<size_t>(cpg * plane_stride));
+    if (planes_buffer.size() < static_cast<size_t>(cpg * phases * plane_stride))
+      planes_buffer.resize(static_cast<size_t>(cpg * phases * plane_stride));
     if (virtual_out_buffer.size() < static_cast<size_t>(opg * chunks * chunk))
       virtual_out_buffer.resize(static_cast<size_t>(opg * chunks * chunk));
     uint8_t* const planes = planes_buffer.data();
     uint8_t* const virtual_out = virtual_out_buffer.data();
+    auto phase_plane = [&](int64_t ic, int64_t a, int64_t b) { return planes + ((ic * s + a) * s + b) * plane_stride; };
     for (int64_t n = 0; n < g.batch; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
@@ -244,14 +288,27 @@ class QuantizedConvGemmKernel : public OpKernel {
         // the plane itself); only the group's last plane is copied, since a chunk's reads run up
         // to `align` bytes past a plane's end, which is past the tensor for the last one.
         for (int64_t c = in_place ? cpg - 1 : 0; c < cpg; ++c) {
-          uint8_t* plane = planes + (in_place ? 0 : c * plane_stride);
-          std::memset(plane, zx, static_cast<size_t>(plane_stride));
-          for (int64_t iy = 0; iy < g.in_h; ++iy)
-            std::memcpy(plane + (iy + g.pad_h) * pw + g.pad_w, xg + (c * g.in_h + iy) * g.in_w, static_cast<size_t>(g.in_w));
+          const int64_t ic = in_place ? 0 : c;
+          for (int64_t a = 0; a < s; ++a)
+            for (int64_t b = 0; b < s; ++b)
+              if (row_used[a] && col_used[b]) std::memset(phase_plane(ic, a, b), zx, static_cast<size_t>(plane_stride));
+          for (int64_t iy = 0; iy < g.in_h; ++iy) {
+            const int64_t pr = iy + g.pad_h;
+            if (!row_used[pr % s]) continue;
+            const uint8_t* src = xg + (c * g.in_h + iy) * g.in_w;
+            for (int64_t b = 0; b < s; ++b) {
+              // Input columns ix with (ix + pad_w) % s == b land at column (ix + pad_w) / s.
+              const int64_t ix0 = ((b - g.pad_w) % s + s) % s;
+              if (!col_used[b] || ix0 >= g.in_w) continue;
+              uint8_t* dst = phase_plane(ic, pr % s, b) + (pr / s) * vw + (ix0 + g.pad_w) / s;
+              take_every(src + ix0, s, (g.in_w - ix0 + s - 1) / s, g.in_w - ix0, dst);
+            }
+          }
         }
-        auto plane_of = [&](int64_t ic) -> const uint8_t* {
-          if (!in_place) return planes + ic * plane_stride;
-          return ic < cpg - 1 ? xg + ic * g.in_h * g.in_w : planes;
+        // Row k of the chunk starting at virtual pixel j0 (an in-place layer's row k is plane k).
+        auto im2col_row = [&](int64_t k, int64_t j0) -> const uint8_t* {
+          if (!in_place) return planes + row_offset[static_cast<size_t>(k)] + j0;
+          return (k < cpg - 1 ? xg + k * g.in_h * g.in_w : planes) + j0;
         };
         const uint8_t* wg = (p.w8.empty() ? reinterpret_cast<const uint8_t*>(p.w16.data())
                                           : reinterpret_cast<const uint8_t*>(p.w8.data())) +
@@ -260,7 +317,6 @@ class QuantizedConvGemmKernel : public OpKernel {
         const int64_t out_stride = chunks * chunk;
         ctx.parallel_for(chunks * row_groups, 1, [&](int64_t i0, int64_t i1) {
           uint8_t* col = scratch(static_cast<size_t>(p.k4 * chunk * 4));
-          std::vector<uint8_t>& strided = row_buffer(4 * chunk);
           int64_t packed_chunk = -1;
           for (int64_t item = i0; item < i1; ++item) {
             const int64_t c = item / row_groups, rg = item % row_groups;
@@ -274,15 +330,7 @@ class QuantizedConvGemmKernel : public OpKernel {
                     src[j] = planes;  // any bytes: the packed weight is 0 there
                     continue;
                   }
-                  const int64_t ic = k / taps, ky = (k % taps) / g.kernel_w, kx = k % g.kernel_w;
-                  const uint8_t* base = plane_of(ic) + ky * g.dilation_h * pw + kx * g.dilation_w + s * j0;
-                  if (s == 1) {
-                    src[j] = base;
-                  } else {
-                    uint8_t* r = strided.data() + j * chunk;
-                    for (int64_t i = 0; i < chunk; ++i) r[i] = base[i * s];
-                    src[j] = r;
-                  }
+                  src[j] = im2col_row(k, j0);
                 }
                 cfg_.interleave4(src, chunk, col + q * chunk * 4);
               }
@@ -300,14 +348,14 @@ class QuantizedConvGemmKernel : public OpKernel {
           }
         });
         uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * g.out_h * g.out_w;
-        if (pw == g.out_w) {  // no dropped columns: each output plane is one run
+        if (vw == g.out_w) {  // no dropped columns: each output plane is one run
           for (int64_t o = 0; o < opg; ++o)
             std::memcpy(yg + o * g.out_h * g.out_w, virtual_out + o * out_stride,
                         static_cast<size_t>(g.out_h * g.out_w));
         } else {
           for (int64_t o = 0; o < opg; ++o)
             for (int64_t oy = 0; oy < g.out_h; ++oy)
-              std::memcpy(yg + (o * g.out_h + oy) * g.out_w, virtual_out + o * out_stride + oy * pw,
+              std::memcpy(yg + (o * g.out_h + oy) * g.out_w, virtual_out + o * out_stride + oy * vw,
                           static_cast<size_t>(g.out_w));
         }
       }
@@ -333,23 +381,7 @@ class QuantizedConvGemmKernel : public OpKernel {
         const uint8_t* src = plane + iy * g.in_w;
         const int64_t a = std::min(std::max(ox_lo, ox0), ox0 + n), b = std::max(a, std::min(ox_hi, ox0 + n));
         if (a > ox0) std::memset(dst, zx, static_cast<size_t>(a - ox0));
-        if (g.stride_w == 1) {
-          if (b > a) std::memcpy(dst + (a - ox0), src + a + off, static_cast<size_t>(b - a));
-        } else {
-          int64_t ox = a;
-#if defined(__SSE2__)
-          if (g.stride_w == 2) {  // even bytes of 32 -> 16
-            const __m128i low = _mm_set1_epi16(0x00FF);
-            for (; ox + 16 <= b; ox += 16) {
-              const uint8_t* from = src + ox * 2 + off;
-              const __m128i lo = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(from)), low);
-              const __m128i hi = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(from + 16)), low);
-              _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + (ox - ox0)), _mm_packus_epi16(lo, hi));
-            }
-          }
-#endif
-          for (; ox < b; ++ox) dst[ox - ox0] = src[ox * g.stride_w + off];
-        }
+        if (b > a) take_every(src + a * g.stride_w + off, g.stride_w, b - a, g.in_w - (a * g.stride_w + off), dst + (a - ox0));
         if (ox0 + n > b) std::memset(dst + (b - ox0), zx, static_cast<size_t>(ox0 + n - b));
       }
       dst += n;
