@@ -274,7 +274,7 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   // pre-packed, or packed now), each output sums its K products in k order, so a constant
   // weight packed at load gives the same bits as an eager call.
   if (M == 1 && !A.packed && A.col_stride == 1 && !B.packer && kernel.gemv_packed &&
-      kernel.gemv_rows) {
+      kernel.gemv_rows && !ep.transposed_c) {
     {
       GemvFn gemv = kernel.gemv_packed;
       int64_t ldb = 0;
@@ -321,8 +321,9 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   // problem allows, splitting N first (A blocks are the cheaper thing to re-pack).
   // K blocks of equal depth (576 = 3 x 192, not 256 + 256 + 64: a shallow last block pays the
   // C tile's load and store for little work).
-  const int64_t kc_block =
-      std::min<int64_t>(kernel.kc, round_up(ceil_div(K, ceil_div(K, kernel.kc)), 8));
+  const int64_t kc_block = ep.transposed_c
+                               ? K
+                               : std::min<int64_t>(kernel.kc, round_up(ceil_div(K, ceil_div(K, kernel.kc)), 8));
   int64_t mc = std::min<int64_t>(kernel.mc, round_up(M, mr));
   int64_t m_blocks = ceil_div(M, mc);
   int64_t nc = std::min<int64_t>(kernel.nc, round_up(N, nr));
@@ -479,6 +480,14 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
           for (int64_t i = 0; i < m; i += mr) {
             const int64_t mm = std::min<int64_t>(mr, m - i);
             p.row_bias = ep.row_bias ? ep.row_bias + m0 + i : nullptr;
+            if (ep.transposed_c) {
+              float tile[kMaxMR * kMaxNR];
+              kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel, ldb, tile, nr, nn, p);
+              float* c = C + (n0 + j) * ldc + m0 + i;
+              for (int64_t jj = 0; jj < nn; ++jj)
+                for (int64_t ii = 0; ii < mm; ++ii) c[jj * ldc + ii] = tile[ii * nr + jj];
+              continue;
+            }
             kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel, ldb,
                                    C + (m0 + i) * ldc + n0 + j, ldc, nn, p);
           }

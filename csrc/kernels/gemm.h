@@ -52,6 +52,7 @@ using UkernelFn = void (*)(int64_t kc, const float* a, const float* b, int64_t l
                            int64_t ldc, int64_t n, const UkernelParams& p);
 
 constexpr int kMaxMR = 16;
+constexpr int kMaxNR = 32;
 
 // Matrix-vector products for M == 1 (batch-1 linear layers, vector @ matrix) that read B in
 // place, for columns [n0, n1) of y, with the epilogue (p.row_bias[0], p.col_bias indexed by
@@ -128,6 +129,10 @@ struct Epilogue {
   const float* row_bias = nullptr;  // [M]: conv (M = output channels)
   const float* col_bias = nullptr;  // [N]: linear (N = output features)
   Activation activation = Activation::None;
+  // C is stored transposed: element (m, n) at C[n * ldc + m]. For products whose rows fit the
+  // microkernel's MR better than their columns fit NR (a 1x1 convolution over 7x7 pixels,
+  // computed as pixels x channels). K is then one block; each tile goes through a local buffer.
+  bool transposed_c = false;
 };
 
 // C[m * ldc + n] = act(sum_k A(m, k) B(k, n) + bias). `pool` may be null (one thread).

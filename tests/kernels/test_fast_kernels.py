@@ -40,7 +40,9 @@ pytestmark = pytest.mark.skipif(
     reason="some of the ops these kernels attach to are not in this build",
 )
 
-FAST_ISAS = [isa for isa in _C.cpu_features()["isas"] if isa != "reference"]
+# The fast ISAs this machine runs, up to the EMBER_ISA cap.
+_ISAS = _C.cpu_features()["isas"]
+FAST_ISAS = [isa for isa in _ISAS[: _ISAS.index(_C.cpu_features()["max_isa"]) + 1] if isa != "reference"]
 
 
 def run_with_isa(isa, op, inputs, attrs):
@@ -195,6 +197,14 @@ WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels: Winograd, eager or with a co
 ]
 CONV_CASES += WINOGRAD_CASES
 
+TRANSPOSED_1X1_CASES = [  # 1x1 over small maps: computed as pixels x channels where that fits the tiles
+    ((1, 320, 7, 7), (96, 320, 1, 1), dict(activation="relu6")),
+    ((2, 576, 14, 14), (96, 576, 1, 1), dict(activation="relu")),
+    ((1, 300, 5, 9), (128, 300, 1, 1), {}),  # a partial tile of pixels
+    ((2, 160, 7, 7), (45, 160, 1, 1), {}),   # channels ending in a partial panel
+]
+CONV_CASES += TRANSPOSED_1X1_CASES
+
 
 @pytest.mark.parametrize("x_shape,w_shape,attrs", CONV_CASES)
 def test_conv2d_matches_reference(x_shape, w_shape, attrs):
@@ -293,6 +303,13 @@ def test_conv2d_picks_algorithm_by_shape():
         _C.set_max_isa(_C.cpu_features()["detected_isa"])
         names[label] = _C.PreparedOp("conv2d", [x, w, None], attrs).kernel_name
     assert "dw3x3" in names["dw"] and "1x1" in names["1x1"] and "im2col" in names["im2col"], names
+    if _C.cpu_features()["avx512f"]:
+        # 7x7 pixels fill 14-row tiles better than 32-column panels: pixels x channels.
+        x7, w7 = np.zeros((1, 320, 7, 7), np.float32), np.zeros((96, 320, 1, 1), np.float32)
+        assert "1x1t" in _C.PreparedOp("conv2d", [x7, w7, None], {}).kernel_name
+        assert "1x1t" in _C.PreparedOp("conv2d", [x7, w7, None], {}, constants=[1]).kernel_name
+        x56 = np.zeros((1, 64, 56, 56), np.float32)
+        assert "1x1_" in _C.PreparedOp("conv2d", [x56, w7[:, :64], None], {}).kernel_name
 
 
 @pytest.mark.parametrize("op,inputs,attrs", [
@@ -305,6 +322,7 @@ def test_conv2d_picks_algorithm_by_shape():
     ("conv2d", [(3, 20, 29, 31), (24, 20, 3, 3), (24,)], {"padding": [1, 1]}),  # blocks at 1 thread
     ("conv2d", [(1, 70, 13, 13), (40, 70, 3, 3), (40,)], {"padding": [1, 1]}),  # depth chunks
     ("conv2d", [(8, 48, 24, 20), (36, 48, 3, 3), (36,)], {"padding": [1, 1]}),  # chunks, blocks
+    ("conv2d", [(1, 320, 7, 7), (96, 320, 1, 1), (96,)], {}),  # 1x1 as pixels x channels
 ])
 def test_one_and_two_threads_give_identical_bits(op, inputs, attrs):
     rng = np.random.default_rng(5)

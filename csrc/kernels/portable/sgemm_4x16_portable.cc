@@ -11,6 +11,7 @@ namespace {
 
 constexpr int kMR = 4;
 constexpr int kNR = 16;
+static_assert(kMR <= kMaxMR && kNR <= kMaxNR, "tile larger than the driver's buffers");
 
 template <int MR>
 void sgemm_ukernel_portable(int64_t kc, const float* a, const float* b, int64_t ldb, float* c, int64_t ldc,

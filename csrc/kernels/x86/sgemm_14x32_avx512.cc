@@ -17,6 +17,7 @@ namespace {
 
 constexpr int kMR = 14;
 constexpr int kNR = 32;
+static_assert(kMR <= kMaxMR && kNR <= kMaxNR, "tile larger than the driver's buffers");
 
 inline __mmask16 mask_for(int64_t n) {
   if (n >= 16) return static_cast<__mmask16>(0xFFFF);
