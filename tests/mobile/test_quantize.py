@@ -87,7 +87,8 @@ def test_histogram_methods(float_net, method):
     test = feeds(4, seed=9)
     ref = np.concatenate([Predictor(float_net).run(f)["y"] for f in test])
     got = np.concatenate([Predictor(q).run(f)["y"] for f in test])
-    assert mobile.output_sqnr(ref, got) >= 15.0
+    # About 39 dB, as minmax (a KL search that ignored the clipped mass gave 24 dB).
+    assert mobile.output_sqnr(ref, got) >= 30.0
 
 
 def test_per_tensor_weights(float_net):
