@@ -55,8 +55,25 @@ def _float_values(net: net_pb2.NetDef, types) -> list[str]:
 def calibrate(net: net_pb2.NetDef, calibration_batches: Iterable[Mapping[str, np.ndarray]],
               method: str = "minmax", progress: bool = True) -> dict[str, tuple[float, float]]:
     """Runs `net` on each feed and returns the clipping range (lo, hi) of every float32 value."""
+    return _calibrate(net, calibration_batches, method, progress)[0]
+
+
+def _channel_axes(net: net_pb2.NetDef) -> dict[str, int]:
+    """The channel axis of each conv2d / linear input (1 for NCHW, -1 for features)."""
+    axes = {}
+    for op in net.op:
+        if op.type in ("conv2d", "linear") and op.input:
+            axes[op.input[0]] = 1 if op.type == "conv2d" else -1
+    return axes
+
+
+def _calibrate(net, calibration_batches, method, progress):
+    """calibrate(), plus the per-channel mean of every conv2d / linear input (for bias correction)."""
     types = check(net)
     names = _float_values(net, types)
+    axes = _channel_axes(net)
+    sums: dict[str, np.ndarray] = {}
+    counts: dict[str, int] = {}
     observers = {name: make_observer(method) for name in names}
     predictor = Predictor(_with_all_values_as_outputs(net, names))
     batches = calibration_batches
@@ -67,12 +84,33 @@ def calibrate(net: net_pb2.NetDef, calibration_batches: Iterable[Mapping[str, np
     for feed in batches:
         outputs = predictor.run(feed)
         for name in names:
-            value = feed[name] if name in feed else outputs[name]
-            observers[name].observe(np.asarray(value))
+            value = np.asarray(feed[name] if name in feed else outputs[name])
+            observers[name].observe(value)
+            if name in axes and value.ndim >= 2:
+                channels = np.moveaxis(value, axes[name], -1).reshape(-1, value.shape[axes[name]])
+                sums[name] = sums.get(name, 0.0) + channels.sum(axis=0, dtype=np.float64)
+                counts[name] = counts.get(name, 0) + channels.shape[0]
         count += 1
     if count == 0:
         raise errors.InvalidArgumentError("quantize: calibration_batches is empty")
-    return {name: obs.range() for name, obs in observers.items()}
+    means = {name: sums[name] / max(counts[name], 1) for name in sums}
+    return {name: obs.range() for name, obs in observers.items()}, means
+
+
+def _weight_error_shift(weight: np.ndarray, qweight: np.ndarray, scale: np.ndarray, mean: np.ndarray,
+                        groups: int) -> np.ndarray | None:
+    """The mean output shift that rounding the weight causes, E[(Wq - W) x] per output channel,
+    from the input's per-channel means (padding taken as mean-valued): subtracting it from the
+    bias is bias correction (Nagel et al., 2019)."""
+    w = np.asarray(weight, np.float64)
+    error = qweight.astype(np.float64) * scale.astype(np.float64).reshape((-1,) + (1,) * (w.ndim - 1)) - w
+    error = error.reshape(w.shape[0], w.shape[1], -1).sum(axis=2)  # [O, C / groups]
+    per_group = w.shape[1]
+    if mean.shape != (per_group * groups,) or w.shape[0] % groups:
+        return None
+    mean = mean.reshape(groups, per_group)
+    group_of = np.arange(w.shape[0]) // (w.shape[0] // groups)
+    return np.einsum("oc,oc->o", error, mean[group_of])
 
 
 def quantize_weight(weight: np.ndarray, per_channel: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -103,10 +141,11 @@ def _quantize_bias(bias: np.ndarray | None, input_scale: float, weight_scale: np
 class _Rewriter:
     """Emits the quantized net op by op (see the module doc)."""
 
-    def __init__(self, net, qparams, per_channel):
+    def __init__(self, net, qparams, per_channel, means=None):
         self.src = net
         self.qparams = qparams  # float value -> (scale, zero_point)
         self.per_channel = per_channel
+        self.means = means or {}  # conv / linear input -> per-channel mean (bias correction)
         self.weights = initializers(net)
         self.consumers = consumers(net)
         self.graph_outputs = {o.name for o in net.output}
@@ -180,8 +219,13 @@ class _Rewriter:
             return False
         xq = self.quantized[x][0]
         inputs = [xq, self._initializer(w + ".int8", qw), self._initializer(w + ".scale", ws)]
-        if b:
-            inputs.append(self._initializer(b + ".int32", _quantize_bias(self.weights[b], in_scale, ws, weight.shape[0])))
+        bias = np.asarray(self.weights[b], np.float64) if b else None
+        if x in self.means:
+            shift = _weight_error_shift(weight, qw, ws, self.means[x], int(attrs.get("groups", 1)))
+            if shift is not None:
+                bias = (0.0 if bias is None else bias) - shift
+        if bias is not None:
+            inputs.append(self._initializer((b or w + ".bias") + ".int32", _quantize_bias(bias, in_scale, ws, weight.shape[0])))
         qattrs = {k: v for k, v in attrs.items()}
         qattrs.update(input_scale=in_scale, input_zero_point=in_zp, output_scale=out_scale, output_zero_point=out_zp)
         self._emit("quantized_" + op.type, inputs, [self._record(y, out_scale, out_zp)], qattrs, op.name)
@@ -305,17 +349,20 @@ class _Rewriter:
 
 
 def quantize(net: net_pb2.NetDef, calibration_batches: Iterable[Mapping[str, np.ndarray]],
-             per_channel: bool = True, method: str = "minmax", progress: bool = True) -> net_pb2.NetDef:
+             per_channel: bool = True, method: str = "minmax", progress: bool = True,
+             bias_correction: bool = True) -> net_pb2.NetDef:
     """Calibrates `net` on `calibration_batches` (an iterable of feeds {input name: array}) and
     returns the int8 NetDef.
 
     `per_channel` quantizes weights with one scale per output channel (else one per tensor);
     `method` chooses activation ranges: 'minmax', 'percentile' (99.99 %) or 'entropy' (KL).
+    `bias_correction` folds the mean output shift of each conv / linear's rounded weights,
+    estimated from its input's per-channel means over the calibration batches, into its bias.
     """
     float_net = optimize(net, 2)
-    ranges = calibrate(float_net, calibration_batches, method, progress)
+    ranges, means = _calibrate(float_net, calibration_batches, method, progress)
     qparams = {name: qparams_from_range(lo, hi) for name, (lo, hi) in ranges.items()}
-    return _Rewriter(float_net, qparams, per_channel).run()
+    return _Rewriter(float_net, qparams, per_channel, means if bias_correction else None).run()
 
 
 def quantization_table(qnet: net_pb2.NetDef) -> dict[str, tuple[float, int]]:

@@ -231,3 +231,41 @@ def test_rewrite_of_concat_pad_and_standalone_activations():
     ref = np.concatenate([Predictor(net).run(f)["y"] for f in test])
     got = np.concatenate([Predictor(qnet).run(f)["y"] for f in test])
     assert mobile.output_sqnr(ref, got) >= 20.0
+
+
+@pytest.mark.parametrize("kind", ["linear", "conv2d"])
+def test_bias_correction_removes_the_mean_shift_of_rounded_weights(kind):
+    # Inputs with a large mean make each output's weight rounding error a systematic shift
+    # (sum_k (Wq - W)[o, k] * E[x_k]); bias correction folds it into the bias (created when
+    # the layer has none).
+    rng = np.random.default_rng(3)
+    b = NetBuilder("shift")
+    if kind == "linear":
+        x = b.input("x", "float32", [-1, 64])
+        weight = rng.standard_normal((16, 64)).astype(np.float32)
+        weight[:, 0] = 8.0  # a large weight per row: a coarse scale for the others
+        y = b.op("linear", [x, b.initializer("w", weight), b.initializer("b", np.zeros(16, np.float32))])
+        shape = (32, 64)
+    else:
+        x = b.input("x", "float32", [-1, 8, 6, 6])
+        weight = rng.standard_normal((16, 8, 3, 3)).astype(np.float32)
+        weight[:, 0, 0, 0] = 8.0
+        y = b.op("conv2d", [x, b.initializer("w", weight), None])  # no padding: every tap sees the mean
+        shape = (8, 8, 6, 6)
+    b.output(y, "y")
+    net = b.build()
+
+    def batches(n, seed):
+        r = np.random.default_rng(seed)
+        return [{"x": (5.0 + r.standard_normal(shape)).astype(np.float32)} for _ in range(n)]
+
+    test = batches(8, 7)
+    ref = np.concatenate([Predictor(net).run(f)["y"] for f in test])
+    channel_axis = 1
+    errors_by_setting = {}
+    for corrected in (False, True):
+        q = mobile.quantize(net, batches(16, 1), progress=False, bias_correction=corrected)
+        got = np.concatenate([Predictor(q).run(f)["y"] for f in test])
+        diff = np.moveaxis(got - ref, channel_axis, -1).reshape(-1, 16)
+        errors_by_setting[corrected] = np.abs(diff.mean(axis=0)).mean()
+    assert errors_by_setting[True] < 0.3 * errors_by_setting[False], errors_by_setting
