@@ -45,7 +45,8 @@ def _quantize(args) -> int:
     from graphruntime.netdef import load, save
     net = load(args.model)
     feeds = _calibration_feeds(net, args)
-    qnet = mobile.quantize(net, feeds, per_channel=not args.per_tensor, method=args.method)
+    qnet = mobile.quantize(net, feeds, per_channel=not args.per_tensor, method=args.method,
+                           bias_correction=not args.no_bias_correction)
     save(qnet, args.output)
     print(f"wrote {args.output} ({os.path.getsize(args.output)} bytes)")
     if args.report:
@@ -72,6 +73,8 @@ def register(subparsers) -> None:
     q.add_argument("--random-batches", type=int, default=32, help="random feeds when no --calibration")
     q.add_argument("--method", choices=["minmax", "percentile", "entropy"], default="minmax")
     q.add_argument("--per-tensor", action="store_true", help="one weight scale per tensor")
+    q.add_argument("--no-bias-correction", action="store_true",
+                   help="keep the float biases (no correction for the rounded weights' mean shift)")
     q.add_argument("--report", action="store_true", help="print the per-layer SQNR report")
     q.add_argument("--report-batches", type=int, default=4)
     q.set_defaults(func=_quantize)

@@ -164,6 +164,18 @@ def test_cli_quantize_report_and_export(tmp_path, float_net, capsys):
     assert "SQNR" in out and "quantized_conv2d" in out
     assert ember_main(["export", str(qpath), "-o", str(epath)]) == 0
     assert mobile.Interpreter(epath).run(feeds(1)[0])["y"].shape == (4, 10)
+    # --no-bias-correction keeps the float biases: the net the API makes without correction.
+    plain = tmp_path / "plain.pb"
+    assert ember_main(["quantize", str(src), "-o", str(plain), "--calibration", str(calib),
+                       "--batch-size", "4", "--no-bias-correction"]) == 0
+    from graphruntime.netdef import initializers, load
+    want = mobile.quantize(float_net, [{"x": f["x"]} for f in feeds(4)], progress=False, bias_correction=False)
+    got = initializers(load(plain))
+    assert set(got) == set(initializers(want))
+    for name, array in initializers(want).items():
+        np.testing.assert_array_equal(got[name], array, err_msg=name)
+    corrected = initializers(mobile.quantize(float_net, [{"x": f["x"]} for f in feeds(4)], progress=False))
+    assert any(not np.array_equal(got[n], corrected[n]) for n in got if n.endswith(".int32") and n in corrected)
 
 
 @pytest.mark.skipif(find_ember_run() is None, reason="ember-run is not built")
