@@ -214,6 +214,7 @@ async def paired_overhead(url, model, name, image, model_path, pairs, num_thread
 
         calls = {"triton": triton_call, "bare": lambda: bare(serialized),
                  "trivial": lambda: trivial(b"")}
+        before = (await client.get_inference_statistics(model)).model_stats[0].inference_stats
         for i in range(pairs + 3):
             started = time.perf_counter()
             predictor.run(feed)
@@ -225,6 +226,13 @@ async def paired_overhead(url, model, name, image, model_path, pairs, num_thread
             if i >= 3:  # warm-up rounds are not counted
                 for key, seconds in elapsed.items():
                     times[key].append(seconds)
+        after = (await client.get_inference_statistics(model)).model_stats[0].inference_stats
+        # NOTE: read before the back-to-back calls below, which are no inference requests.
+        server_means = {}
+        for field in ("success", "compute_infer"):
+            count = getattr(after, field).count - getattr(before, field).count
+            ns = getattr(after, field).ns - getattr(before, field).ns
+            server_means[field] = ns / max(1, count) / 1e6
         # The same trivial RPC back to back: no idle time before it on either side.
         back_to_back = []
         for _ in range(pairs):
@@ -233,6 +241,11 @@ async def paired_overhead(url, model, name, image, model_path, pairs, num_thread
             back_to_back.append(time.perf_counter() - started)
     result = {f"{key}_p50_ms": percentiles(values)[0] for key, values in times.items()}
     result["trivial_back_to_back_p50_ms"] = percentiles(back_to_back)[0]
+    # Where a served request's time goes, as means: the model run in the server against the
+    # same run in process, and the time the server's scheduler held it (model run included).
+    result["local_mean_ms"] = float(np.mean(times["local"])) * 1000.0
+    result["server_compute_mean_ms"] = server_means["compute_infer"]
+    result["server_infer_mean_ms"] = server_means["success"]
     for key in ("triton", "bare"):
         result[f"{key}_overhead_ms"] = float(np.median(np.subtract(times[key], times["local"]))) * 1000.0
     return result
@@ -357,6 +370,11 @@ def main(argv=None):
                 print(f"median per-round overhead over in-process: {paired['triton_overhead_ms']:.2f} "
                       f"ms (Triton client), {paired['bare_overhead_ms']:.2f} ms (bare stub); the "
                       f"trivial RPC back to back: p50 {paired['trivial_back_to_back_p50_ms']:.2f} ms")
+                print(f"server side (ModelStatistics, means over those rounds): model run "
+                      f"{paired['server_compute_mean_ms']:.2f} ms, scheduler to result "
+                      f"{paired['server_infer_mean_ms']:.2f} ms; in-process mean "
+                      f"{paired['local_mean_ms']:.2f} ms; the rest of the overhead is the RPC "
+                      "(client, gRPC, transport, decoding)")
                 results["paired"] = {"pairs": pairs, **paired}
         finally:
             process.terminate()

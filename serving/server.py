@@ -9,6 +9,7 @@ polling and signal handling: SIGTERM or SIGINT stops accepting requests, lets in
 finish (bounded by the drain timeout) and returns 0.
 """
 import concurrent.futures
+import gc
 import logging
 import queue
 import signal
@@ -409,10 +410,17 @@ def serve(model_repository, host="127.0.0.1", port=8001, metrics_port=8002, poll
         log.info("received %s; draining", signal.Signals(signum).name)
         stop.set()
 
-    metrics = ServingMetrics()
+    # Without the endpoint nobody can read the metrics: requests skip recording them.
+    metrics = ServingMetrics() if metrics_port is not None else None
     server, bound = create_server(model_repository, host, port, max_workers=max_workers,
                                   max_message_bytes=max_message_bytes, metrics=metrics,
                                   drain_timeout=drain_timeout, load=False)
+    # What is loaded so far (grpc, protobuf, numpy: tens of thousands of objects) lives as long as
+    # the process. Frozen, the collector skips it: a full collection, which every request's
+    # allocations eventually trigger on some request, takes ~0.2 ms instead of ~15 ms. Models
+    # are loaded afterwards, so unloaded versions are still collected.
+    gc.collect()
+    gc.freeze()
     http_server = None
     previous = {}
     try:
