@@ -61,6 +61,45 @@ inline typename V::F load_strided(const float* p) {
   }
 }
 
+// Short copies and fills written as fixed-size moves (GCC turns plain loops into memcpy / memset
+// calls, which cost more than copying a dozen floats): whole chunks of the vector width, then
+// one overlapping chunk for the tail; shorter rows the same way with half-width chunks, down to
+// 4 floats, then singles. Whole-vector stores also let the convolution's vector loads forward.
+template <int CHUNK = kLanes>
+inline void copy_floats(float* __restrict d, const float* __restrict s, int64_t n) {
+  if (n >= 32) return (void)std::memcpy(d, s, static_cast<size_t>(n) * 4);  // long rows: the library's copy
+  if constexpr (CHUNK >= 4) {
+    if (n >= CHUNK) {
+      int64_t i = 0;
+      for (; i + CHUNK <= n; i += CHUNK) __builtin_memcpy(d + i, s + i, CHUNK * 4);
+      if (i < n) __builtin_memcpy(d + n - CHUNK, s + n - CHUNK, CHUNK * 4);
+      return;
+    }
+    if constexpr (CHUNK > 4) return copy_floats<CHUNK / 2>(d, s, n);
+  }
+  if (n > 0) d[0] = s[0];
+  if (n > 1) d[1] = s[1];
+  if (n > 2) d[2] = s[2];
+}
+
+template <int CHUNK = kLanes>
+inline void zero_floats(float* d, int64_t n) {
+  if (n >= 32) return (void)std::memset(d, 0, static_cast<size_t>(n) * 4);
+  if constexpr (CHUNK >= 4) {
+    static const float zeros[CHUNK] = {};
+    if (n >= CHUNK) {
+      int64_t i = 0;
+      for (; i + CHUNK <= n; i += CHUNK) __builtin_memcpy(d + i, zeros, CHUNK * 4);
+      if (i < n) __builtin_memcpy(d + n - CHUNK, zeros, CHUNK * 4);
+      return;
+    }
+    if constexpr (CHUNK > 4) return zero_floats<CHUNK / 2>(d, n);
+  }
+  if (n > 0) d[0] = 0.0f;
+  if (n > 1) d[1] = 0.0f;
+  if (n > 2) d[2] = 0.0f;
+}
+
 // Floats of padded plane for an output of OH x OW: rows of exactly (OW - 1) * S + K columns,
 // plus slack after the last row for the lanes a partial last vector reads past its row (those
 // lanes read the next row's values or the slack, and are never stored).
@@ -75,21 +114,18 @@ void depthwise_plane(const float* __restrict x, int64_t H, int64_t W, const floa
   using F = typename V::F;
   constexpr int L = sizeof(F) / 4;
   const int64_t PH = (OH - 1) * S + K, PW = (OW - 1) * S + K;
-  // Inline loops rather than memcpy/fill calls: rows are often a dozen floats, where the call
-  // overhead would cost more than the copy.
   const int64_t left = std::min(pw, PW);
   const int64_t copy = std::max<int64_t>(0, std::min(W, PW - left));
   for (int64_t r = 0; r < PH; ++r) {
     float* __restrict dst = pad + r * PW;
     const int64_t ih = r - ph;
     if (ih < 0 || ih >= H) {
-      for (int64_t c = 0; c < PW; ++c) dst[c] = 0.0f;
+      zero_floats(dst, PW);
       continue;
     }
-    const float* __restrict src = x + ih * W;
-    for (int64_t c = 0; c < left; ++c) dst[c] = 0.0f;
-    for (int64_t c = 0; c < copy; ++c) dst[left + c] = src[c];
-    for (int64_t c = left + copy; c < PW; ++c) dst[c] = 0.0f;
+    zero_floats(dst, left);
+    copy_floats(dst + left, x + ih * W, copy);
+    zero_floats(dst + left + copy, PW - left - copy);
   }
   F taps[K * K];
   for (int i = 0; i < K * K; ++i) taps[i] = splat<V>(w[i]);
