@@ -323,6 +323,11 @@ def test_conv2d_picks_algorithm_by_shape():
     ("conv2d", [(1, 70, 13, 13), (40, 70, 3, 3), (40,)], {"padding": [1, 1]}),  # depth chunks
     ("conv2d", [(8, 48, 24, 20), (36, 48, 3, 3), (36,)], {"padding": [1, 1]}),  # chunks, blocks
     ("conv2d", [(1, 320, 7, 7), (96, 320, 1, 1), (96,)], {}),  # 1x1 as pixels x channels
+    # Batches that divide among the threads: one image's product per thread.
+    ("conv2d", [(4, 24, 10, 10), (40, 24, 1, 1), (40,)], {}),
+    ("conv2d", [(2, 320, 7, 7), (96, 320, 1, 1), (96,)], {"activation": "relu6"}),
+    ("conv2d", [(6, 6, 11, 9), (10, 6, 3, 3), (10,)], {"stride": [2, 2]}),
+    ("conv2d", [(3, 8, 9, 9), (12, 4, 3, 3), (12,)], {"groups": 2, "padding": [1, 1]}),
 ])
 def test_one_and_two_threads_give_identical_bits(op, inputs, attrs):
     rng = np.random.default_rng(5)

@@ -315,34 +315,42 @@ class Conv2dFastKernel : public OpKernel {
     }
     const int64_t Og = s.O / s.groups, Cg = s.C / s.groups, K = Cg * s.kh * s.kw;
     const int64_t P = s.OH * s.OW;
-    gemm::Epilogue gep;
-    gep.activation = activation_;
-    for (int64_t n = 0; n < s.N; ++n) {
-      for (int64_t g = 0; g < s.groups; ++g) {
-        const float* xg = x.data<float>() + (n * s.C + g * Cg) * s.H * s.W;
-        float* yg = y.data<float>() + (n * s.O + g * Og) * P;
-        gep.row_bias = ep.bias ? ep.bias + g * Og : nullptr;
-        const gemm::Operand a = packed_.empty() || transposed_
-                                    ? gemm::Operand::raw(w.data<float>() + g * Og * K, K, 1)
-                                    : gemm::Operand::prepacked(packed_[g]);
-        if (transposed_) {
-          // out^T[P, Og] = in^T[P, K] x W^T[K, Og], stored transposed into out[Og, P].
-          gemm::Epilogue tep;
-          tep.activation = activation_;
-          tep.col_bias = gep.row_bias;
-          tep.transposed_c = true;
-          const gemm::Operand wt = packed_.empty() ? gemm::Operand::raw(w.data<float>() + g * Og * K, 1, K)
-                                                   : gemm::Operand::prepacked(packed_[g]);
-          gemm::sgemm(*gemm_, P, Og, K, gemm::Operand::raw(xg, 1, P), wt, yg, P, tep, &ctx.pool());
-        } else if (pointwise_) {
-          gemm::sgemm(*gemm_, Og, P, K, a, gemm::Operand::raw(xg, P, 1), yg, P, gep, &ctx.pool());
-        } else {
-          const gemm::BPacker packer = Im2colPacker{&s, xg, gemm_->nr};
-          gemm::sgemm(*gemm_, Og, P, K, a, gemm::Operand::packed_by(packer), yg, P, gep,
-                      &ctx.pool());
-        }
+    auto product = [&](int64_t n, int64_t g, ThreadPool* pool) {
+      const float* xg = x.data<float>() + (n * s.C + g * Cg) * s.H * s.W;
+      float* yg = y.data<float>() + (n * s.O + g * Og) * P;
+      const float* bias = ep.bias ? ep.bias + g * Og : nullptr;
+      const float* wg = w.data<float>() + g * Og * K;
+      gemm::Epilogue gep;
+      gep.activation = activation_;
+      if (transposed_) {
+        // out^T[P, Og] = in^T[P, K] x W^T[K, Og], stored transposed into out[Og, P].
+        gep.col_bias = bias;
+        gep.transposed_c = true;
+        const gemm::Operand wt = packed_.empty() ? gemm::Operand::raw(wg, 1, K) : gemm::Operand::prepacked(packed_[g]);
+        gemm::sgemm(*gemm_, P, Og, K, gemm::Operand::raw(xg, 1, P), wt, yg, P, gep, pool);
+        return;
       }
+      gep.row_bias = bias;
+      const gemm::Operand a = packed_.empty() ? gemm::Operand::raw(wg, K, 1) : gemm::Operand::prepacked(packed_[g]);
+      if (pointwise_) {
+        gemm::sgemm(*gemm_, Og, P, K, a, gemm::Operand::raw(xg, P, 1), yg, P, gep, pool);
+      } else {
+        const gemm::BPacker packer = Im2colPacker{&s, xg, gemm_->nr};
+        gemm::sgemm(*gemm_, Og, P, K, a, gemm::Operand::packed_by(packer), yg, P, gep, pool);
+      }
+    };
+    // A batch that divides among the threads runs one image's product per thread (each
+    // single-threaded, same bits): no pool round trip per image and layer, and each thread's
+    // working set is one image.
+    const int64_t items = s.N * s.groups, threads = ctx.pool().num_threads();
+    if (threads > 1 && s.N >= threads && (items % threads == 0 || items >= 4 * threads)) {
+      ctx.pool().parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i) product(i / s.groups, i % s.groups, nullptr);
+      });
+      return;
     }
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t g = 0; g < s.groups; ++g) product(n, g, &ctx.pool());
   }
 
  private:
