@@ -70,9 +70,9 @@ WinogradRunFn winograd_for(Isa isa);
 // Whether a Winograd-capable layer of this shape takes Winograd (enough channels to pay for
 // the transforms). The choice depends on the shape only, so eager and loaded kernels agree.
 bool prefer_winograd(const Conv2dShape& s);
-// Whether a 1x1 stride-1 layer over P pixels is computed as pixels x channels (rows of P fit
-// the microkernel's MR better than its columns fit NR: 7x7 and 14x14 feature maps).
-bool prefer_transposed_pointwise(const gemm::SgemmKernel& kernel, int64_t P, int64_t O, int64_t K);
+// Whether a GEMM convolution with P output pixels per image is computed as pixels x channels
+// (rows of P fit the microkernel's MR better than its columns fit NR: 7x7 and 14x14 maps).
+bool prefer_transposed_conv(const gemm::SgemmKernel& kernel, int64_t P, int64_t O, int64_t K);
 #if defined(__x86_64__) || defined(_M_X64)
 void conv2d_winograd_avx2(const Conv2dShape& s, const float* x, const gemm::SgemmKernel& kernel,
                           const float* packed_w, float* y, const ConvEpilogue& ep,

@@ -202,6 +202,10 @@ TRANSPOSED_1X1_CASES = [  # 1x1 over small maps: computed as pixels x channels w
     ((2, 576, 14, 14), (96, 576, 1, 1), dict(activation="relu")),
     ((1, 300, 5, 9), (128, 300, 1, 1), {}),  # a partial tile of pixels
     ((2, 160, 7, 7), (45, 160, 1, 1), {}),   # channels ending in a partial panel
+    # im2col layers onto 7x7-sized maps: patches gathered into packed A panels
+    ((1, 64, 14, 14), (64, 64, 3, 3), dict(stride=[2, 2], padding=[1, 1], activation="relu")),
+    ((2, 32, 13, 11), (64, 16, 3, 3), dict(stride=[2, 2], padding=[1, 1], groups=2)),
+    ((1, 24, 7, 7), (64, 24, 3, 3), dict(padding=[2, 2], dilation=[2, 2])),
 ]
 CONV_CASES += TRANSPOSED_1X1_CASES
 
@@ -308,6 +312,9 @@ def test_conv2d_picks_algorithm_by_shape():
         x7, w7 = np.zeros((1, 320, 7, 7), np.float32), np.zeros((96, 320, 1, 1), np.float32)
         assert "1x1t" in _C.PreparedOp("conv2d", [x7, w7, None], {}).kernel_name
         assert "1x1t" in _C.PreparedOp("conv2d", [x7, w7, None], {}, constants=[1]).kernel_name
+        w3 = np.zeros((64, 64, 3, 3), np.float32)
+        assert "im2colt" in _C.PreparedOp("conv2d", [x7[:, :64].repeat(2, 2).repeat(2, 3), w3, None],
+                                          {"stride": [2, 2], "padding": [1, 1]}, constants=[1]).kernel_name
         x56 = np.zeros((1, 64, 56, 56), np.float32)
         assert "1x1_" in _C.PreparedOp("conv2d", [x56, w7[:, :64], None], {}).kernel_name
 
@@ -328,6 +335,8 @@ def test_conv2d_picks_algorithm_by_shape():
     ("conv2d", [(2, 320, 7, 7), (96, 320, 1, 1), (96,)], {"activation": "relu6"}),
     ("conv2d", [(6, 6, 11, 9), (10, 6, 3, 3), (10,)], {"stride": [2, 2]}),
     ("conv2d", [(3, 8, 9, 9), (12, 4, 3, 3), (12,)], {"groups": 2, "padding": [1, 1]}),
+    ("conv2d", [(1, 64, 14, 14), (64, 64, 3, 3), (64,)], {"stride": [2, 2], "padding": [1, 1]}),  # im2colt
+    ("conv2d", [(2, 64, 14, 14), (64, 64, 3, 3), (64,)], {"stride": [2, 2], "padding": [1, 1]}),
 ])
 def test_one_and_two_threads_give_identical_bits(op, inputs, attrs):
     rng = np.random.default_rng(5)

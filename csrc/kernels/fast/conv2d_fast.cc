@@ -3,7 +3,10 @@
 //   - 3x3 stride 1 with enough channels (x86): Winograd F(4x4, 3x3) (conv2d_winograd_<isa>);
 //   - 1x1, stride 1, no padding: GEMM on the input as it lies, out[O, HW] = W[O, C] x in[C, HW];
 //   - anything else: GEMM per group with implicit im2col (the GEMM's B packer gathers patches
-//     straight into packed panels, one L2-sized block at a time; no im2col matrix in memory).
+//     straight into packed panels, one L2-sized block at a time; no im2col matrix in memory);
+//   - on small output maps (7x7, 14x14) the 1x1 and im2col GEMMs run transposed, pixels x
+//     channels, so the pixels fill MR-row tiles instead of NR-column panels
+//     (prefer_transposed_conv; the im2col is then gathered into packed A panels).
 // Bias and relu / relu6 are fused into the GEMM's store (or the depthwise loop). A constant
 // weight (a model's) is packed once when the kernel is created.
 #include <algorithm>
@@ -16,6 +19,7 @@
 #include <vector>
 
 #include "core/op_registry.h"
+#include "core/scratch.h"
 #include "kernels/conv2d_fast.h"
 #include "kernels/gemm.h"
 
@@ -67,7 +71,7 @@ bool prefer_winograd(const Conv2dShape& s) {
   return winograd_supported(s) && s.C >= 16 && s.O >= 16;
 }
 
-bool prefer_transposed_pointwise(const gemm::SgemmKernel& kernel, int64_t P, int64_t O, int64_t K) {
+bool prefer_transposed_conv(const gemm::SgemmKernel& kernel, int64_t P, int64_t O, int64_t K) {
   auto round = [](int64_t v, int64_t m) { return (v + m - 1) / m * m; };
   // Tile area computed either way; a transposed tile also goes through a local buffer, which
   // costs about as much as kTransposeSteps steps of its K loop.
@@ -245,6 +249,35 @@ struct Im2colPacker {
   }
 };
 
+// im2col transposed, straight into packed GEMM A panels for one (image, group): row p = (oh, ow)
+// the output pixel, column k = (c, ky, kx); element (p, k) at ((p / MR) * K + k) * MR + p % MR,
+// rows past P zero. Panels [panel_begin, panel_end).
+void im2col_packed_a(const Conv2dShape& c, const float* x, int mr, int64_t K, int64_t panel_begin,
+                     int64_t panel_end, float* out) {
+  const int64_t P = c.OH * c.OW, taps = c.kh * c.kw;
+  for (int64_t pi = panel_begin; pi < panel_end; ++pi) {
+    // The panel's pixels: top-left input corner of each, or past the end.
+    int64_t ih0[gemm::kMaxMR], iw0[gemm::kMaxMR];
+    bool valid[gemm::kMaxMR];
+    for (int i = 0; i < mr; ++i) {
+      const int64_t pix = pi * mr + i;
+      valid[i] = pix < P;
+      ih0[i] = valid[i] ? (pix / c.OW) * c.sh - c.ph : 0;
+      iw0[i] = valid[i] ? (pix % c.OW) * c.sw - c.pw : 0;
+    }
+    float* panel = out + pi * K * mr;
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t ch = k / taps, r = k % taps, dy = (r / c.kw) * c.dh, dx = (r % c.kw) * c.dw;
+      const float* plane = x + ch * c.H * c.W;
+      float* d = panel + k * mr;
+      for (int i = 0; i < mr; ++i) {
+        const int64_t ih = ih0[i] + dy, iw = iw0[i] + dx;
+        d[i] = valid[i] && ih >= 0 && ih < c.H && iw >= 0 && iw < c.W ? plane[ih * c.W + iw] : 0.0f;
+      }
+    }
+  }
+}
+
 class Conv2dFastKernel : public OpKernel {
  public:
   Conv2dFastKernel(Isa isa, const gemm::SgemmKernel& gemm, const KernelInit& init,
@@ -274,9 +307,12 @@ class Conv2dFastKernel : public OpKernel {
     pointwise_ = shape_.kh == 1 && shape_.kw == 1 && shape_.sh == 1 && shape_.sw == 1 &&
                  shape_.ph == 0 && shape_.pw == 0;
     const int64_t Og = shape_.O / shape_.groups, K = shape_.C / shape_.groups * shape_.kh * shape_.kw;
-    transposed_ = pointwise_ && shape_.H > 0 && shape_.W > 0 &&
-                  prefer_transposed_pointwise(gemm, shape_.H * shape_.W, Og, K);
-    name_ = std::string(transposed_ ? "f32_conv2d_1x1t_" : pointwise_ ? "f32_conv2d_1x1_" : "f32_conv2d_im2col_") +
+    // (An im2col layer also gathers its patches element by element for the transposed product:
+    // worth it on 7x7 maps, not on 14x14 ones, measured.)
+    transposed_ = shape_.OH > 0 && shape_.OW > 0 && (pointwise_ || shape_.OH * shape_.OW <= 2 * gemm.nr) &&
+                  prefer_transposed_conv(gemm, shape_.OH * shape_.OW, Og, K);
+    name_ = std::string(pointwise_ ? (transposed_ ? "f32_conv2d_1x1t_" : "f32_conv2d_1x1_")
+                                   : (transposed_ ? "f32_conv2d_im2colt_" : "f32_conv2d_im2col_")) +
             gemm.name;
     if (const Tensor* w = init.constant(1)) {
       for (int64_t g = 0; g < shape_.groups; ++g) {
@@ -323,11 +359,22 @@ class Conv2dFastKernel : public OpKernel {
       gemm::Epilogue gep;
       gep.activation = activation_;
       if (transposed_) {
-        // out^T[P, Og] = in^T[P, K] x W^T[K, Og], stored transposed into out[Og, P].
+        // out^T[P, Og] = im2col^T[P, K] x W^T[K, Og], stored transposed into out[Og, P]; a
+        // 1x1 layer's im2col^T is its input read with swapped strides, any other's is gathered
+        // into packed A panels first.
         gep.col_bias = bias;
         gep.transposed_c = true;
         const gemm::Operand wt = packed_.empty() ? gemm::Operand::raw(wg, 1, K) : gemm::Operand::prepacked(packed_[g]);
-        gemm::sgemm(*gemm_, P, Og, K, gemm::Operand::raw(xg, 1, P), wt, yg, P, gep, pool);
+        if (pointwise_) {
+          gemm::sgemm(*gemm_, P, Og, K, gemm::Operand::raw(xg, 1, P), wt, yg, P, gep, pool);
+          return;
+        }
+        thread_local FloatScratch a_panels;
+        const int64_t panels = (P + gemm_->mr - 1) / gemm_->mr;
+        float* a = a_panels.get(panels * K * gemm_->mr, "conv2d");
+        auto gather = [&](int64_t p0, int64_t p1) { im2col_packed_a(s, xg, gemm_->mr, K, p0, p1, a); };
+        if (pool) pool->parallel_for(panels, 1, gather); else gather(0, panels);
+        gemm::sgemm(*gemm_, P, Og, K, gemm::Operand::prepacked(static_cast<const float*>(a)), wt, yg, P, gep, pool);
         return;
       }
       gep.row_bias = bias;
@@ -361,7 +408,7 @@ class Conv2dFastKernel : public OpKernel {
   DepthwiseFn depthwise_ = nullptr;
   WinogradRunFn winograd_ = nullptr;
   bool pointwise_ = false;
-  bool transposed_ = false;  // pointwise layer computed as pixels x channels (see prefer_transposed_pointwise)
+  bool transposed_ = false;  // computed as pixels x channels (see prefer_transposed_conv)
   std::vector<gemm::PackedMatrix> packed_;
   std::string name_;
 };
@@ -396,6 +443,10 @@ std::unique_ptr<OpKernel> create_conv2d(Isa isa, const KernelInit& init) {
   s.groups = init.attr_int("groups");
   if (s.groups <= 0 || s.sh <= 0 || s.sw <= 0 || s.dh <= 0 || s.dw <= 0 || s.ph < 0 || s.pw < 0)
     return nullptr;  // invalid: the reference kernel's checks report it
+  if (s.H > 0 && s.W > 0) {  // output size known at creation (else decided per call)
+    s.OH = (s.H + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1;
+    s.OW = (s.W + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1;
+  }
   if (s.C < 0) s.C = wt.shape[1] * s.groups;
   if (s.C != wt.shape[1] * s.groups || s.O % s.groups != 0) return nullptr;
   return std::make_unique<Conv2dFastKernel>(isa, *gemm, init, s);
