@@ -72,6 +72,9 @@ bool prefer_winograd(const Conv2dShape& s) {
 }
 
 bool prefer_transposed_conv(const gemm::SgemmKernel& kernel, int64_t P, int64_t O, int64_t K) {
+  // The transposed product keeps K in one block: its A panels and each K x NR weight panel
+  // must stay cache-sized.
+  if (K > 4096) return false;
   auto round = [](int64_t v, int64_t m) { return (v + m - 1) / m * m; };
   // Tile area computed either way; a transposed tile also goes through a local buffer, which
   // costs about as much as kTransposeSteps steps of its K loop.
