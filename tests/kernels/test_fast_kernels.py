@@ -321,6 +321,8 @@ def test_conv2d_picks_algorithm_by_shape():
 
 @pytest.mark.parametrize("op,inputs,attrs", [
     ("matmul", [(301, 600), (600, 517)], {}),
+    ("matmul", [(4, 128, 64), (4, 64, 128)], {}),  # attention heads: one product per thread
+    ("matmul", [(2, 3, 20, 30), (3, 30, 25)], {}),  # broadcast batch dims
     ("linear", [(37, 300), (70, 300), (70,)], {"activation": "relu"}),
     ("conv2d", [(1, 32, 20, 20), (48, 32, 3, 3), (48,)], {"padding": [1, 1]}),
     ("conv2d", [(1, 32, 20, 20), (32, 1, 3, 3), (32,)], {"padding": [1, 1], "groups": 32}),

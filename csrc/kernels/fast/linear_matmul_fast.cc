@@ -95,7 +95,7 @@ class MatmulFastKernel : public OpKernel {
       ra *= a_batch[i];
       rb *= b_batch[i];
     }
-    for (int64_t t = 0; t < batches; ++t) {
+    auto product = [&](int64_t t, ThreadPool* pool) {
       int64_t oa = 0, ob = 0, rem = t;
       for (int64_t i = nd - 1; i >= 0; --i) {
         const int64_t idx = rem % batch[i];
@@ -104,9 +104,18 @@ class MatmulFastKernel : public OpKernel {
         ob += idx * sb[i];
       }
       gemm::sgemm(*kernel_, M, N, K, gemm::Operand::raw(pa + oa, K, 1),
-                  gemm::Operand::raw(pb + ob, b_vec ? 1 : N, 1), py + t * M * N, N, ep,
-                  &ctx.pool());
+                  gemm::Operand::raw(pb + ob, b_vec ? 1 : N, 1), py + t * M * N, N, ep, pool);
+    };
+    // Batches that divide among the threads (attention heads) run one product per thread,
+    // each single-threaded (same bits): no pool round trip per product.
+    const int64_t threads = ctx.pool().num_threads();
+    if (threads > 1 && batches >= threads && (batches % threads == 0 || batches >= 4 * threads)) {
+      ctx.pool().parallel_for(batches, 1, [&](int64_t t0, int64_t t1) {
+        for (int64_t t = t0; t < t1; ++t) product(t, nullptr);
+      });
+      return;
     }
+    for (int64_t t = 0; t < batches; ++t) product(t, &ctx.pool());
   }
 
  private:
