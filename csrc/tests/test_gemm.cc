@@ -1,5 +1,6 @@
 // sgemm against a naive triple loop (double accumulation), for every microkernel this machine
-// can run, raw and pre-packed operands, with each fused epilogue, and 1 vs 2 threads.
+// can run, raw and pre-packed operands, with each fused epilogue, C stored plain or transposed,
+// and 1 vs 2 threads.
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -28,6 +29,7 @@ struct Case {
   bool b_transposed, prepack_a, prepack_b;
   int bias;  // 0 none, 1 per column, 2 per row
   Activation act;
+  bool transposed_c = false;  // C stored [N, M]
 };
 
 void check_case(const SgemmKernel& kernel, const Case& c, std::mt19937& rng, ThreadPool& pool1,
@@ -52,17 +54,20 @@ void check_case(const SgemmKernel& kernel, const Case& c, std::mt19937& rng, Thr
   if (c.prepack_a) { pa = pack_a(kernel, M, K, A.data(), K, 1); a = Operand::prepacked(pa); }
   if (c.prepack_b) { pb = pack_b(kernel, K, N, B.data(), brs, bcs); b = Operand::prepacked(pb); }
 
-  const int64_t ldc = N + 3;  // C with a row stride larger than N
-  std::vector<float> C1(static_cast<size_t>(M * ldc), -7.0f), C2 = C1;
+  // C with a row stride larger than its rows (N, or M when C is stored transposed).
+  ep.transposed_c = c.transposed_c;
+  const int64_t rows = c.transposed_c ? N : M, cols = c.transposed_c ? M : N, ldc = cols + 3;
+  std::vector<float> C1(static_cast<size_t>(rows * ldc), -7.0f), C2 = C1;
   sgemm(kernel, M, N, K, a, b, C1.data(), ldc, ep, &pool1);
   sgemm(kernel, M, N, K, a, b, C2.data(), ldc, ep, &pool2);
-  for (int64_t m = 0; m < M; ++m) {
-    for (int64_t n = 0; n < ldc; ++n) {
-      const float got = C1[m * ldc + n];
-      if (n >= N) {  // padding untouched
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t col = 0; col < ldc; ++col) {
+      const float got = C1[r * ldc + col];
+      if (col >= cols) {  // padding untouched
         EXPECT(got == -7.0f);
         continue;
       }
+      const int64_t m = c.transposed_c ? col : r, n = c.transposed_c ? r : col;
       double ref = 0.0, mag = 0.0;
       for (int64_t k = 0; k < K; ++k) {
         double t = double(A[m * K + k]) * double(B[k * brs + n * bcs]);
@@ -82,7 +87,7 @@ void check_case(const SgemmKernel& kernel, const Case& c, std::mt19937& rng, Thr
         throw std::runtime_error(os.str());
       }
       // Thread count does not change the summation order: identical bits.
-      EXPECT(std::memcmp(&got, &C2[m * ldc + n], 4) == 0);
+      EXPECT(std::memcmp(&got, &C2[r * ldc + col], 4) == 0);
     }
   }
 }
@@ -104,7 +109,7 @@ TEST_CASE(sgemm_matches_naive_on_edge_shapes) {
           if (M <= 0) continue;
           ++i;
           Case c{M, N, K, i % 2 == 0, i % 3 == 0, i % 5 == 0, i % 3,
-                 static_cast<Activation>(i % 3)};
+                 static_cast<Activation>(i % 3), i % 4 == 1};
           check_case(*k, c, rng, pool1, pool2);
         }
   }
