@@ -82,22 +82,10 @@ inline void copy_floats(float* __restrict d, const float* __restrict s, int64_t 
   if (n > 2) d[2] = s[2];
 }
 
-template <int CHUNK = kLanes>
 inline void zero_floats(float* d, int64_t n) {
+  static const float zeros[32] = {};  // copy_floats takes the library's path from 32 floats on
   if (n >= 32) return (void)std::memset(d, 0, static_cast<size_t>(n) * 4);
-  if constexpr (CHUNK >= 4) {
-    static const float zeros[CHUNK] = {};
-    if (n >= CHUNK) {
-      int64_t i = 0;
-      for (; i + CHUNK <= n; i += CHUNK) __builtin_memcpy(d + i, zeros, CHUNK * 4);
-      if (i < n) __builtin_memcpy(d + n - CHUNK, zeros, CHUNK * 4);
-      return;
-    }
-    if constexpr (CHUNK > 4) return zero_floats<CHUNK / 2>(d, n);
-  }
-  if (n > 0) d[0] = 0.0f;
-  if (n > 1) d[1] = 0.0f;
-  if (n > 2) d[2] = 0.0f;
+  copy_floats(d, zeros, n);
 }
 
 // Floats of padded plane for an output of OH x OW: rows of exactly (OW - 1) * S + K columns,

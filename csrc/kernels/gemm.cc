@@ -260,6 +260,10 @@ PackedMatrix pack_b(const SgemmKernel& kernel, int64_t K, int64_t N, const float
   return out;
 }
 
+bool one_product_per_thread(int64_t products, int threads) {
+  return threads > 1 && products >= threads && (products % threads == 0 || products >= 4 * threads);
+}
+
 void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Operand& A,
            const Operand& B, float* C, int64_t ldc, const Epilogue& ep, ThreadPool* pool) {
   if (M <= 0 || N <= 0) return;

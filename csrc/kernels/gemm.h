@@ -135,6 +135,12 @@ struct Epilogue {
   bool transposed_c = false;
 };
 
+// Whether `products` independent GEMMs run one per thread (each single-threaded, pool null)
+// rather than one after another, each split across `threads`: when they divide evenly among
+// the threads, or are enough that an uneven last round costs little. Same bits either way (the
+// summation order does not depend on threads); it saves a pool round trip per product.
+bool one_product_per_thread(int64_t products, int threads);
+
 // C[m * ldc + n] = act(sum_k A(m, k) B(k, n) + bias). `pool` may be null (one thread).
 void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Operand& A,
            const Operand& B, float* C, int64_t ldc, const Epilogue& epilogue, ThreadPool* pool);

@@ -22,6 +22,7 @@
 #include "core/scratch.h"
 #include "kernels/conv2d_fast.h"
 #include "kernels/gemm.h"
+#include "kernels/reference/window2d.h"
 
 namespace ember::conv {
 
@@ -389,11 +390,10 @@ class Conv2dFastKernel : public OpKernel {
         gemm::sgemm(*gemm_, Og, P, K, a, gemm::Operand::packed_by(packer), yg, P, gep, pool);
       }
     };
-    // A batch that divides among the threads runs one image's product per thread (each
-    // single-threaded, same bits): no pool round trip per image and layer, and each thread's
-    // working set is one image.
-    const int64_t items = s.N * s.groups, threads = ctx.pool().num_threads();
-    if (threads > 1 && s.N >= threads && (items % threads == 0 || items >= 4 * threads)) {
+    // A batch runs one image's product per thread when that pays (one_product_per_thread):
+    // each thread's working set is one image.
+    const int64_t items = s.N * s.groups;
+    if (s.N >= ctx.pool().num_threads() && gemm::one_product_per_thread(items, ctx.pool().num_threads())) {
       ctx.pool().parallel_for(items, 1, [&](int64_t i0, int64_t i1) {
         for (int64_t i = i0; i < i1; ++i) product(i / s.groups, i % s.groups, nullptr);
       });
@@ -446,10 +446,9 @@ std::unique_ptr<OpKernel> create_conv2d(Isa isa, const KernelInit& init) {
   s.groups = init.attr_int("groups");
   if (s.groups <= 0 || s.sh <= 0 || s.sw <= 0 || s.dh <= 0 || s.dw <= 0 || s.ph < 0 || s.pw < 0)
     return nullptr;  // invalid: the reference kernel's checks report it
-  if (s.H > 0 && s.W > 0) {  // output size known at creation (else decided per call)
-    s.OH = (s.H + 2 * s.ph - s.dh * (s.kh - 1) - 1) / s.sh + 1;
-    s.OW = (s.W + 2 * s.pw - s.dw * (s.kw - 1) - 1) / s.sw + 1;
-  }
+  // The output size when the input's is static (-1 otherwise: such layers are not transposed).
+  s.OH = reference::conv_output_size(s.H, s.kh, s.sh, s.ph, s.dh);
+  s.OW = reference::conv_output_size(s.W, s.kw, s.sw, s.pw, s.dw);
   if (s.C < 0) s.C = wt.shape[1] * s.groups;
   if (s.C != wt.shape[1] * s.groups || s.O % s.groups != 0) return nullptr;
   return std::make_unique<Conv2dFastKernel>(isa, *gemm, init, s);

@@ -106,10 +106,8 @@ class MatmulFastKernel : public OpKernel {
       gemm::sgemm(*kernel_, M, N, K, gemm::Operand::raw(pa + oa, K, 1),
                   gemm::Operand::raw(pb + ob, b_vec ? 1 : N, 1), py + t * M * N, N, ep, pool);
     };
-    // Batches that divide among the threads (attention heads) run one product per thread,
-    // each single-threaded (same bits): no pool round trip per product.
-    const int64_t threads = ctx.pool().num_threads();
-    if (threads > 1 && batches >= threads && (batches % threads == 0 || batches >= 4 * threads)) {
+    // Attention heads and the like: one product per thread when that pays.
+    if (gemm::one_product_per_thread(batches, ctx.pool().num_threads())) {
       ctx.pool().parallel_for(batches, 1, [&](int64_t t0, int64_t t1) {
         for (int64_t t = t0; t < t1; ++t) product(t, nullptr);
       });

@@ -257,12 +257,16 @@ class QuantizedConvGemmKernel : public OpKernel {
     std::vector<char> row_used(static_cast<size_t>(s), 0), col_used(static_cast<size_t>(s), 0);
     for (int64_t ky = 0; ky < g.kernel_h; ++ky) row_used[static_cast<size_t>(ky * g.dilation_h % s)] = 1;
     for (int64_t kx = 0; kx < g.kernel_w; ++kx) col_used[static_cast<size_t>(kx * g.dilation_w % s)] = 1;
-    // Where im2col row k starts, from the phase planes' base (no divisions in the chunk loop).
+    // Offset of phase (a, b) of input channel ic from the planes' base.
+    auto phase_offset = [&](int64_t ic, int64_t a, int64_t b) { return ((ic * s + a) * s + b) * plane_stride; };
+    // Where im2col row k = (ic, ky, kx) starts, from the planes' base.
     std::vector<int64_t> row_offset(static_cast<size_t>(p.k));
-    for (int64_t k = 0; k < p.k; ++k) {
-      const int64_t ic = k / taps, dy = (k % taps) / g.kernel_w * g.dilation_h, dx = k % g.kernel_w * g.dilation_w;
-      row_offset[static_cast<size_t>(k)] = ((ic * s + dy % s) * s + dx % s) * plane_stride + (dy / s) * vw + dx / s;
-    }
+    for (int64_t ic = 0, k = 0; ic < cpg; ++ic)
+      for (int64_t ky = 0; ky < g.kernel_h; ++ky)
+        for (int64_t kx = 0; kx < g.kernel_w; ++kx, ++k) {
+          const int64_t dy = ky * g.dilation_h, dx = kx * g.dilation_w;
+          row_offset[static_cast<size_t>(k)] = phase_offset(ic, dy % s, dx % s) + (dy / s) * vw + dx / s;
+        }
     const int64_t block_elems = p.k4 * cfg_.mr * 4;
     const size_t elem = p.w8.empty() ? 2 : 1;
     const int64_t want = ctx.num_threads() > 1 ? 4 * ctx.num_threads() : 1;
@@ -278,7 +282,7 @@ class QuantizedConvGemmKernel : public OpKernel {
       virtual_out_buffer.resize(static_cast<size_t>(opg * chunks * chunk));
     uint8_t* const planes = planes_buffer.data();
     uint8_t* const virtual_out = virtual_out_buffer.data();
-    auto phase_plane = [&](int64_t ic, int64_t a, int64_t b) { return planes + ((ic * s + a) * s + b) * plane_stride; };
+    auto phase_plane = [&](int64_t ic, int64_t a, int64_t b) { return planes + phase_offset(ic, a, b); };
     for (int64_t n = 0; n < g.batch; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
