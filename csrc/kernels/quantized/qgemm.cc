@@ -260,13 +260,32 @@ class QuantizedConvGemmKernel : public OpKernel {
     // Offset of phase (a, b) of input channel ic from the planes' base.
     auto phase_offset = [&](int64_t ic, int64_t a, int64_t b) { return ((ic * s + a) * s + b) * plane_stride; };
     // Where im2col row k = (ic, ky, kx) starts, from the planes' base.
+    // (Divisions once per tap row and column, not per row: a 64-bit division costs tens of
+    // cycles and a layer has thousands of rows.)
+    std::vector<int64_t> tap_y(static_cast<size_t>(g.kernel_h)), tap_x(static_cast<size_t>(g.kernel_w));
+    std::vector<int64_t> phase_y(tap_y.size()), phase_x(tap_x.size());
+    for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
+      phase_y[static_cast<size_t>(ky)] = ky * g.dilation_h % s;
+      tap_y[static_cast<size_t>(ky)] = ky * g.dilation_h / s * vw;
+    }
+    for (int64_t kx = 0; kx < g.kernel_w; ++kx) {
+      phase_x[static_cast<size_t>(kx)] = kx * g.dilation_w % s;
+      tap_x[static_cast<size_t>(kx)] = kx * g.dilation_w / s;
+    }
     std::vector<int64_t> row_offset(static_cast<size_t>(p.k));
     for (int64_t ic = 0, k = 0; ic < cpg; ++ic)
-      for (int64_t ky = 0; ky < g.kernel_h; ++ky)
-        for (int64_t kx = 0; kx < g.kernel_w; ++kx, ++k) {
-          const int64_t dy = ky * g.dilation_h, dx = kx * g.dilation_w;
-          row_offset[static_cast<size_t>(k)] = phase_offset(ic, dy % s, dx % s) + (dy / s) * vw + dx / s;
-        }
+      for (size_t ky = 0; ky < tap_y.size(); ++ky)
+        for (size_t kx = 0; kx < tap_x.size(); ++kx, ++k)
+          row_offset[static_cast<size_t>(k)] = phase_offset(ic, phase_y[ky], phase_x[kx]) + tap_y[ky] + tap_x[kx];
+    // Column phase b holds input columns first_col[b], first_col[b] + s, ... (cols[b] of them)
+    // from column plane_col[b] of its plane on; the same for every row.
+    std::vector<int64_t> first_col(static_cast<size_t>(s)), plane_col(static_cast<size_t>(s)), cols(static_cast<size_t>(s));
+    for (int64_t b = 0; b < s; ++b) {
+      const int64_t ix0 = ((b - g.pad_w) % s + s) % s;
+      first_col[static_cast<size_t>(b)] = ix0;
+      plane_col[static_cast<size_t>(b)] = (ix0 + g.pad_w) / s;
+      cols[static_cast<size_t>(b)] = col_used[static_cast<size_t>(b)] && ix0 < g.in_w ? (g.in_w - ix0 + s - 1) / s : 0;
+    }
     const int64_t block_elems = p.k4 * cfg_.mr * 4;
     const size_t elem = p.w8.empty() ? 2 : 1;
     const int64_t want = ctx.num_threads() > 1 ? 4 * ctx.num_threads() : 1;
@@ -296,16 +315,20 @@ class QuantizedConvGemmKernel : public OpKernel {
           for (int64_t a = 0; a < s; ++a)
             for (int64_t b = 0; b < s; ++b)
               if (row_used[a] && col_used[b]) std::memset(phase_plane(ic, a, b), zx, static_cast<size_t>(plane_stride));
-          for (int64_t iy = 0; iy < g.in_h; ++iy) {
-            const int64_t pr = iy + g.pad_h;
-            if (!row_used[pr % s]) continue;
-            const uint8_t* src = xg + (c * g.in_h + iy) * g.in_w;
-            for (int64_t b = 0; b < s; ++b) {
-              // Input columns ix with (ix + pad_w) % s == b land at column (ix + pad_w) / s.
-              const int64_t ix0 = ((b - g.pad_w) % s + s) % s;
-              if (!col_used[b] || ix0 >= g.in_w) continue;
-              uint8_t* dst = phase_plane(ic, pr % s, b) + (pr / s) * vw + (ix0 + g.pad_w) / s;
-              take_every(src + ix0, s, (g.in_w - ix0 + s - 1) / s, g.in_w - ix0, dst);
+          // Input row iy is padded row iy + pad_h = a + s * r: row r of the phases (a, *).
+          for (int64_t iy = 0, a = g.pad_h % s, r = g.pad_h / s; iy < g.in_h; ++iy) {
+            if (row_used[static_cast<size_t>(a)]) {
+              const uint8_t* src = xg + (c * g.in_h + iy) * g.in_w;
+              for (int64_t b = 0; b < s; ++b) {
+                const size_t u = static_cast<size_t>(b);
+                if (cols[u] == 0) continue;
+                take_every(src + first_col[u], s, cols[u], g.in_w - first_col[u],
+                           phase_plane(ic, a, b) + r * vw + plane_col[u]);
+              }
+            }
+            if (++a == s) {
+              a = 0;
+              ++r;
             }
           }
         }

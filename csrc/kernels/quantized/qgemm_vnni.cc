@@ -62,8 +62,34 @@ void u8s8_dot_vnni(const uint8_t* x, const int8_t* w, int64_t k, int64_t rows, i
   }
 }
 
+// interleave4 on 64 pixels at a time: byte and word unpacks interleave within each 128-bit
+// lane, then a 4 x 4 transpose of the lanes puts pixels 16L .. 16L + 15 in output vector L
+// (a third of the SSE2 version's instructions).
+void interleave4_avx512(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64, dst += 256) {
+    const __m512i a = _mm512_loadu_si512(rows[0] + i), b = _mm512_loadu_si512(rows[1] + i);
+    const __m512i c = _mm512_loadu_si512(rows[2] + i), d = _mm512_loadu_si512(rows[3] + i);
+    const __m512i ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
+    const __m512i cd_lo = _mm512_unpacklo_epi8(c, d), cd_hi = _mm512_unpackhi_epi8(c, d);
+    // Lane L of q0..q3: pixels 16L + 0..3, 4..7, 8..11, 12..15.
+    const __m512i q0 = _mm512_unpacklo_epi16(ab_lo, cd_lo), q1 = _mm512_unpackhi_epi16(ab_lo, cd_lo);
+    const __m512i q2 = _mm512_unpacklo_epi16(ab_hi, cd_hi), q3 = _mm512_unpackhi_epi16(ab_hi, cd_hi);
+    const __m512i t0 = _mm512_shuffle_i64x2(q0, q1, 0x44), t1 = _mm512_shuffle_i64x2(q0, q1, 0xEE);
+    const __m512i t2 = _mm512_shuffle_i64x2(q2, q3, 0x44), t3 = _mm512_shuffle_i64x2(q2, q3, 0xEE);
+    _mm512_storeu_si512(dst, _mm512_shuffle_i64x2(t0, t2, 0x88));
+    _mm512_storeu_si512(dst + 64, _mm512_shuffle_i64x2(t0, t2, 0xDD));
+    _mm512_storeu_si512(dst + 128, _mm512_shuffle_i64x2(t1, t3, 0x88));
+    _mm512_storeu_si512(dst + 192, _mm512_shuffle_i64x2(t1, t3, 0xDD));
+  }
+  if (i < n) {
+    const uint8_t* const rest[4] = {rows[0] + i, rows[1] + i, rows[2] + i, rows[3] + i};
+    interleave4_portable(rest, n - i, dst);
+  }
+}
+
 const QGemmConfig kConvGemm = {"u8s8_conv_gemm_8x32_vnni", 8, 32, WeightLayout::Int8Quads, 0,
-                               u8s8_conv_gemm_8x32_vnni};
+                               u8s8_conv_gemm_8x32_vnni, false, interleave4_avx512};
 
 }  // namespace
 
