@@ -367,7 +367,12 @@ def test_expand_needing_four_dims_uses_reference():
 
 
 @pytest.mark.parametrize("case", [((5, 7), [1, 0]), ((64, 33), [1, 0]), ((96, 70), [-1, 0]), ((2, 40, 33), [0, 2, 1]),
-                                  ((2, 3, 28, 28), [0, 2, 3, 1]), ((3, 4, 5), [2, 0, 1]), ((1, 9, 1, 8), [3, 2, 1, 0])],
+                                  ((2, 3, 28, 28), [0, 2, 3, 1]), ((3, 4, 5), [2, 0, 1]), ((1, 9, 1, 8), [3, 2, 1, 0]),
+                                  # the innermost dims stay innermost: whole rows are copied
+                                  ((2, 3, 4), [1, 0, 2]), ((1, 7, 3, 5), [0, 2, 1, 3]), ((2, 5, 3, 17), [2, 0, 1, 3]),
+                                  ((3, 1, 4, 2, 6), [3, 2, 0, 1, 4]), ((2, 3, 4, 5), [2, 1, 0, 3]),
+                                  ((40, 50, 3, 2), [1, 0, 2, 3]),  # rows of 6: several chunks per thread
+                                  ((4, 6), [0, 1]), ((1, 1), [1, 0])],
                          ids=str)
 def test_transpose_bit_exact(case):
     shape, perm = case
@@ -379,9 +384,10 @@ def test_transpose_bit_exact(case):
 
 
 def test_transpose_other_permutations_use_reference():
-    x = np.random.default_rng(13).standard_normal((2, 3, 4)).astype(np.float32)
-    for _, _, got in each_fast("transpose", [x], {"perm": [1, 0, 2]}, expect_fast=False):
-        np.testing.assert_array_equal(got, np.transpose(x, [1, 0, 2]))
+    # neither a batched 2-D transpose nor one that keeps the innermost dim innermost
+    x = np.random.default_rng(13).standard_normal((2, 3, 4, 5)).astype(np.float32)
+    for _, _, got in each_fast("transpose", [x], {"perm": [2, 0, 3, 1]}, expect_fast=False):
+        np.testing.assert_array_equal(got, np.transpose(x, [2, 0, 3, 1]))
 
 
 def test_dynamic_batch_graph_uses_fast_kernels_planned_per_run():
@@ -407,6 +413,7 @@ def test_dynamic_batch_graph_uses_fast_kernels_planned_per_run():
         "var": b.op("var", [h], {"dim": [0, 2, 3], "correction": 1}),
         "rowmax": b.op("max", [h], {"dim": [-1]}),
         "nhwc": b.op("transpose", [h], {"perm": [0, 2, 3, 1]}),
+        "heads": b.op("transpose", [h], {"perm": [0, 2, 1, 3]}),  # attention's [B, S, H, D] -> [B, H, S, D]
         "wide": b.op("expand", [b.op("mean", [h], {"dim": [2, 3], "keepdim": True})], {"shape": [-1, 4, 5, 6]}),
     }
     for name, value in outputs.items():
@@ -420,6 +427,7 @@ def test_dynamic_batch_graph_uses_fast_kernels_planned_per_run():
             names = [entry.split(": ")[-1] for entry in predictor.kernel_names()]
             for op in ("add", "mul", "sub", "gt", "where", "sum", "var", "max", "transpose", "expand", "mean"):
                 assert f"f32_{op}_{isa}" in names or f"f32_{op}_2d_{isa}" in names, (op, names)
+            assert f"f32_transpose_rows_{isa}" in names, names
         for batch in (1, 3):
             feed = {"x": np.random.default_rng(batch).standard_normal((batch, 4, 5, 6)).astype(np.float32)}
             results[isa, batch] = predictor.run(feed)
