@@ -217,20 +217,40 @@ class QuantizedConvGemmKernel : public OpKernel {
                             grp * p.blocks * block_elems * elem;
         const RequantRow* rows = p.rows.data() + grp * p.blocks * cfg_.mr;
         const int64_t b0 = rg * blocks_per_group, b1 = std::min(p.blocks, b0 + blocks_per_group);
-        for (int64_t pb = 0; pb * cfg_.nr < count; ++pb) {
-          const int64_t nr = std::min<int64_t>(cfg_.nr, count - pb * cfg_.nr);
+        for_each_tile(count, [&](QGemmUkernel ukernel, int64_t j, int64_t nr) {
           for (int64_t rb = b0; rb < b1; ++rb) {
             const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
-            cfg_.ukernel(p.k4, wg + rb * block_elems * elem, col + pb * cfg_.nr * 4, chunk * 4,
-                         rows + rb * cfg_.mr, p.out, yg + rb * cfg_.mr * P + p0 + pb * cfg_.nr, P, mr, nr);
+            ukernel(p.k4, wg + rb * block_elems * elem, col + j * 4, chunk * 4, rows + rb * cfg_.mr, p.out,
+                    yg + rb * cfg_.mr * P + p0 + j, P, mr, nr);
           }
-        }
+        });
       }
     });
   }
 
  private:
   static constexpr int64_t kPixelChunk = 256;
+
+  // The tiles over a chunk's first `count` pixels: full NR-pixel tiles and, where the config has
+  // them, half and quarter tiles for the last pixels (49 pixels: 32 + 16 + 8 instead of 64).
+  // Calls fn(ukernel, first pixel, pixels).
+  template <typename Fn>
+  void for_each_tile(int64_t count, const Fn& fn) const {
+    for (int64_t j = 0; j < count;) {
+      const int64_t left = count - j;
+      QGemmUkernel ukernel = cfg_.ukernel;
+      int64_t width = cfg_.nr;
+      if (cfg_.ukernel_quarter && left <= cfg_.nr / 4) {
+        ukernel = cfg_.ukernel_quarter;
+        width = cfg_.nr / 4;
+      } else if (cfg_.ukernel_half && left <= 3 * cfg_.nr / 4) {  // 16 + 8 rather than 32
+        ukernel = cfg_.ukernel_half;
+        width = cfg_.nr / 2;
+      }
+      fn(ukernel, j, std::min(width, left));
+      j += width;
+    }
+  }
 
   // Convolution with equal strides s over zero-point-padded planes, each split into its s * s
   // phases: phase (a, b) holds padded[a + s * r][b + s * c] in a plane of width vw = ceil(pw / s).
@@ -364,14 +384,13 @@ class QuantizedConvGemmKernel : public OpKernel {
               packed_chunk = c;
             }
             const int64_t b0 = rg * blocks_per_group, b1 = std::min(p.blocks, b0 + blocks_per_group);
-            for (int64_t pb = 0; pb * cfg_.nr < count; ++pb) {
-              const int64_t nr = std::min<int64_t>(cfg_.nr, count - pb * cfg_.nr);
+            for_each_tile(count, [&](QGemmUkernel ukernel, int64_t j, int64_t nr) {
               for (int64_t rb = b0; rb < b1; ++rb) {
                 const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
-                cfg_.ukernel(p.k4, wg + rb * block_elems * elem, col + pb * cfg_.nr * 4, chunk * 4, rows + rb * cfg_.mr,
-                             p.out, virtual_out + rb * cfg_.mr * out_stride + j0 + pb * cfg_.nr, out_stride, mr, nr);
+                ukernel(p.k4, wg + rb * block_elems * elem, col + j * 4, chunk * 4, rows + rb * cfg_.mr, p.out,
+                        virtual_out + rb * cfg_.mr * out_stride + j0 + j, out_stride, mr, nr);
               }
-            }
+            });
           }
         });
         uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * g.out_h * g.out_w;

@@ -54,6 +54,10 @@ struct QGemmConfig {
   QGemmUkernel ukernel;
   bool handles_depthwise = false;  // false: leaves depthwise convolutions to a direct kernel
   Interleave4 interleave4 = interleave4_portable;
+  // Optional narrower tiles (NR / 2 and NR / 4 pixels) for a chunk's last pixels; null: the
+  // full tile with masked stores.
+  QGemmUkernel ukernel_half = nullptr;
+  QGemmUkernel ukernel_quarter = nullptr;
 };
 
 // Dot products of one uint8 row x[K] with `rows` int8 weight rows (stride K): raw sums.

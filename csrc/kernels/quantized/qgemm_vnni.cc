@@ -1,5 +1,6 @@
 // AVX-512 VNNI kernels: vpdpbusd (u8 x s8, 4 products per int32 lane) for quantized_conv2d as
-// GEMM (8 output channels x 32 pixels per tile) and quantized_linear (dot products).
+// GEMM (8 output channels x 32 pixels per tile, 16 and 8 for a chunk's last pixels) and
+// quantized_linear (dot products).
 
 #include "kernels/quantized/requantize_simd.h"  // first: sets the warning pragma before intrinsics
 #include "kernels/quantized/qgemm.h"
@@ -7,43 +8,74 @@
 namespace ember::quantized {
 namespace {
 
-void u8s8_conv_gemm_8x32_vnni(int64_t k4, const void* w, const uint8_t* col, int64_t col_stride,
-                              const RequantRow* rows, const OutputParams& out_params, uint8_t* out,
-                              int64_t out_stride, int64_t mr, int64_t nr) {
+// Accumulator vectors of a tile 16 pixels wide (zmm) or 8 (ymm: half a zmm's dot-product work
+// on cores that split 512-bit operations in two).
+template <int Pixels>
+struct Lanes;
+template <>
+struct Lanes<16> {
+  using V = __m512i;
+  static V splat(int32_t v) { return _mm512_set1_epi32(v); }
+  static V load(const uint8_t* p) { return _mm512_loadu_si512(p); }
+  static V dot(V acc, V x, V w) { return _mm512_dpbusd_epi32(acc, x, w); }
+  static __m512i wide(V v) { return v; }
+};
+template <>
+struct Lanes<8> {
+  using V = __m256i;
+  static V splat(int32_t v) { return _mm256_set1_epi32(v); }
+  static V load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+  static V dot(V acc, V x, V w) { return _mm256_dpbusd_epi32(acc, x, w); }
+  static __m512i wide(V v) { return _mm512_zextsi256_si512(v); }
+};
+
+// 8 output channels x W pixels (32: two vectors per row; 16 and 8: one, for a chunk's last
+// pixels).
+template <int W>
+void u8s8_conv_gemm_vnni(int64_t k4, const void* w, const uint8_t* col, int64_t col_stride,
+                         const RequantRow* rows, const OutputParams& out_params, uint8_t* out,
+                         int64_t out_stride, int64_t mr, int64_t nr) {
   constexpr int MR = 8;
+  using L = Lanes<W == 32 ? 16 : W>;
+  using V = typename L::V;
   const int8_t* pw = static_cast<const int8_t*>(w);
-  // Sixteen named accumulators (an array makes GCC shuffle and spill them in the loop).
-  __m512i a00 = _mm512_set1_epi32(rows[0].bias), a01 = a00;
-  __m512i a10 = _mm512_set1_epi32(rows[1].bias), a11 = a10;
-  __m512i a20 = _mm512_set1_epi32(rows[2].bias), a21 = a20;
-  __m512i a30 = _mm512_set1_epi32(rows[3].bias), a31 = a30;
-  __m512i a40 = _mm512_set1_epi32(rows[4].bias), a41 = a40;
-  __m512i a50 = _mm512_set1_epi32(rows[5].bias), a51 = a50;
-  __m512i a60 = _mm512_set1_epi32(rows[6].bias), a61 = a60;
-  __m512i a70 = _mm512_set1_epi32(rows[7].bias), a71 = a70;
+  // Sixteen named accumulators (an array makes GCC shuffle and spill them in the loop); the
+  // second of each row is unused below 32 pixels.
+  V a00 = L::splat(rows[0].bias), a01 = a00;
+  V a10 = L::splat(rows[1].bias), a11 = a10;
+  V a20 = L::splat(rows[2].bias), a21 = a20;
+  V a30 = L::splat(rows[3].bias), a31 = a30;
+  V a40 = L::splat(rows[4].bias), a41 = a40;
+  V a50 = L::splat(rows[5].bias), a51 = a50;
+  V a60 = L::splat(rows[6].bias), a61 = a60;
+  V a70 = L::splat(rows[7].bias), a71 = a70;
   for (int64_t q = 0; q < k4; ++q) {
     const uint8_t* c = col + q * col_stride;
-    const __m512i x0 = _mm512_loadu_si512(c);
-    const __m512i x1 = _mm512_loadu_si512(c + 64);
+    const V x0 = L::load(c);
+    const V x1 = W == 32 ? L::load(c + 64) : x0;
     const int8_t* wq = pw + q * MR * 4;
-#define EMBER_VNNI_ROW(R)                                              \
-  {                                                                    \
-    const __m512i wr = _mm512_set1_epi32(load_i32(wq + (R) * 4));      \
-    a##R##0 = _mm512_dpbusd_epi32(a##R##0, x0, wr);                    \
-    a##R##1 = _mm512_dpbusd_epi32(a##R##1, x1, wr);                    \
+#define EMBER_VNNI_ROW(R)                                   \
+  {                                                         \
+    const V wr = L::splat(load_i32(wq + (R) * 4));          \
+    a##R##0 = L::dot(a##R##0, x0, wr);                      \
+    if constexpr (W == 32) a##R##1 = L::dot(a##R##1, x1, wr); \
   }
     EMBER_VNNI_ROW(0) EMBER_VNNI_ROW(1) EMBER_VNNI_ROW(2) EMBER_VNNI_ROW(3)
     EMBER_VNNI_ROW(4) EMBER_VNNI_ROW(5) EMBER_VNNI_ROW(6) EMBER_VNNI_ROW(7)
 #undef EMBER_VNNI_ROW
   }
-  const __m512i acc[MR][2] = {{a00, a01}, {a10, a11}, {a20, a21}, {a30, a31},
-                              {a40, a41}, {a50, a51}, {a60, a61}, {a70, a71}};
+  const __m512i acc[MR][2] = {{L::wide(a00), L::wide(a01)}, {L::wide(a10), L::wide(a11)},
+                              {L::wide(a20), L::wide(a21)}, {L::wide(a30), L::wide(a31)},
+                              {L::wide(a40), L::wide(a41)}, {L::wide(a50), L::wide(a51)},
+                              {L::wide(a60), L::wide(a61)}, {L::wide(a70), L::wide(a71)}};
   const Pack64 pack(out_params);
   for (int r = 0; r < mr; r += 2) {  // two rows per packed store
     const Requant16 rq0(rows[r], out_params), rq1(rows[r + 1], out_params);
-    pack.store_rows(out + r * out_stride, r + 1 < mr ? out + (r + 1) * out_stride : nullptr,
-                    rq0.scale(acc[r][0]), rq0.scale(acc[r][1]), rq1.scale(acc[r + 1][0]),
-                    rq1.scale(acc[r + 1][1]), nr);
+    const __m512i s00 = rq0.scale(acc[r][0]), s10 = rq1.scale(acc[r + 1][0]);
+    const __m512i s01 = W == 32 ? rq0.scale(acc[r][1]) : s00;
+    const __m512i s11 = W == 32 ? rq1.scale(acc[r + 1][1]) : s10;
+    pack.store_rows(out + r * out_stride, r + 1 < mr ? out + (r + 1) * out_stride : nullptr, s00, s01, s10,
+                    s11, nr);
   }
 }
 
@@ -89,7 +121,8 @@ void interleave4_avx512(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {
 }
 
 const QGemmConfig kConvGemm = {"u8s8_conv_gemm_8x32_vnni", 8, 32, WeightLayout::Int8Quads, 0,
-                               u8s8_conv_gemm_8x32_vnni, false, interleave4_avx512};
+                               u8s8_conv_gemm_vnni<32>, false, interleave4_avx512,
+                               u8s8_conv_gemm_vnni<16>, u8s8_conv_gemm_vnni<8>};
 
 }  // namespace
 

@@ -3,8 +3,10 @@
 // compiled for the ISA (the *_avx2.cc / *_avx512.cc / *_vnni.cc suffixes); everything here has
 // internal linkage so differently-flagged files never share a definition.
 #pragma once
-// GCC 12 reports false "may be used uninitialized" warnings inside its AVX-512 headers.
+// GCC 12 reports false "(may be) used uninitialized" warnings inside its AVX-512 headers (the
+// undefined pass-through operand of some masked intrinsics).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 
 #include <cstdint>
