@@ -204,6 +204,16 @@ def test_quantized_conv2d_fast_paths_bit_exact(each_isa):
         wq = rng.integers(-127, 128, size=(o, c // groups, k, k), dtype=np.int8)
         cases.append((x, wq, rng.uniform(0.002, 0.02, size=o).astype(np.float32), np.resize(b, o),
                       dict(attrs, stride=[stride, stride], padding=[pad, pad], dilation=[dil, dil], groups=groups)))
+    # Narrow outputs (most of the cases above) compact each chunk's im2col rows to the real
+    # pixels: here over several chunks of whole output rows (30 x 10). Wide outputs keep the
+    # padded columns as dropped virtual pixels (6 x 40, and 35 columns at stride 2).
+    for k, stride, pad, h, w in ((3, 1, 1, 30, 10), (3, 1, 1, 6, 40), (3, 2, 1, 9, 70), (5, 1, 2, 7, 7)):
+        _, _, ws, b, attrs = random_conv_case(rng)
+        c, o = 5, 11
+        x = rng.integers(0, 256, size=(2, c, h, w), dtype=np.uint8)
+        wq = rng.integers(-127, 128, size=(o, c, k, k), dtype=np.int8)
+        cases.append((x, wq, rng.uniform(0.002, 0.02, size=o).astype(np.float32), np.resize(b, o),
+                      dict(attrs, stride=[stride, stride], padding=[pad, pad], dilation=[1, 1], groups=1)))
     _C.set_max_isa("reference")
     expected = [run("quantized_conv2d", [x, wq, ws, b], attrs)[0] for x, wq, ws, b, attrs in cases]
     for isa in each_isa:

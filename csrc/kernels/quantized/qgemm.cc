@@ -257,22 +257,33 @@ class QuantizedConvGemmKernel : public OpKernel {
   // Output (oy, ox) is virtual pixel j = oy * vw + ox; tap (ky, kx) reads phase
   // ((ky * dh) % s, (kx * dw) % s) at j + ((ky * dh) / s) * vw + (kx * dw) / s, so every im2col
   // row of a chunk is one contiguous slice of a plane: no gathers, no per-row bounds logic.
-  // The vw - out_w virtual pixels past each output row are computed and dropped.
+  // The vw - out_w virtual pixels past each output row are computed and dropped, except on
+  // small maps, where they would be a large share of the work (7 x 7 outputs in rows of 9: 61
+  // virtual pixels for 49): there a chunk is whole output rows and its im2col rows are first
+  // compacted to the real pixels (out_w bytes from each of the chunk's rows of the plane).
   void run_on_padded_planes(OpContext& ctx, const ConvGeometry& g, const PackedConv& p) const {
     const Tensor& x = ctx.input(0);
     const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
     const int64_t s = g.stride_w, cpg = g.in_channels_per_group(), opg = g.out_channels_per_group();
     const int64_t ph = g.in_h + 2 * g.pad_h, pw = g.in_w + 2 * g.pad_w;
     const int64_t vh = (ph + s - 1) / s, vw = (pw + s - 1) / s, phases = s * s;
-    const int64_t virtual_pixels = (g.out_h - 1) * vw + g.out_w;
-    const int64_t align = std::max<int64_t>(cfg_.nr, 16);
-    const int64_t chunk = std::min<int64_t>(round_up(virtual_pixels, align), round_up(kPixelChunk, align));
-    const int64_t chunks = (virtual_pixels + chunk - 1) / chunk;
-    // Reads reach chunks * chunk + the largest tap offset past a phase plane's start.
-    const int64_t max_offset = ((g.kernel_h - 1) * g.dilation_h / s) * vw + (g.kernel_w - 1) * g.dilation_w / s;
-    const int64_t plane_stride = round_up(std::max(vh * vw, chunks * chunk + max_offset) + 64, 64);
     const int64_t taps = g.kernel_h * g.kernel_w;
     const bool in_place = taps == 1 && g.pad_h == 0 && g.pad_w == 0 && s == 1;
+    const bool compact = !in_place && (vw - g.out_w) * 8 >= g.out_w;  // >= 11 % of the pixels dropped
+    const int64_t virtual_pixels = (g.out_h - 1) * vw + g.out_w;
+    const int64_t align = std::max<int64_t>(cfg_.nr, 16);
+    // Chunk c covers pixels [c * span, (c + 1) * span) (real ones when compact, else virtual),
+    // packed `chunk` wide.
+    const int64_t chunk_rows = std::max<int64_t>(1, std::min<int64_t>(g.out_h, kPixelChunk / g.out_w));
+    const int64_t pixels = compact ? g.out_h * g.out_w : virtual_pixels;
+    const int64_t chunk = compact ? round_up(chunk_rows * g.out_w, align)
+                                  : std::min<int64_t>(round_up(virtual_pixels, align), round_up(kPixelChunk, align));
+    const int64_t span = compact ? chunk_rows * g.out_w : chunk;
+    const int64_t chunks = (pixels + span - 1) / span;
+    // Reads reach chunks * chunk + the largest tap offset past a phase plane's start (compacting
+    // reads 16-byte pieces: at most 15 bytes past a row's last tap, within the 64 to spare).
+    const int64_t max_offset = ((g.kernel_h - 1) * g.dilation_h / s) * vw + (g.kernel_w - 1) * g.dilation_w / s;
+    const int64_t plane_stride = round_up(std::max(vh * vw, chunks * chunk + max_offset) + 64, 64);
     // The phases some tap reads (a 1x1 stride-2 layer needs one of four).
     std::vector<char> row_used(static_cast<size_t>(s), 0), col_used(static_cast<size_t>(s), 0);
     for (int64_t ky = 0; ky < g.kernel_h; ++ky) row_used[static_cast<size_t>(ky * g.dilation_h % s)] = 1;
@@ -317,7 +328,7 @@ class QuantizedConvGemmKernel : public OpKernel {
     thread_local std::vector<uint8_t> planes_buffer, virtual_out_buffer;
     if (planes_buffer.size() < static_cast<size_t>(cpg * phases * plane_stride))
       planes_buffer.resize(static_cast<size_t>(cpg * phases * plane_stride));
-    if (virtual_out_buffer.size() < static_cast<size_t>(opg * chunks * chunk))
+    if (!compact && virtual_out_buffer.size() < static_cast<size_t>(opg * chunks * chunk))
       virtual_out_buffer.resize(static_cast<size_t>(opg * chunks * chunk));
     uint8_t* const planes = planes_buffer.data();
     uint8_t* const virtual_out = virtual_out_buffer.data();
@@ -361,13 +372,18 @@ class QuantizedConvGemmKernel : public OpKernel {
                                           : reinterpret_cast<const uint8_t*>(p.w8.data())) +
                             grp * p.blocks * block_elems * elem;
         const RequantRow* rows = p.rows.data() + grp * p.blocks * cfg_.mr;
-        const int64_t out_stride = chunks * chunk;
+        uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * g.out_h * g.out_w;
+        // Compact chunks are real pixels: the tiles store straight into the output planes.
+        uint8_t* const tile_out = compact ? yg : virtual_out;
+        const int64_t out_stride = compact ? g.out_h * g.out_w : chunks * chunk;
+        const int64_t stage_stride = chunk + 64;
         ctx.parallel_for(chunks * row_groups, 1, [&](int64_t i0, int64_t i1) {
-          uint8_t* col = scratch(static_cast<size_t>(p.k4 * chunk * 4));
+          uint8_t* col = scratch(static_cast<size_t>(p.k4 * chunk * 4 + (compact ? 4 * stage_stride : 0)));
+          uint8_t* stage = col + p.k4 * chunk * 4;  // compact: 4 im2col rows of the chunk
           int64_t packed_chunk = -1;
           for (int64_t item = i0; item < i1; ++item) {
             const int64_t c = item / row_groups, rg = item % row_groups;
-            const int64_t j0 = c * chunk, count = std::min(chunk, virtual_pixels - j0);
+            const int64_t j0 = c * span, count = std::min(span, pixels - j0);
             if (c != packed_chunk) {
               for (int64_t q = 0; q < p.k4; ++q) {
                 const uint8_t* src[4];
@@ -377,7 +393,17 @@ class QuantizedConvGemmKernel : public OpKernel {
                     src[j] = planes;  // any bytes: the packed weight is 0 there
                     continue;
                   }
-                  src[j] = im2col_row(k, j0);
+                  if (!compact) {
+                    src[j] = im2col_row(k, j0);
+                    continue;
+                  }
+                  // Output rows oy0.. of this tap, out_w bytes each, in 16-byte pieces (a row's
+                  // spill past out_w is overwritten by the next row; the last one's is slack).
+                  uint8_t* dst = stage + j * stage_stride;
+                  const uint8_t* from = planes + row_offset[static_cast<size_t>(k)] + c * chunk_rows * vw;
+                  for (int64_t r = 0; r < count / g.out_w; ++r, from += vw)
+                    for (int64_t x0 = 0; x0 < g.out_w; x0 += 16) std::memcpy(dst + r * g.out_w + x0, from + x0, 16);
+                  src[j] = dst;
                 }
                 cfg_.interleave4(src, chunk, col + q * chunk * 4);
               }
@@ -388,12 +414,12 @@ class QuantizedConvGemmKernel : public OpKernel {
               for (int64_t rb = b0; rb < b1; ++rb) {
                 const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
                 ukernel(p.k4, wg + rb * block_elems * elem, col + j * 4, chunk * 4, rows + rb * cfg_.mr, p.out,
-                        virtual_out + rb * cfg_.mr * out_stride + j0 + j, out_stride, mr, nr);
+                        tile_out + rb * cfg_.mr * out_stride + j0 + j, out_stride, mr, nr);
               }
             });
           }
         });
-        uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * g.out_h * g.out_w;
+        if (compact) continue;
         if (vw == g.out_w) {  // no dropped columns: each output plane is one run
           for (int64_t o = 0; o < opg; ++o)
             std::memcpy(yg + o * g.out_h * g.out_w, virtual_out + o * out_stride,
