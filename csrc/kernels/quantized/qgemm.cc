@@ -231,6 +231,39 @@ class QuantizedConvGemmKernel : public OpKernel {
  private:
   static constexpr int64_t kPixelChunk = 256;
 
+  // How an input plane becomes its s x s phase planes (run_on_padded_planes).
+  struct PhaseSplit {
+    int64_t s, vw, plane_stride, in_h, in_w, pad_h;
+    uint8_t zx;
+    const char *row_used, *col_used;               // [s]: phases some tap reads
+    const int64_t *first_col, *plane_col, *cols;  // [s]: see run_on_padded_planes
+  };
+  // The in_h x in_w plane `src` into phase planes (a, b) at phases + (a * s + b) * plane_stride,
+  // padded with the zero point. (Taken by value so the geometry stays in registers: through
+  // references the compiler reloads it after every copy, which may alias it.)
+  static void split_into_phases(const PhaseSplit ps, const uint8_t* src, uint8_t* phases) {
+    const int64_t s = ps.s;
+    for (int64_t a = 0; a < s; ++a)
+      for (int64_t b = 0; b < s; ++b)
+        if (ps.row_used[a] && ps.col_used[b])
+          std::memset(phases + (a * s + b) * ps.plane_stride, ps.zx, static_cast<size_t>(ps.plane_stride));
+    // Input row iy is padded row iy + pad_h = a + s * r: row r of the phases (a, *).
+    for (int64_t iy = 0, a = ps.pad_h % s, r = ps.pad_h / s; iy < ps.in_h; ++iy) {
+      if (ps.row_used[a]) {
+        const uint8_t* row = src + iy * ps.in_w;
+        for (int64_t b = 0; b < s; ++b) {
+          if (ps.cols[b] == 0) continue;
+          take_every(row + ps.first_col[b], s, ps.cols[b], ps.in_w - ps.first_col[b],
+                     phases + (a * s + b) * ps.plane_stride + r * ps.vw + ps.plane_col[b]);
+        }
+      }
+      if (++a == s) {
+        a = 0;
+        ++r;
+      }
+    }
+  }
+
   // The tiles over a chunk's first `count` pixels: full NR-pixel tiles and, where the config has
   // them, half and quarter tiles for the last pixels (49 pixels: 32 + 16 + 8 instead of 64).
   // Calls fn(ukernel, first pixel, pixels).
@@ -336,33 +369,18 @@ class QuantizedConvGemmKernel : public OpKernel {
     for (int64_t n = 0; n < g.batch; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
-        // Memory-bound copies stay on the calling thread: one parallel_for per convolution
-        // (each one is a wake-up of the pool, costly on a busy machine).
+        // The padded planes, channels spread over the pool (at 2 threads, a serial copy here
+        // was a tenth of a ResNet-18 layer's time).
         // A 1x1, stride-1, unpadded layer reads its input planes in place (its padded plane is
         // the plane itself); only the group's last plane is copied, since a chunk's reads run up
         // to `align` bytes past a plane's end, which is past the tensor for the last one.
-        for (int64_t c = in_place ? cpg - 1 : 0; c < cpg; ++c) {
-          const int64_t ic = in_place ? 0 : c;
-          for (int64_t a = 0; a < s; ++a)
-            for (int64_t b = 0; b < s; ++b)
-              if (row_used[a] && col_used[b]) std::memset(phase_plane(ic, a, b), zx, static_cast<size_t>(plane_stride));
-          // Input row iy is padded row iy + pad_h = a + s * r: row r of the phases (a, *).
-          for (int64_t iy = 0, a = g.pad_h % s, r = g.pad_h / s; iy < g.in_h; ++iy) {
-            if (row_used[static_cast<size_t>(a)]) {
-              const uint8_t* src = xg + (c * g.in_h + iy) * g.in_w;
-              for (int64_t b = 0; b < s; ++b) {
-                const size_t u = static_cast<size_t>(b);
-                if (cols[u] == 0) continue;
-                take_every(src + first_col[u], s, cols[u], g.in_w - first_col[u],
-                           phase_plane(ic, a, b) + r * vw + plane_col[u]);
-              }
-            }
-            if (++a == s) {
-              a = 0;
-              ++r;
-            }
-          }
-        }
+        const int64_t first_plane = in_place ? cpg - 1 : 0;
+        const PhaseSplit split{s, vw, plane_stride, g.in_h, g.in_w, g.pad_h, zx, row_used.data(), col_used.data(),
+                               first_col.data(), plane_col.data(), cols.data()};
+        ctx.parallel_for(cpg - first_plane, 8, [&](int64_t c0, int64_t c1) {
+          for (int64_t c = first_plane + c0; c < first_plane + c1; ++c)
+            split_into_phases(split, xg + c * g.in_h * g.in_w, phase_plane(in_place ? 0 : c, 0, 0));
+        });
         // Row k of the chunk starting at virtual pixel j0 (an in-place layer's row k is plane k).
         auto im2col_row = [&](int64_t k, int64_t j0) -> const uint8_t* {
           if (!in_place) return planes + row_offset[static_cast<size_t>(k)] + j0;
@@ -373,9 +391,11 @@ class QuantizedConvGemmKernel : public OpKernel {
                             grp * p.blocks * block_elems * elem;
         const RequantRow* rows = p.rows.data() + grp * p.blocks * cfg_.mr;
         uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * g.out_h * g.out_w;
-        // Compact chunks are real pixels: the tiles store straight into the output planes.
-        uint8_t* const tile_out = compact ? yg : virtual_out;
-        const int64_t out_stride = compact ? g.out_h * g.out_w : chunks * chunk;
+        // Where every pixel is real (compact chunks, or no dropped columns) the tiles store
+        // straight into the output planes; else each task copies its rows' real pixels out.
+        const bool direct = compact || vw == g.out_w;
+        uint8_t* const tile_out = direct ? yg : virtual_out;
+        const int64_t out_stride = direct ? g.out_h * g.out_w : chunks * chunk;
         const int64_t stage_stride = chunk + 64;
         ctx.parallel_for(chunks * row_groups, 1, [&](int64_t i0, int64_t i1) {
           uint8_t* col = scratch(static_cast<size_t>(p.k4 * chunk * 4 + (compact ? 4 * stage_stride : 0)));
@@ -419,17 +439,15 @@ class QuantizedConvGemmKernel : public OpKernel {
             });
           }
         });
-        if (compact) continue;
-        if (vw == g.out_w) {  // no dropped columns: each output plane is one run
-          for (int64_t o = 0; o < opg; ++o)
-            std::memcpy(yg + o * g.out_h * g.out_w, virtual_out + o * out_stride,
-                        static_cast<size_t>(g.out_h * g.out_w));
-        } else {
-          for (int64_t o = 0; o < opg; ++o)
+        if (direct) continue;
+        // The real pixels of each output row, plane by plane (whole planes per thread: writing
+        // each plane's rows in order beats copying chunk by chunk inside the tasks).
+        ctx.parallel_for(opg, 8, [&](int64_t o0, int64_t o1) {
+          for (int64_t o = o0; o < o1; ++o)
             for (int64_t oy = 0; oy < g.out_h; ++oy)
               std::memcpy(yg + (o * g.out_h + oy) * g.out_w, virtual_out + o * out_stride + oy * vw,
                           static_cast<size_t>(g.out_w));
-        }
+        });
       }
   }
 
