@@ -392,7 +392,7 @@ class QuantizedConvGemmKernel : public OpKernel {
         const RequantRow* rows = p.rows.data() + grp * p.blocks * cfg_.mr;
         uint8_t* yg = ctx.output(0).data<uint8_t>() + (n * g.out_channels + grp * opg) * g.out_h * g.out_w;
         // Where every pixel is real (compact chunks, or no dropped columns) the tiles store
-        // straight into the output planes; else each task copies its rows' real pixels out.
+        // straight into the output planes; else they go to virtual_out and are copied out after.
         const bool direct = compact || vw == g.out_w;
         uint8_t* const tile_out = direct ? yg : virtual_out;
         const int64_t out_stride = direct ? g.out_h * g.out_w : chunks * chunk;
