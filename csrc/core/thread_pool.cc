@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 
+#if defined(__linux__)
+#include <sched.h>
+#endif
+
 #include "core/error.h"
 
 #if defined(__x86_64__)
@@ -35,6 +39,35 @@ std::unique_ptr<ThreadPool>& global_pool() {
   return pool;
 }
 std::mutex g_global_mutex;
+
+// The CPU the calling thread runs on, or -1 where unknown.
+int current_cpu() {
+#if defined(__linux__)
+  return sched_getcpu();
+#else
+  return -1;
+#endif
+}
+
+// Moves the calling thread off CPU `cpu` (to another CPU it may run on) without pinning it:
+// the affinity is narrowed, which migrates the thread at once, then restored, which leaves it
+// where it landed. A worker woken from sleep is often placed on its waker's CPU; there the two
+// share one core until the scheduler balances them, which on a virtual machine whose other vCPU
+// sat idle can take longer than a whole model run (MobileNetV2 int8 at 2 threads, after 0.1 s
+// idle: 3.8 ms against 2.2 back to back).
+void move_off_cpu(int cpu) {
+#if defined(__linux__)
+  if (cpu < 0 || cpu >= CPU_SETSIZE || current_cpu() != cpu) return;
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0 || !CPU_ISSET(cpu, &allowed)) return;
+  cpu_set_t others = allowed;
+  CPU_CLR(cpu, &others);
+  if (CPU_COUNT(&others) == 0) return;
+  if (sched_setaffinity(0, sizeof others, &others) == 0) sched_setaffinity(0, sizeof allowed, &allowed);
+#else
+  (void)cpu;
+#endif
+}
 }  // namespace
 
 struct ThreadPool::Job {
@@ -45,6 +78,7 @@ struct ThreadPool::Job {
   std::mutex mutex;  // guards error and the completion wait
   std::condition_variable done_cv;
   std::exception_ptr error;
+  int caller_cpu = -1;  // where the submitting thread ran (see move_off_cpu)
 };
 
 ThreadPool::ThreadPool(int num_threads) : num_threads_(num_threads) {
@@ -97,13 +131,16 @@ void ThreadPool::worker_loop() {
       else EMBER_PAUSE();
     }
     std::shared_ptr<Job> job;
+    bool slept = false;
     {
       std::unique_lock<std::mutex> lock(wake_mutex_);
+      slept = generation_ == seen;
       wake_cv_.wait(lock, [&] { return generation_ != seen; });
       seen = generation_;
       if (stop_) return;
       job = job_;
     }
+    if (slept && job) move_off_cpu(job->caller_cpu);
     if (job) run_chunks(*job);
   }
 }
@@ -125,6 +162,7 @@ void ThreadPool::parallel_for(int64_t n, int64_t grain,
   int64_t max_chunks = (n + grain - 1) / grain;
   int64_t chunks = std::min<int64_t>(num_threads_, max_chunks);
   job->fn = &fn;
+  job->caller_cpu = current_cpu();
   job->n = n;
   job->chunk = (n + chunks - 1) / chunks;
   job->num_chunks = (n + job->chunk - 1) / job->chunk;
