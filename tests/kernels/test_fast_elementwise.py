@@ -390,6 +390,27 @@ def test_transpose_other_permutations_use_reference():
         np.testing.assert_array_equal(got, np.transpose(x, [2, 0, 3, 1]))
 
 
+def test_row_copy_transpose_whose_dynamic_innermost_dim_is_1():
+    """A permutation kept innermost at creation (the unknown last dim) whose last dim is 1 at run
+    time: the runs found per run are neither a row copy nor a 2-D transpose, and must still be
+    copied right."""
+    from graphruntime import Predictor
+    from graphruntime.netdef import NetBuilder
+
+    b = NetBuilder("rows")
+    x = b.input("x", "float32", [2, 3, 4, 5, -1])
+    b.output(b.op("transpose", [x], {"perm": [1, 3, 0, 2, 4]}), "y")
+    net = b.build()
+    for isa in FAST_ISAS:
+        _C.set_max_isa(isa)
+        predictor = Predictor(net, num_threads=2)
+        assert any(name.endswith(f"f32_transpose_rows_{isa}") for name in predictor.kernel_names())
+        for last in (1, 3):
+            value = np.random.default_rng(last).standard_normal((2, 3, 4, 5, last)).astype(np.float32)
+            np.testing.assert_array_equal(predictor.run({"x": value})["y"],
+                                          np.transpose(value, [1, 3, 0, 2, 4]), err_msg=f"{isa} {last}")
+
+
 def test_dynamic_batch_graph_uses_fast_kernels_planned_per_run():
     """In graph mode the batch dim is unknown (-1) when kernels are created: the element-wise,
     reduction and layout kernels plan per run and must still match the reference, for any

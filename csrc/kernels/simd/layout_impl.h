@@ -123,9 +123,10 @@ bool transpose_as_batched_2d(const std::vector<PermRun>& runs, int64_t* B, int64
 
 // Output rows of a permutation that keeps the innermost input run innermost (attention's
 // [B, S, H, D] <-> [B, H, S, D]): each row is a contiguous copy of `inner` values; the other runs
-// give the rows' input offsets. Rows are spread over the thread pool.
-void copy_permuted_rows(const uint32_t* px, uint32_t* py, const std::vector<PermRun>& runs,
-                        OpContext& ctx) {
+// give the rows' input offsets. Rows are spread over the thread pool. (Any other permutation is
+// copied one value per row: a dynamic innermost dim that turns out to be 1 at run time.)
+void copy_permuted_rows(const uint32_t* px, uint32_t* py, std::vector<PermRun> runs, OpContext& ctx) {
+  if (runs.back().stride != 1) runs.push_back({-1, 1, 1});
   const int64_t inner = runs.back().size;
   const size_t outer = runs.size() - 1;
   int64_t rows = 1;
