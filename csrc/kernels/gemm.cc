@@ -260,6 +260,12 @@ PackedMatrix pack_b(const SgemmKernel& kernel, int64_t K, int64_t N, const float
   return out;
 }
 
+// K blocks of equal depth (576 = 3 x 192, not 256 + 256 + 64: a shallow last block pays the C
+// tile's load and store for little work). The M == 1 products use the same blocks.
+static int64_t k_block_depth(const SgemmKernel& kernel, int64_t K) {
+  return std::min<int64_t>(kernel.kc, round_up(ceil_div(K, ceil_div(K, kernel.kc)), 8));
+}
+
 bool one_product_per_thread(int64_t products, int threads) {
   return threads > 1 && products >= threads && (products % threads == 0 || products >= 4 * threads);
 }
@@ -296,6 +302,7 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
       p.row_bias = ep.row_bias;
       p.col_bias = ep.col_bias;
       p.last = true;
+      p.k_block = k_block_depth(kernel, K);
       if (ep.activation != Activation::None) {
         p.clamp = true;
         p.hi = ep.activation == Activation::Relu6 ? 6.0f : std::numeric_limits<float>::infinity();
@@ -323,11 +330,7 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
 
   // Blocking. Tasks are (MC x NC) tiles of C; make at least one per thread when the
   // problem allows, splitting N first (A blocks are the cheaper thing to re-pack).
-  // K blocks of equal depth (576 = 3 x 192, not 256 + 256 + 64: a shallow last block pays the
-  // C tile's load and store for little work).
-  const int64_t kc_block = ep.transposed_c
-                               ? K
-                               : std::min<int64_t>(kernel.kc, round_up(ceil_div(K, ceil_div(K, kernel.kc)), 8));
+  const int64_t kc_block = ep.transposed_c ? K : k_block_depth(kernel, K);
   int64_t mc = std::min<int64_t>(kernel.mc, round_up(M, mr));
   int64_t m_blocks = ceil_div(M, mc);
   int64_t nc = std::min<int64_t>(kernel.nc, round_up(N, nr));

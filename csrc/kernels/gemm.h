@@ -42,6 +42,7 @@ struct UkernelParams {
   bool clamp = false;
   bool accumulate = false;  // add to what C holds (every K block but the first)
   bool last = false;        // apply bias and clamp (the last K block)
+  int64_t k_block = 0;      // GemvFn: the depth of the driver's K blocks (see GemvFn)
 };
 
 // Computes an mr x n tile of C (mr <= MR, n <= NR): C (+)= Apanel x Bpanel over kc steps, where
@@ -58,8 +59,10 @@ constexpr int kMaxNR = 32;
 // place, for columns [n0, n1) of y, with the epilogue (p.row_bias[0], p.col_bias indexed by
 // column, clamp) applied:
 //   rows: y[n] = sum_k a[k] B[k * ldb + n]   (row-major B: whole rows stream in order)
-//   dots: y[n] = sum_k a[k] B[n * ldb + k]   (B stored [N, K]: one dot product per column)
 //   packed: B pre-packed (ldb unused); n0 and n1 - n0 multiples of NR unless n1 == N
+// Sums run in k order, restarting every p.k_block steps with the block's sum then added to the
+// earlier blocks' total: the order of the microkernel path's K blocks, so a row of a batch gets
+// the same bits whether it runs alone or with other rows (and a batch split in pieces too).
 using GemvFn = void (*)(int64_t K, int64_t n0, int64_t n1, const float* a, const float* B,
                         int64_t ldb, float* y, const UkernelParams& p);
 
@@ -70,7 +73,6 @@ struct SgemmKernel {
   int mc, kc, nc;                // cache blocking (mc multiple of mr, nc multiple of nr)
   UkernelFn ukernel[kMaxMR];     // ukernel[r - 1] computes r rows, r = 1..mr
   GemvFn gemv_rows = nullptr;    // optional M == 1 paths (null: use the microkernels)
-  GemvFn gemv_dots = nullptr;
   GemvFn gemv_packed = nullptr;
 };
 

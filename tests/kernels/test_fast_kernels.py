@@ -446,3 +446,37 @@ def test_batch_norm_matches_reference(shape, affine):
         got, name = run_with_isa(isa, "batch_norm", [x, mean, var, weight, bias], attrs)
         assert "batch_norm" in name and "reference" not in name, name
         assert (np.abs(got - ref) <= 4 * EPS32 * terms + 1e-7).all(), (isa, shape)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_batch_row_gets_the_same_bits_in_any_batch(threads):
+    """Fast GEMM-based kernels sum a row's products in the same order whatever the batch around
+    it (no split accumulator chains for few rows, M == 1 products blocked over K like the
+    microkernel path): the graph runtime relies on it to run large batches in pieces."""
+    rng = np.random.default_rng(21)
+    cases = [
+        ("linear", [rng.standard_normal((8, 700)).astype(np.float32),
+                    rng.standard_normal((300, 700)).astype(np.float32),
+                    rng.standard_normal(300).astype(np.float32)], {}),
+        ("matmul", [rng.standard_normal((7, 600)).astype(np.float32),
+                    rng.standard_normal((600, 130)).astype(np.float32)], {}),
+        # Winograd-sized channels on small maps (partial panels of tiles), and 1x1 convolutions
+        ("conv2d", [rng.standard_normal((8, 32, 14, 14)).astype(np.float32),
+                    (rng.standard_normal((32, 32, 3, 3)) * 0.1).astype(np.float32),
+                    rng.standard_normal(32).astype(np.float32)], {"padding": [1, 1]}),
+        ("conv2d", [rng.standard_normal((6, 64, 7, 7)).astype(np.float32),
+                    (rng.standard_normal((48, 64, 3, 3)) * 0.1).astype(np.float32)], {"padding": [1, 1]}),
+        ("conv2d", [rng.standard_normal((5, 96, 7, 7)).astype(np.float32),
+                    (rng.standard_normal((40, 96, 1, 1)) * 0.1).astype(np.float32)], {}),
+    ]
+    _C.set_num_threads(threads)
+    for isa in FAST_ISAS:
+        _C.set_max_isa(isa)
+        for op, inputs, attrs in cases:
+            whole = _C.run_op(op, inputs, attrs)[0]
+            batch = inputs[0].shape[0]
+            for size in (1, 2, 3):
+                parts = [_C.run_op(op, [inputs[0][i:i + size]] + inputs[1:], attrs)[0]
+                         for i in range(0, batch, size)]
+                np.testing.assert_array_equal(np.concatenate(parts), whole,
+                                              err_msg=f"{isa} {op} {inputs[1].shape} rows of {size}")
