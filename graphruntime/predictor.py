@@ -37,6 +37,12 @@ class Predictor:
     (memory-mapped, weights used in place), or runtime model bytes. `num_threads` (default: the
     hardware threads) sets the size of this predictor's thread pool. `run` releases the GIL, so
     several Python threads can run one predictor at the same time.
+
+    A batch whose memory plan exceeds a cache-sized budget (16 MiB, or the `EMBER_BATCH_SPLIT_BYTES`
+    environment variable read at load; 0 never splits) runs as consecutive sub-batches when every
+    op of the model keeps batch rows apart (convolutions, linear, pooling, element-wise ops, ...):
+    the activations then stay in cache between layers. The kernels give a row the same bits in
+    any batch, so the outputs equal those of the whole batch at once.
     """
 
     def __init__(self, net_or_path, num_threads: int | None = None):

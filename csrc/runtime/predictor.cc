@@ -9,9 +9,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "ember/predictor.h"
@@ -42,6 +44,83 @@ int default_threads(int n) {
   return hw == 0 ? 1 : static_cast<int>(hw);
 }
 
+// ---------------------------------------------------------------- batch splitting
+// A model whose every node keeps batch rows apart runs a large batch as consecutive sub-batches
+// whose arena fits a cache-sized budget: the activations then stay in cache from one layer to
+// the next instead of streaming through DRAM (MobileNetV2 at batch 8, 224 x 224, 2 threads:
+// sub-batches of 2 take 36.6 ms against 43.8 for the whole batch; ResNet-18 gains nothing and
+// keeps sub-batches of 4).
+
+// Default budget for one sub-batch's arena: half of a last-level cache of 32 MiB. (Virtual
+// machines often report the host's whole L3, so a larger reported size is not trusted.)
+size_t batch_split_budget() {
+  if (const char* env = std::getenv("EMBER_BATCH_SPLIT_BYTES")) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(env, &end, 10);
+    if (end != env && *end == '\0') return static_cast<size_t>(v);  // 0: never split
+  }
+  size_t budget = size_t{16} << 20;
+#if defined(_SC_LEVEL3_CACHE_SIZE)
+  const long l3 = ::sysconf(_SC_LEVEL3_CACHE_SIZE);
+  if (l3 > 0) budget = std::min(budget, static_cast<size_t>(l3) / 2);
+#endif
+  return budget;
+}
+
+// Whether `node` computes each row (index along dim 0) of its outputs from the same row of its
+// batch-carrying inputs only, so that running a batch in pieces gives the same values.
+bool node_keeps_rows_apart(const Model& m, const ModelNode& node) {
+  static const std::set<std::string> row_local = {
+      "conv2d", "quantized_conv2d", "linear", "quantized_linear", "max_pool2d", "avg_pool2d",
+      "adaptive_avg_pool2d", "quantized_max_pool2d", "quantized_avg_pool2d",
+      "quantized_adaptive_avg_pool2d", "batch_norm", "quantize", "dequantize", "relu", "relu6",
+      "sigmoid", "tanh", "silu", "gelu", "hardswish", "hardsigmoid", "leaky_relu", "exp", "neg",
+      "abs", "dropout", "identity"};
+  static const std::set<std::string> elementwise = {"add", "sub", "mul", "div", "maximum",
+                                                    "minimum", "quantized_add"};
+  const std::string& op = node.schema->name();
+  if (node.outputs.empty() || node.inputs.empty() || node.inputs[0] < 0) return false;
+  const int64_t rank = m.values[static_cast<size_t>(node.inputs[0])].type.ndim();
+  auto axis = [&](const char* attr) {
+    const int64_t d = AttrReader(node.schema, &node.name, &node.attrs).attr_int(attr);
+    return d < 0 ? d + rank : d;
+  };
+  if (row_local.count(op)) return true;
+  if (elementwise.count(op)) {
+    // An operand as deep as the output broadcasts along the batch only with one row, or is a
+    // batch itself (dim 0 dynamic); shallower operands are broadcast to every row.
+    const int64_t out_rank = m.values[static_cast<size_t>(node.outputs[0])].type.ndim();
+    for (int64_t index : node.inputs) {
+      if (index < 0) continue;
+      const TensorType& t = m.values[static_cast<size_t>(index)].type;
+      if (t.ndim() == out_rank && out_rank > 0 && t.shape[0] != 1 && t.shape[0] != -1) return false;
+    }
+    return true;
+  }
+  if (op == "flatten") return axis("start_dim") >= 1;
+  if (op == "softmax" || op == "log_softmax") return axis("dim") != 0;
+  return false;
+}
+
+// Whether the model's inputs and outputs all carry the batch on dim 0 and every node keeps
+// rows apart.
+bool model_splits_batches(const Model& m) {
+  if (m.inputs.empty() || m.outputs.empty()) return false;
+  std::set<int64_t> seen;
+  for (int64_t index : m.outputs) {
+    const ModelValue& v = m.values[static_cast<size_t>(index)];
+    if (v.type.ndim() == 0 || v.type.shape[0] != -1 || v.is_input || v.is_constant || !seen.insert(index).second)
+      return false;
+  }
+  for (int64_t index : m.inputs) {
+    const TensorType& t = m.values[static_cast<size_t>(index)].type;
+    if (t.ndim() == 0 || t.shape[0] != -1) return false;
+  }
+  for (const ModelNode& node : m.nodes)
+    if (!node_keeps_rows_apart(m, node)) return false;
+  return true;
+}
+
 }  // namespace
 
 struct Predictor::Impl {
@@ -53,10 +132,16 @@ struct Predictor::Impl {
   mutable std::map<std::vector<Shape>, std::shared_ptr<const Plan>> plans;
   mutable std::shared_ptr<const Plan> last_plan;
   mutable std::vector<Tensor> free_arenas;
+  bool splits_batches = false;  // model_splits_batches
+  size_t split_budget = 0;      // batch_split_budget (0: never split)
 
   std::shared_ptr<const Plan> make_plan(const std::vector<Shape>& input_shapes) const;
   std::shared_ptr<const Plan> get_plan(const std::vector<Tensor>& inputs) const;
   std::shared_ptr<const Plan> get_plan_for_shapes(const std::vector<Shape>& shapes) const;
+  // Runs `plan` on `inputs`; outputs go to `out_views` (in the model's output order) when given,
+  // else to fresh tensors. Adds each node's seconds to *node_seconds (sized by the caller).
+  std::vector<Tensor> run_plan(const Plan& plan, const std::vector<Tensor>& inputs,
+                               const std::vector<Tensor>* out_views, std::vector<double>* node_seconds) const;
 };
 
 Predictor::Predictor() : impl_(std::make_unique<Impl>()) {}
@@ -94,6 +179,8 @@ std::unique_ptr<Predictor> Predictor::load_aligned(std::shared_ptr<void> owner, 
   for (int64_t index : p->impl_->model->outputs)
     p->impl_->output_info.push_back({p->impl_->model->values[index].name,
                                      p->impl_->model->values[index].type});
+  p->impl_->splits_batches = model_splits_batches(*p->impl_->model);
+  p->impl_->split_budget = batch_split_budget();
   return p;
 }
 
@@ -306,45 +393,109 @@ std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs,
                                              std::vector<double>* node_seconds) const {
   const Model& m = *impl_->model;
   std::shared_ptr<const Plan> plan = impl_->get_plan(inputs);
+  if (node_seconds) node_seconds->assign(m.nodes.size(), 0.0);
 
+  // A batch whose arena exceeds the budget runs in sub-batches of at least one row.
+  const int64_t rows = inputs[0].ndim() > 0 ? inputs[0].dim(0) : 0;
+  bool split = impl_->splits_batches && impl_->split_budget > 0 && rows > 1 &&
+               plan->arena_size > impl_->split_budget;
+  for (const Tensor& t : inputs) split = split && t.dim(0) == rows;
+  for (int64_t index : m.outputs)
+    split = split && plan->storage[static_cast<size_t>(index)] == Storage::Output &&
+            plan->types[static_cast<size_t>(index)].shape[0] == rows;
+  const int64_t sub = split ? std::max<int64_t>(1, static_cast<int64_t>(impl_->split_budget /
+                                                                        (plan->arena_size / static_cast<size_t>(rows) + 1)))
+                            : rows;
+  if (!split || sub >= rows) return impl_->run_plan(*plan, inputs, nullptr, node_seconds);
+  // The sub-batch plans (of `sub` rows, and of the remainder) must give each output its rows of
+  // the whole batch's shape; else (a model the op checks misjudged) the batch runs whole.
+  for (int64_t n : {sub, rows % sub}) {
+    if (n == 0) continue;
+    std::vector<Shape> shapes;
+    for (const Tensor& t : inputs) {
+      shapes.push_back(t.shape());
+      shapes.back()[0] = n;
+    }
+    std::shared_ptr<const Plan> part = impl_->get_plan_for_shapes(shapes);
+    for (int64_t index : m.outputs) {
+      Shape want = plan->types[static_cast<size_t>(index)].shape;
+      want[0] = n;
+      if (part->storage[static_cast<size_t>(index)] != Storage::Output ||
+          part->types[static_cast<size_t>(index)].shape != want)
+        return impl_->run_plan(*plan, inputs, nullptr, node_seconds);
+    }
+  }
+
+  std::vector<Tensor> outputs;
+  for (int64_t index : m.outputs)
+    outputs.push_back(Tensor::empty(plan->types[static_cast<size_t>(index)].shape,
+                                    plan->types[static_cast<size_t>(index)].dtype));
+  // Rows [r0, r0 + n) of a tensor whose dim 0 is the batch: a view (dim 0 is outermost).
+  auto rows_of = [](const Tensor& t, int64_t r0, int64_t n) {
+    Shape shape = t.shape();
+    const size_t row_bytes = t.nbytes() / static_cast<size_t>(shape[0]);
+    shape[0] = n;
+    return Tensor::wrap(const_cast<char*>(static_cast<const char*>(t.raw_data())) + static_cast<size_t>(r0) * row_bytes,
+                        shape, t.dtype());
+  };
+  for (int64_t r0 = 0; r0 < rows; r0 += sub) {
+    const int64_t n = std::min(sub, rows - r0);
+    std::vector<Tensor> part_inputs, part_outputs;
+    std::vector<Shape> shapes;
+    for (const Tensor& t : inputs) {
+      part_inputs.push_back(rows_of(t, r0, n));
+      shapes.push_back(part_inputs.back().shape());
+    }
+    for (const Tensor& t : outputs) part_outputs.push_back(rows_of(t, r0, n));
+    impl_->run_plan(*impl_->get_plan_for_shapes(shapes), part_inputs, &part_outputs, node_seconds);
+  }
+  return outputs;
+}
+
+std::vector<Tensor> Predictor::Impl::run_plan(const Plan& plan, const std::vector<Tensor>& inputs,
+                                              const std::vector<Tensor>* out_views,
+                                              std::vector<double>* node_seconds) const {
+  const Model& m = *model;
   Tensor arena;
   {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    auto& pool = impl_->free_arenas;
-    auto fit = std::find_if(pool.begin(), pool.end(), [&](const Tensor& a) {
-      return static_cast<size_t>(a.numel()) >= plan->arena_size;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto fit = std::find_if(free_arenas.begin(), free_arenas.end(), [&](const Tensor& a) {
+      return static_cast<size_t>(a.numel()) >= plan.arena_size;
     });
-    if (fit != pool.end()) {
+    if (fit != free_arenas.end()) {
       arena = *fit;
-      pool.erase(fit);
+      free_arenas.erase(fit);
     }
   }
   if (!arena.defined())
-    arena = Tensor::empty({static_cast<int64_t>(std::max<size_t>(plan->arena_size, 1))}, DType::UInt8);
+    arena = Tensor::empty({static_cast<int64_t>(std::max<size_t>(plan.arena_size, 1))}, DType::UInt8);
   struct ArenaReturn {
-    Impl* impl;
+    const Impl* impl;
     Tensor* arena;
     ~ArenaReturn() {
       std::lock_guard<std::mutex> lock(impl->mutex);
       if (impl->free_arenas.size() < 4) impl->free_arenas.push_back(*arena);
     }
-  } give_back{impl_.get(), &arena};
+  } give_back{this, &arena};
 
   std::vector<Tensor> values(m.values.size());
   uint8_t* base = arena.data<uint8_t>();
   for (size_t i = 0; i < m.values.size(); ++i) {
-    switch (plan->storage[i]) {
+    switch (plan.storage[i]) {
       case Storage::Constant: values[i] = m.values[i].constant; break;
       case Storage::Arena:
-        values[i] = Tensor::wrap(base + plan->offsets[i], plan->types[i].shape, plan->types[i].dtype);
+        values[i] = Tensor::wrap(base + plan.offsets[i], plan.types[i].shape, plan.types[i].dtype);
         break;
-      case Storage::Output: values[i] = Tensor::empty(plan->types[i].shape, plan->types[i].dtype); break;
+      case Storage::Output:
+        if (!out_views) values[i] = Tensor::empty(plan.types[i].shape, plan.types[i].dtype);
+        break;
       case Storage::Input: break;
     }
   }
   for (size_t k = 0; k < m.inputs.size(); ++k) values[m.inputs[k]] = inputs[k];
+  if (out_views)  // the outputs are distinct Storage::Output values (see run_unchecked)
+    for (size_t k = 0; k < m.outputs.size(); ++k) values[static_cast<size_t>(m.outputs[k])] = (*out_views)[k];
 
-  if (node_seconds) node_seconds->assign(m.nodes.size(), 0.0);
   for (size_t n = 0; n < m.nodes.size(); ++n) {
     const ModelNode& node = m.nodes[n];
     auto start = node_seconds ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
@@ -354,17 +505,16 @@ std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs,
     std::vector<Tensor*> outs;
     outs.reserve(node.outputs.size());
     for (int64_t index : node.outputs) outs.push_back(&values[index]);
-    OpContext ctx(node.schema, &node.name, &node.attrs, std::move(ins), std::move(outs),
-                  impl_->pool.get());
+    OpContext ctx(node.schema, &node.name, &node.attrs, std::move(ins), std::move(outs), pool.get());
     node.kernel->run(ctx);
     if (node_seconds)
-      (*node_seconds)[n] =
+      (*node_seconds)[n] +=
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
 
   std::vector<Tensor> outputs;
   for (int64_t index : m.outputs) {
-    if (plan->storage[index] == Storage::Output) {
+    if (plan.storage[index] == Storage::Output) {
       outputs.push_back(values[index]);
     } else {  // an input or a constant returned as is: hand out a copy
       Tensor copy = Tensor::empty(values[index].shape(), values[index].dtype());
