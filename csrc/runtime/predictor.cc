@@ -407,10 +407,9 @@ std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs,
                                                                         (plan->arena_size / static_cast<size_t>(rows) + 1)))
                             : rows;
   if (!split || sub >= rows) return impl_->run_plan(*plan, inputs, nullptr, node_seconds);
-  // The sub-batch plans (of `sub` rows, and of the remainder) must give each output its rows of
-  // the whole batch's shape; else (a model the op checks misjudged) the batch runs whole.
-  for (int64_t n : {sub, rows % sub}) {
-    if (n == 0) continue;
+  // The plan of an n-row sub-batch, or null unless it gives each output its n rows of the whole
+  // batch's shape (a model the op checks misjudged: the batch then runs whole).
+  auto part_plan = [&](int64_t n) -> std::shared_ptr<const Plan> {
     std::vector<Shape> shapes;
     for (const Tensor& t : inputs) {
       shapes.push_back(t.shape());
@@ -422,9 +421,13 @@ std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs,
       want[0] = n;
       if (part->storage[static_cast<size_t>(index)] != Storage::Output ||
           part->types[static_cast<size_t>(index)].shape != want)
-        return impl_->run_plan(*plan, inputs, nullptr, node_seconds);
+        return nullptr;
     }
-  }
+    return part;
+  };
+  const std::shared_ptr<const Plan> whole_part = part_plan(sub);
+  const std::shared_ptr<const Plan> last_part = rows % sub ? part_plan(rows % sub) : whole_part;
+  if (!whole_part || !last_part) return impl_->run_plan(*plan, inputs, nullptr, node_seconds);
 
   std::vector<Tensor> outputs;
   for (int64_t index : m.outputs)
@@ -441,13 +444,9 @@ std::vector<Tensor> Predictor::run_unchecked(const std::vector<Tensor>& inputs,
   for (int64_t r0 = 0; r0 < rows; r0 += sub) {
     const int64_t n = std::min(sub, rows - r0);
     std::vector<Tensor> part_inputs, part_outputs;
-    std::vector<Shape> shapes;
-    for (const Tensor& t : inputs) {
-      part_inputs.push_back(rows_of(t, r0, n));
-      shapes.push_back(part_inputs.back().shape());
-    }
+    for (const Tensor& t : inputs) part_inputs.push_back(rows_of(t, r0, n));
     for (const Tensor& t : outputs) part_outputs.push_back(rows_of(t, r0, n));
-    impl_->run_plan(*impl_->get_plan_for_shapes(shapes), part_inputs, &part_outputs, node_seconds);
+    impl_->run_plan(n == sub ? *whole_part : *last_part, part_inputs, &part_outputs, node_seconds);
   }
   return outputs;
 }

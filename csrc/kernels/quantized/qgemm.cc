@@ -365,7 +365,6 @@ class QuantizedConvGemmKernel : public OpKernel {
       virtual_out_buffer.resize(static_cast<size_t>(opg * chunks * chunk));
     uint8_t* const planes = planes_buffer.data();
     uint8_t* const virtual_out = virtual_out_buffer.data();
-    auto phase_plane = [&](int64_t ic, int64_t a, int64_t b) { return planes + phase_offset(ic, a, b); };
     for (int64_t n = 0; n < g.batch; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
@@ -379,7 +378,7 @@ class QuantizedConvGemmKernel : public OpKernel {
                                first_col.data(), plane_col.data(), cols.data()};
         ctx.parallel_for(cpg - first_plane, 8, [&](int64_t c0, int64_t c1) {
           for (int64_t c = first_plane + c0; c < first_plane + c1; ++c)
-            split_into_phases(split, xg + c * g.in_h * g.in_w, phase_plane(in_place ? 0 : c, 0, 0));
+            split_into_phases(split, xg + c * g.in_h * g.in_w, planes + phase_offset(in_place ? 0 : c, 0, 0));
         });
         // Row k of the chunk starting at virtual pixel j0 (an in-place layer's row k is plane k).
         auto im2col_row = [&](int64_t k, int64_t j0) -> const uint8_t* {
