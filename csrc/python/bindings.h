@@ -21,8 +21,8 @@ Tensor tensor_from_numpy(const py::array& array, const std::string& what);
 // A fresh numpy array of the given type, and a Tensor viewing its memory.
 py::array new_numpy(const TensorType& type, Tensor* view);
 
-py::list run_op_py(const std::string& type, const py::sequence& inputs, const py::dict& attrs,
-                   int64_t num_outputs);
+// _C.run_op: runs one op through a cached OpHandle of its type (op_handle.cc).
+py::object run_op_py(const std::string& type, py::handle inputs, py::handle attrs, int64_t num_outputs);
 py::list infer_types_py(const std::string& type, const py::sequence& inputs, const py::dict& attrs,
                         int64_t num_outputs, const std::string& name);
 py::dict resolve_attrs_py(const std::string& type, const py::dict& attrs, const std::string& name);

@@ -154,48 +154,6 @@ PreparedInputs prepare_inputs(const OpSchema& schema, const py::sequence& inputs
   return p;
 }
 
-// Outputs this large are computed with the GIL released.
-constexpr int64_t kReleaseGilNumel = 1 << 14;
-
-}  // namespace
-
-py::list run_op_py(const std::string& type, const py::sequence& inputs, const py::dict& attrs,
-                   int64_t num_outputs) {
-  static const std::string kNoName;
-  const OpSchema& schema = OpRegistry::global().get(type);
-  AttrMap resolved = schema.resolve_attrs(attrs_from_py(attrs, schema.name()));
-  PreparedInputs in = prepare_inputs(schema, inputs);
-  std::vector<TensorType> in_types(in.ptrs.size());
-  std::vector<const TensorType*> in_type_ptrs(in.ptrs.size(), nullptr);
-  for (size_t i = 0; i < in.ptrs.size(); ++i) {
-    if (!in.ptrs[i]) continue;
-    in_types[i] = in.ptrs[i]->type();
-    in_type_ptrs[i] = &in_types[i];
-  }
-  std::vector<TensorType> out_types =
-      schema.infer_types(in_type_ptrs, resolved, kNoName, num_outputs);
-  py::list result;
-  std::vector<Tensor> outs(out_types.size());
-  std::vector<Tensor*> out_ptrs;
-  int64_t work = 0;
-  for (size_t i = 0; i < out_types.size(); ++i) {
-    result.append(new_numpy(out_types[i], &outs[i]));
-    out_ptrs.push_back(&outs[i]);
-    work += out_types[i].numel();
-  }
-  KernelInit init(&schema, &kNoName, &resolved, in_types, {});
-  std::unique_ptr<OpKernel> kernel = schema.create_kernel(init);
-  OpContext ctx(&schema, &kNoName, &resolved, in.ptrs, out_ptrs, &ThreadPool::global());
-  if (work >= kReleaseGilNumel) {
-    py::gil_scoped_release release;
-    kernel->run(ctx);
-  } else {
-    kernel->run(ctx);
-  }
-  return result;
-}
-
-namespace {
 std::vector<TensorType> types_from_py(const py::sequence& inputs) {
   std::vector<TensorType> out;
   for (auto item : inputs) {

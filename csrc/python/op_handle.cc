@@ -1,19 +1,21 @@
 // OpHandle: one op bound once, for the eager front end's hot path.
 //
-// `_C.run_op(type, inputs, attrs)` looks the op up, converts and resolves attributes, infers
-// output types and creates a kernel on every call. An OpHandle does the lookup once and caches
-// the resolved attributes, the inferred output types and the kernel for the last (attributes,
-// input types) it saw, so a repeated call only reads the inputs, allocates the outputs and runs
+// An OpHandle does the schema lookup once and caches the resolved attributes, the inferred output
+// types and the kernel for the last (attributes, input types) it saw, so a repeated call only reads the inputs, allocates the outputs and runs
 // the kernel. Inputs may be numpy arrays, None (absent optional input) or objects with a `_data`
 // numpy array (frontend tensors); outputs are numpy arrays, or instances of `wrap` with `_data`
-// set when a wrapper class is given.
+// set when a wrapper class is given. `_C.run_op(type, inputs, attrs)` calls the handle of its op
+// type, so a repeated call costs what a frontend op costs.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 #include "core/thread_pool.h"
@@ -249,7 +251,7 @@ class OpHandle {
         py::array a = py::module_::import("numpy").attr("ascontiguousarray")(holder);
         if (a.ndim() != nd) a = a.reshape(dims);
         holder = a;
-        tensors[i] = tensor_from_numpy(a, schema_->name() + ": input " + std::to_string(i));
+        tensors[i] = tensor_from_numpy(a, input_label(i));
       } else {
         sc->shape.assign(proxy->dimensions, proxy->dimensions + proxy->nd);
         tensors[i] = Tensor::wrap(proxy->data, sc->shape, dt);
@@ -352,6 +354,13 @@ class OpHandle {
   Scratch scratch_;
   bool scratch_in_use_ = false;
 
+  // "<op>: input '<name>'" for errors (variadic inputs share their schema entry's name).
+  std::string input_label(size_t i) const {
+    const auto& inputs = schema_->inputs();
+    const std::string name = inputs.empty() ? std::to_string(i) : inputs[std::min(i, inputs.size() - 1)].name;
+    return schema_->name() + ": input '" + name + "'";
+  }
+
   py::object wrap(py::object array) {
     if (wrap_.is_none()) return array;
     auto* type = reinterpret_cast<PyTypeObject*>(wrap_.ptr());
@@ -386,6 +395,16 @@ class OpHandle {
 };
 
 }  // namespace
+
+py::object run_op_py(const std::string& type, py::handle inputs, py::handle attrs, int64_t num_outputs) {
+  // One handle per op type, made on first use (the GIL guards the map). Never destroyed: the
+  // handles hold Python objects that must not be released after the interpreter is gone.
+  static auto* handles = new std::unordered_map<std::string, std::unique_ptr<OpHandle>>();
+  auto it = handles->find(type);
+  if (it == handles->end())  // an unknown op throws here, before anything is stored
+    it = handles->emplace(type, std::make_unique<OpHandle>(type, py::none())).first;
+  return it->second->call(inputs, attrs, num_outputs, false);
+}
 
 void register_op_handle(py::module_& m) {
   py::class_<OpHandle>(m, "OpHandle",
