@@ -2,6 +2,7 @@
 #include "kernels/gemm.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -318,9 +319,22 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
         // One contiguous run of blocks per thread: a call walks all K rows once, so many
         // narrow calls would repeat that walk (1 x 1000 x 512 at 2 threads: 35 -> 47 GFLOP/s).
         const int64_t parts = std::min<int64_t>(threads, blocks);
-        pool->parallel_for(parts, 1, [&](int64_t t0, int64_t t1) {
-          body(t0 * blocks / parts, t1 * blocks / parts);
-        });
+        if (gemv == kernel.gemv_rows) {
+          // The rows kernel rewrites y once per group of rows: the threads' runs of columns
+          // end on a cache line of y, so that no line is written by two cores (y is the
+          // caller's buffer, 16-byte aligned by numpy). 2 threads: 17.3 -> 16.6 us.
+          const int64_t skew = static_cast<int64_t>(reinterpret_cast<uintptr_t>(C) % 64 / sizeof(float));
+          auto edge = [&](int64_t t) {
+            return t == 0 ? 0 : t == parts ? N : std::max<int64_t>(0, t * blocks / parts * width - skew);
+          };
+          pool->parallel_for(parts, 1, [&](int64_t t0, int64_t t1) {
+            gemv(K, edge(t0), edge(t1), A.data, b_data, ldb, C, p);
+          });
+        } else {
+          pool->parallel_for(parts, 1, [&](int64_t t0, int64_t t1) {
+            body(t0 * blocks / parts, t1 * blocks / parts);
+          });
+        }
       } else {
         body(0, blocks);
       }

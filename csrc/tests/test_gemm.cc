@@ -2,6 +2,7 @@
 // can run, raw and pre-packed operands, with each fused epilogue, C stored plain or transposed,
 // and 1 vs 2 threads.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <sstream>
@@ -30,6 +31,7 @@ struct Case {
   int bias;  // 0 none, 1 per column, 2 per row
   Activation act;
   bool transposed_c = false;  // C stored [N, M]
+  int c_offset = 0;           // floats between a 64-byte boundary and C's first element
 };
 
 void check_case(const SgemmKernel& kernel, const Case& c, std::mt19937& rng, ThreadPool& pool1,
@@ -57,9 +59,18 @@ void check_case(const SgemmKernel& kernel, const Case& c, std::mt19937& rng, Thr
   // C with a row stride larger than its rows (N, or M when C is stored transposed).
   ep.transposed_c = c.transposed_c;
   const int64_t rows = c.transposed_c ? N : M, cols = c.transposed_c ? M : N, ldc = cols + 3;
-  std::vector<float> C1(static_cast<size_t>(rows * ldc), -7.0f), C2 = C1;
-  sgemm(kernel, M, N, K, a, b, C1.data(), ldc, ep, &pool1);
-  sgemm(kernel, M, N, K, a, b, C2.data(), ldc, ep, &pool2);
+  // Both outputs start c_offset floats past a 64-byte boundary.
+  const size_t pad = 16;
+  std::vector<float> C1buf(static_cast<size_t>(rows * ldc) + 2 * pad, -7.0f), C2buf = C1buf;
+  auto at_offset = [&](std::vector<float>& v) {
+    const auto misalign = reinterpret_cast<uintptr_t>(v.data()) % 64 / sizeof(float);
+    return v.data() + (pad - misalign) + c.c_offset;
+  };
+  float* C1 = at_offset(C1buf);
+  float* C2 = at_offset(C2buf);
+  sgemm(kernel, M, N, K, a, b, C1, ldc, ep, &pool1);
+  sgemm(kernel, M, N, K, a, b, C2, ldc, ep, &pool2);
+  EXPECT(C1[-1] == -7.0f && C2[-1] == -7.0f);  // nothing written before C
   for (int64_t r = 0; r < rows; ++r) {
     for (int64_t col = 0; col < ldc; ++col) {
       const float got = C1[r * ldc + col];
@@ -133,5 +144,12 @@ TEST_CASE(sgemm_large_random_two_threads) {
   for (const SgemmKernel* k : all_kernels()) {
     check_case(*k, Case{301, 517, 600, false, false, false, 1, Activation::Relu}, rng, pool1, pool2);
     check_case(*k, Case{8, 1000, 512, true, false, true, 1, Activation::None}, rng, pool1, pool2);
+    // Matrix-vector products split across the threads, with y at every alignment within a line
+    // (the row-major kernel moves the split to a line boundary of y) and a few widths.
+    for (int off : {0, 1, 4, 13})
+      for (int64_t n : {1000, 300, 257})
+        for (bool prepacked : {false, true})
+          check_case(*k, Case{1, n, 512, false, false, prepacked, 1, Activation::Relu, false, off}, rng,
+                     pool1, pool2);
   }
 }
