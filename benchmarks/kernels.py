@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 
@@ -119,7 +120,8 @@ def print_sgemm(threads, times, peak_gflops, isolated):
           "(a constant weight, as linear / the graph runtime run it)")
     if isolated:
         print("(each library timed in its own process: with every core busy, one library's "
-              "spinning worker threads would slow the next one down)")
+              "spinning worker threads would slow the next one down; median of 3 alternating "
+              "rounds of processes unless --quick)")
     hdr = f"{'M x N x K':>16} | {'ember matmul':>12} | {'ember packed':>12} | {'numpy':>8} | {'torch':>8} | {'/numpy':>7} | {'/torch':>7} | {'packed/numpy':>12} | {'packed/torch':>12}"
     print(hdr)
     print("-" * len(hdr))
@@ -215,7 +217,8 @@ def print_conv(threads, times, isolated):
     print("loaded = kernel created once with the weight constant (pre-packed / pre-transformed, as "
           "the graph runtime loads a model); eager = _C.run_op (weight packed per call)")
     if isolated:
-        print("(Ember and torch timed in separate processes)")
+        print("(Ember and torch timed in separate processes; median of 3 alternating rounds unless "
+              "--quick)")
     hdr = (f"{'layer':>36} | {'C->O':>9} | {'k/s/g':>6} | {'HxW':>7} | {'kernel (loaded)':>42} | "
            f"{'loaded':>7} | {'eager':>7} | {'torch':>7} | {'loaded/torch':>12} | {'eager/torch':>11}")
     print(hdr)
@@ -239,17 +242,25 @@ def print_conv(threads, times, isolated):
 
 
 def isolated_times(threads, args, part):
-    """Runs `part` ("sgemm" or "conv") once per library, each in a fresh process, and merges
-    the {row: {engine: seconds}} results."""
+    """Runs `part` ("sgemm" or "conv") in a fresh process per library, `args.process_rounds`
+    times with the libraries' order rotated each round, and merges the {row: {engine: seconds}}
+    results as the median over the rounds. One process per library keeps each library's
+    spinning workers off the others' cores; several alternating rounds keep a slow minute of a
+    shared machine from landing on one library only (single rounds swung a ratio by 2x here)."""
+    engines = ["ember", "numpy", "torch"] if part == "sgemm" else ["ember", "torch"]
+    runs = {}  # (row, key) -> [values over rounds]
+    for r in range(args.process_rounds):
+        for engine in engines[r % len(engines):] + engines[:r % len(engines)]:
+            cmd = [sys.executable, os.path.abspath(__file__), "--threads", str(threads), "--only",
+                   part, "--engine", engine] + (["--quick"] if args.quick else [])
+            out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            for row, values in json.loads(out.strip().splitlines()[-1]).items():
+                for key, value in values.items():
+                    runs.setdefault((row, key), []).append(value)
     merged = {}
-    for engine in ("ember", "numpy", "torch"):
-        if part == "conv" and engine == "numpy":
-            continue
-        cmd = [sys.executable, os.path.abspath(__file__), "--threads", str(threads), "--only", part,
-               "--engine", engine] + (["--quick"] if args.quick else [])
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-        for key, row in json.loads(out.strip().splitlines()[-1]).items():
-            merged.setdefault(key, {}).update(row)
+    for (row, key), values in runs.items():
+        merged.setdefault(row, {})[key] = (statistics.median(values) if isinstance(values[0], float)
+                                           else values[0])
     return merged
 
 
@@ -262,6 +273,7 @@ def main():
                         help="(internal) time one library and print its times as JSON")
     args = parser.parse_args()
     args.rounds = 5 if args.quick else 15
+    args.process_rounds = 1 if args.quick else 3  # alternating processes at 2+ threads
     args.seconds = 0.3 if args.quick else 1.0
 
     if args.engine:  # a child of isolated_times
