@@ -172,8 +172,14 @@ CONV_CASES = [
         (3, 7, 7, 3, 1, "none"), (5, 17, 16, 3, 1, "relu6"), (6, 11, 13, 5, 2, "relu"),
         (4, 33, 31, 3, 2, "none"), (2, 9, 15, 5, 1, "relu6"), (1, 1, 1, 3, 1, "none"),
         (7, 20, 17, 3, 2, "relu"),
+        # 3x3 stride 1 (the AVX-512 kernel without a padded copy): widths around one and two
+        # vectors of 16 and heights around its block of 4 rows
+        (3, 5, 33, 3, 1, "relu6"), (2, 4, 32, 3, 1, "none"), (4, 6, 17, 3, 1, "relu"),
+        (3, 9, 1, 3, 1, "none"), (2, 2, 48, 3, 1, "relu6"), (3, 3, 15, 3, 1, "none"),
+        (2, 13, 31, 3, 1, "relu"), (2, 8, 2, 3, 1, "none"), (1, 7, 56, 3, 1, "relu6"),
     ]
 ] + [
+    ((2, 3, 6, 18), (3, 1, 3, 3), dict(groups=3, padding=[1, 1])),       # depthwise, batch 2
     ((2, 4, 9, 10), (4, 1, 3, 3), dict(groups=4, padding=[0, 0])),       # depthwise, no padding
     ((1, 4, 9, 10), (8, 1, 3, 3), dict(groups=4, padding=[1, 1])),       # channel multiplier 2
 ]
