@@ -177,6 +177,11 @@ CONV_CASES = [
         (3, 5, 33, 3, 1, "relu6"), (2, 4, 32, 3, 1, "none"), (4, 6, 17, 3, 1, "relu"),
         (3, 9, 1, 3, 1, "none"), (2, 2, 48, 3, 1, "relu6"), (3, 3, 15, 3, 1, "none"),
         (2, 13, 31, 3, 1, "relu"), (2, 8, 2, 3, 1, "none"), (1, 7, 56, 3, 1, "relu6"),
+        # 3x3 stride 2 (its AVX-512 kernel reads 32 input columns per 16 outputs): even and odd
+        # sizes around those widths and around its block of 4 output rows
+        (3, 8, 32, 3, 2, "relu6"), (2, 9, 33, 3, 2, "none"), (2, 5, 1, 3, 2, "relu"),
+        (3, 2, 2, 3, 2, "none"), (2, 7, 64, 3, 2, "relu6"), (1, 15, 63, 3, 2, "none"),
+        (2, 18, 30, 3, 2, "relu"),
     ]
 ] + [
     ((2, 3, 6, 18), (3, 1, 3, 3), dict(groups=3, padding=[1, 1])),       # depthwise, batch 2

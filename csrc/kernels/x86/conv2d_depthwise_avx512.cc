@@ -1,13 +1,13 @@
 // conv2d_depthwise_avx512: the direct depthwise kernels for AVX-512.
 //
-// 3 x 3, stride 1, padding 1 (MobileNet's layers) has a kernel of its own here: it reads the
+// 3 x 3, stride 1 or 2, padding 1 (MobileNet's layers) has kernels of their own here: they read the
 // input plane in place, with masked loads supplying the zero border, so no padded copy is made;
-// each input row is loaded once (as its left, centre and right neighbours) and feeds the up to
-// three output rows it touches, four output rows and two vectors of columns at a time (eight
+// each input row is loaded once (as its left, centre and right neighbours) and feeds every output
+// row it touches, four output rows at a time (stride 1: and two vectors of columns, eight
 // independent accumulators, 4.5 loads per 16 outputs instead of 9). Every output sums its nine
 // taps in (row, column) order after the bias, one fused multiply-add each.
 //
-// Everything else (5 x 5, stride 2, other paddings) runs the generic direct kernel
+// Everything else (5 x 5, other paddings) runs the generic direct kernel
 // (conv2d_depthwise_impl.h) compiled for this ISA.
 #include <immintrin.h>
 
@@ -102,21 +102,96 @@ void dw3x3s1_plane(const float* __restrict x, int64_t H, int64_t W, const float*
   }
 }
 
-bool is_3x3_stride1_pad1(const Conv2dShape& s) {
-  return s.kh == 3 && s.kw == 3 && s.sh == 1 && s.sw == 1 && s.ph == 1 && s.pw == 1 && s.dh == 1 &&
-         s.dw == 1 && s.OH == s.H && s.OW == s.W;
+// Stride 2: output columns [j, j + 16) read input columns 2j - 1 + 2l + kx. Two loads of 16
+// give the centre taps (their even lanes) and the right taps (odd lanes); two more, one column
+// to the left, give the left taps (even lanes). Input row 2 * oh0 - 1 + i feeds output row
+// oh0 + r with kernel row ky = i - 2r.
+template <int R>
+inline void dw3x3s2_block(const float* __restrict x, int64_t H, int64_t W, const __m512 (&taps)[9],
+                          __m512 bias, bool clamp, __m512 lo, __m512 hi, float* __restrict y,
+                          int64_t OW, int64_t oh0, int64_t j) {
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  const int64_t c0 = 2 * j;
+  const __mmask16 m0 = columns_in(c0, W), m1 = columns_in(c0 + 16, W);
+  const __mmask16 l0 = columns_in(c0 - 1, W), l1 = columns_in(c0 + 15, W);
+  __m512 acc[R];
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) acc[r] = bias;
+#pragma GCC unroll 9
+  for (int i = 0; i < 2 * R + 1; ++i) {
+    const int64_t ih = 2 * oh0 - 1 + i;
+    if (ih < 0 || ih >= H) continue;  // zero padding: no contribution
+    const float* row = x + ih * W + c0;
+    const __m512 a = _mm512_maskz_loadu_ps(m0, row), b = _mm512_maskz_loadu_ps(m1, row + 16);
+    const __m512 left = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(l0, row - 1), even,
+                                               _mm512_maskz_loadu_ps(l1, row + 15));
+    const __m512 centre = _mm512_permutex2var_ps(a, even, b);
+    const __m512 right = _mm512_permutex2var_ps(a, odd, b);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const int ky = i - 2 * r;
+      if (ky < 0 || ky > 2) continue;
+      acc[r] = _mm512_fmadd_ps(left, taps[ky * 3], acc[r]);
+      acc[r] = _mm512_fmadd_ps(centre, taps[ky * 3 + 1], acc[r]);
+      acc[r] = _mm512_fmadd_ps(right, taps[ky * 3 + 2], acc[r]);
+    }
+  }
+  const __mmask16 mo = columns_in(j, OW);
+#pragma GCC unroll 4
+  for (int r = 0; r < R; ++r) {
+    __m512 s = acc[r];
+    if (clamp) s = _mm512_min_ps(hi, _mm512_max_ps(lo, s));
+    _mm512_mask_storeu_ps(y + (oh0 + r) * OW + j, mo, s);
+  }
+}
+
+template <int R>
+inline void dw3x3s2_rows(const float* __restrict x, int64_t H, int64_t W, const __m512 (&taps)[9],
+                         __m512 bias, bool clamp, __m512 lo, __m512 hi, float* __restrict y,
+                         int64_t OW, int64_t oh0) {
+  for (int64_t j = 0; j < OW; j += 16) dw3x3s2_block<R>(x, H, W, taps, bias, clamp, lo, hi, y, OW, oh0, j);
+}
+
+void dw3x3s2_plane(const float* __restrict x, int64_t H, int64_t W, const float* w, float bias,
+                   float* __restrict y, int64_t OH, int64_t OW, const ConvEpilogue& ep) {
+  __m512 taps[9];
+  for (int i = 0; i < 9; ++i) taps[i] = _mm512_set1_ps(w[i]);
+  const __m512 b = _mm512_set1_ps(bias), lo = _mm512_set1_ps(ep.lo), hi = _mm512_set1_ps(ep.hi);
+  int64_t oh = 0;
+  for (; oh + 4 <= OH; oh += 4) dw3x3s2_rows<4>(x, H, W, taps, b, ep.clamp, lo, hi, y, OW, oh);
+  switch (OH - oh) {  // the last 1 to 3 rows in one block
+    case 3: dw3x3s2_rows<3>(x, H, W, taps, b, ep.clamp, lo, hi, y, OW, oh); break;
+    case 2: dw3x3s2_rows<2>(x, H, W, taps, b, ep.clamp, lo, hi, y, OW, oh); break;
+    case 1: dw3x3s2_rows<1>(x, H, W, taps, b, ep.clamp, lo, hi, y, OW, oh); break;
+    default: break;
+  }
+}
+
+// 3 x 3, padding 1, no dilation, stride 1 or 2 in both directions: 1 or 2; else 0.
+int direct_3x3_pad1_stride(const Conv2dShape& s) {
+  if (s.kh != 3 || s.kw != 3 || s.ph != 1 || s.pw != 1 || s.dh != 1 || s.dw != 1 || s.sh != s.sw) return 0;
+  if (s.sh == 1 && s.OH == s.H && s.OW == s.W) return 1;
+  if (s.sh == 2 && s.OH == (s.H - 1) / 2 + 1 && s.OW == (s.W - 1) / 2 + 1) return 2;
+  return 0;
 }
 
 }  // namespace
 
 void conv2d_depthwise_avx512(const Conv2dShape& s, const float* x, const float* w, float* y,
                              const ConvEpilogue& ep, ThreadPool* pool) {
-  if (!is_3x3_stride1_pad1(s)) return depthwise_run(s, x, w, y, ep, pool);
+  const int stride = direct_3x3_pad1_stride(s);
+  if (stride == 0) return depthwise_run(s, x, w, y, ep, pool);
   auto body = [&](int64_t p0, int64_t p1) {
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t c = p % s.C;
-      dw3x3s1_plane(x + p * s.H * s.W, s.H, s.W, w + c * 9, ep.bias ? ep.bias[c] : 0.0f,
-                    y + p * s.H * s.W, ep);
+      const float* xp = x + p * s.H * s.W;
+      float* yp = y + p * s.OH * s.OW;
+      const float b = ep.bias ? ep.bias[c] : 0.0f;
+      if (stride == 1)
+        dw3x3s1_plane(xp, s.H, s.W, w + c * 9, b, yp, ep);
+      else
+        dw3x3s2_plane(xp, s.H, s.W, w + c * 9, b, yp, s.OH, s.OW, ep);
     }
   };
   // A plane is thousands of FMAs: one plane per chunk is already coarse enough.
