@@ -351,6 +351,34 @@ def test_quantized_adaptive_avg_pool2d_within_one_step():
         assert_within_one_step(y, quantize_np(yf, 0.01, 128), str(size))
 
 
+def test_quantized_global_avg_pool2d_fast_kernel_bit_exact(each_isa):
+    rng = np.random.default_rng(33)
+    cases = []
+    for shape in [(1, 1, 1, 1), (2, 3, 7, 7), (1, 1280, 7, 7), (3, 5, 13, 17), (1, 2, 1, 300), (1, 40, 64, 64)]:
+        x = rng.integers(0, 256, size=shape, dtype=np.uint8)
+        q = {"input_scale": float(rng.uniform(0.01, 0.1)), "input_zero_point": int(rng.integers(0, 256)),
+             "output_scale": float(rng.uniform(0.002, 0.1)), "output_zero_point": int(rng.integers(0, 256)),
+             "output_size": [1, 1]}
+        cases.append((x, q))
+    x = np.full((1, 4, 9, 9), 255, np.uint8)  # saturates at both ends of the output range
+    cases += [(x, {"input_scale": 1.0, "input_zero_point": 0, "output_scale": 0.01, "output_zero_point": 200,
+                   "output_size": [1, 1]}),
+              (255 - x, {"input_scale": 1.0, "input_zero_point": 255, "output_scale": 0.01,
+                         "output_zero_point": 20, "output_size": [1, 1]})]
+    _C.set_max_isa("reference")
+    expected = [run("quantized_adaptive_avg_pool2d", [x], q)[0] for x, q in cases]
+    for isa in each_isa:
+        _C.set_max_isa(isa)
+        for threads in (1, 2):
+            _C.set_num_threads(threads)
+            for (x, q), want in zip(cases, expected):
+                (got,) = run("quantized_adaptive_avg_pool2d", [x], q)
+                np.testing.assert_array_equal(got, want, err_msg=f"{isa} {threads} thread(s) {x.shape} {q}")
+    assert _C.kernel_name("quantized_adaptive_avg_pool2d", [cases[1][0]], cases[1][1]) == "u8_global_avg_pool2d_portable"
+    assert "reference" in _C.kernel_name("quantized_adaptive_avg_pool2d", [cases[1][0]],
+                                         dict(cases[1][1], output_size=[2, 2]))
+
+
 # ---------------------------------------------------------------- concat
 
 def test_quantized_concat_requantizes_each_input():

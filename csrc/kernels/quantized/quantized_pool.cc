@@ -2,6 +2,8 @@
 // quantized_avg_pool2d and quantized_adaptive_avg_pool2d (sum of centered codes, requantized by
 // input_scale / (output_scale * divisor) with requantize.h). Windows follow PyTorch's
 // (ceil_mode, count_include_pad, adaptive windows [floor(o*in/out), ceil((o+1)*in/out))).
+// Global average pooling (adaptive, output 1 x 1) has a multi-threaded kernel; the rest runs the
+// reference.
 #include <algorithm>
 
 #include "core/op_registry.h"
@@ -111,8 +113,11 @@ struct AvgRequant {
                          where + ": requantization scale input_scale / (output_scale * window size)");
     return s;
   }
-  uint8_t apply(int32_t centered_sum, int64_t divisor) {
-    int64_t v = requantize(centered_sum, scale(divisor)) + output_zero_point;
+  uint8_t apply(int32_t centered_sum, int64_t divisor) { return finish(centered_sum, scale(divisor)); }
+  // The output code of a centred sum with a scale already looked up (no cache update: threads
+  // may share it).
+  uint8_t finish(int32_t centered_sum, FixedPointScale s) const {
+    int64_t v = requantize(centered_sum, s) + output_zero_point;
     return clamp_to_uint8(v, OutputRange{});
   }
 };
@@ -194,6 +199,36 @@ void quantized_adaptive_avg_pool2d_reference(OpContext& ctx) {
     }
 }
 
+// Global average pooling (output_size [1, 1], the last pool of most CNNs): every plane is one
+// window, summed as a contiguous run of bytes on all threads; one scale for all planes. The
+// integer sum equals the reference's sum of centred codes, so the codes are the same.
+void quantized_global_avg_pool2d(OpContext& ctx) {
+  AvgRequant rq = avg_requant(ctx);
+  const Tensor& x = ctx.input(0);
+  const int64_t planes = x.dim(0) * x.dim(1), area = x.dim(2) * x.dim(3);
+  if (area == 0) ctx.fail("input 'x' has an empty plane ", shape_str(x.shape()));
+  if (area > (int64_t{1} << 23))  // 255 * area must fit the int32 sum
+    ctx.fail("input 'x' planes of ", area, " codes are more than the 2**23 an int32 sum holds");
+  const FixedPointScale scale = rq.scale(area);
+  const int32_t offset = static_cast<int32_t>(rq.input_zero_point * area);
+  const uint8_t* px = x.data<uint8_t>();
+  uint8_t* py = ctx.output(0).data<uint8_t>();
+  ctx.parallel_for(planes, std::max<int64_t>(1, 4096 / area), [&](int64_t b, int64_t e) {
+    for (int64_t c = b; c < e; ++c) {
+      const uint8_t* plane = px + c * area;
+      uint32_t sum = 0;
+      for (int64_t i = 0; i < area; ++i) sum += plane[i];
+      py[c] = rq.finish(static_cast<int32_t>(sum) - offset, scale);
+    }
+  });
+}
+
+std::unique_ptr<OpKernel> make_global_avg_pool(const KernelInit& init) {
+  const auto& size = init.attr_ints("output_size");
+  if (size.size() != 2 || size[0] != 1 || size[1] != 1) return nullptr;  // other sizes: reference
+  return make_function_kernel(quantized_global_avg_pool2d, "u8_global_avg_pool2d_portable");
+}
+
 }  // namespace
 
 #define EMBER_POOL_WINDOW_ATTRS                                                          \
@@ -238,6 +273,8 @@ EMBER_REGISTER_OP(quantized_adaptive_avg_pool2d)
     EMBER_AVG_QUANT_ATTRS
     .infer(infer_adaptive_avg_pool)
     .kernel(DType::UInt8, Isa::Reference, quantized_adaptive_avg_pool2d_reference);
+EMBER_REGISTER_KERNEL(quantized_adaptive_avg_pool2d, DType::UInt8, Isa::Portable,
+                      "u8_global_avg_pool2d_portable", make_global_avg_pool);
 
 #undef EMBER_POOL_WINDOW_ATTRS
 #undef EMBER_AVG_QUANT_ATTRS
