@@ -151,5 +151,8 @@ TEST_CASE(sgemm_large_random_two_threads) {
         for (bool prepacked : {false, true})
           check_case(*k, Case{1, n, 512, false, false, prepacked, 1, Activation::Relu, false, off}, rng,
                      pool1, pool2);
+    // Whole K blocks per thread (an even number of blocks), with a row bias and relu6.
+    for (int64_t kdepth : {4 * k->kc, 2 * k->kc + 8})
+      check_case(*k, Case{1, 300, kdepth, false, false, false, 2, Activation::Relu6, false, 3}, rng, pool1, pool2);
   }
 }
