@@ -24,7 +24,9 @@ struct ConvEpilogue {
 };
 
 // Direct depthwise convolution (groups == C == O): 3x3 or 5x5, stride 1 or 2 (both
-// directions equal), no dilation. Each ISA file compiles the same code with its flags.
+// directions equal), no dilation. Each ISA file compiles the same code with its flags
+// (conv2d_depthwise_impl.h); AVX-512 has its own kernels for 3x3 with padding 1, which read the
+// input in place (conv2d_depthwise_avx512.cc).
 bool depthwise_supported(const Conv2dShape& s);
 using DepthwiseFn = void (*)(const Conv2dShape& s, const float* x, const float* w, float* y,
                              const ConvEpilogue& ep, ThreadPool* pool);
