@@ -15,6 +15,8 @@ py::dtype numpy_dtype(DType t);
 // Python dict of attribute values -> AttrMap (bool, int, float, str, and lists of those).
 AttrMap attrs_from_py(const py::dict& attrs, const std::string& where);
 py::dict attrs_to_py(const AttrMap& attrs);
+// "<op>: input '<name>'", for errors about input i (variadic inputs share their schema entry's name).
+std::string input_label(const OpSchema& schema, size_t i);
 // Borrows a numpy array's memory; `what` names the op and input for errors. The array must
 // stay alive while the Tensor is used.
 Tensor tensor_from_numpy(const py::array& array, const std::string& what);

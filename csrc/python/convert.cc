@@ -99,6 +99,12 @@ py::dict attrs_to_py(const AttrMap& attrs) {
   return d;
 }
 
+std::string input_label(const OpSchema& schema, size_t i) {
+  const auto& inputs = schema.inputs();
+  const std::string name = inputs.empty() ? std::to_string(i) : inputs[std::min(i, inputs.size() - 1)].name;
+  return schema.name() + ": input '" + name + "'";
+}
+
 Tensor tensor_from_numpy(const py::array& array, const std::string& what) {
   DType t = dtype_from_numpy(array.dtype());
   if (t == DType::Undefined)
@@ -134,11 +140,7 @@ PreparedInputs prepare_inputs(const OpSchema& schema, const py::sequence& inputs
   for (size_t i = 0; i < n; ++i) {
     py::object item = inputs[i];
     if (item.is_none()) continue;
-    std::string input_name =
-        schema.inputs().empty()
-            ? std::to_string(i)
-            : schema.inputs()[std::min(i, schema.inputs().size() - 1)].name;
-    std::string what = schema.name() + ": input '" + input_name + "'";
+    const std::string what = input_label(schema, i);
     py::array arr;
     if (py::isinstance<py::array>(item)) {
       arr = py::reinterpret_borrow<py::array>(item);

@@ -1,11 +1,12 @@
 // OpHandle: one op bound once, for the eager front end's hot path.
 //
-// An OpHandle does the schema lookup once and caches the resolved attributes, the inferred output
-// types and the kernel for the last (attributes, input types) it saw, so a repeated call only reads the inputs, allocates the outputs and runs
-// the kernel. Inputs may be numpy arrays, None (absent optional input) or objects with a `_data`
-// numpy array (frontend tensors); outputs are numpy arrays, or instances of `wrap` with `_data`
-// set when a wrapper class is given. `_C.run_op(type, inputs, attrs)` calls the handle of its op
-// type, so a repeated call costs what a frontend op costs.
+// An OpHandle does the schema lookup once and caches the resolved attributes, the inferred
+// output types and the kernel for the last (attributes, input types) it saw, so a repeated call
+// only reads the inputs, allocates the outputs and runs the kernel. Inputs may be numpy arrays,
+// None (absent optional input) or objects with a `_data` numpy array (frontend tensors); outputs
+// are numpy arrays, or instances of `wrap` with `_data` set when a wrapper class is given.
+// `_C.run_op(type, inputs, attrs)` calls the handle of its op type, so a repeated call costs what
+// a frontend op costs.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -251,7 +252,7 @@ class OpHandle {
         py::array a = py::module_::import("numpy").attr("ascontiguousarray")(holder);
         if (a.ndim() != nd) a = a.reshape(dims);
         holder = a;
-        tensors[i] = tensor_from_numpy(a, input_label(i));
+        tensors[i] = tensor_from_numpy(a, input_label(*schema_, i));
       } else {
         sc->shape.assign(proxy->dimensions, proxy->dimensions + proxy->nd);
         tensors[i] = Tensor::wrap(proxy->data, sc->shape, dt);
@@ -353,13 +354,6 @@ class OpHandle {
   };
   Scratch scratch_;
   bool scratch_in_use_ = false;
-
-  // "<op>: input '<name>'" for errors (variadic inputs share their schema entry's name).
-  std::string input_label(size_t i) const {
-    const auto& inputs = schema_->inputs();
-    const std::string name = inputs.empty() ? std::to_string(i) : inputs[std::min(i, inputs.size() - 1)].name;
-    return schema_->name() + ": input '" + name + "'";
-  }
 
   py::object wrap(py::object array) {
     if (wrap_.is_none()) return array;

@@ -31,27 +31,41 @@ inline __mmask16 columns_in(int64_t j, int64_t W) {
   return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
 }
 
-// Output rows [oh0, oh0 + R) x columns [j, j + 16 * V) of one plane.
+// One plane: input [H, W], output [OH, OW], its nine taps and bias broadcast, its epilogue.
+struct Plane {
+  const float* __restrict x;
+  float* __restrict y;
+  int64_t H, W, OW;
+  __m512 taps[9];
+  __m512 bias, lo, hi;
+  bool clamp;
+
+  // out[0, 16) = epilogue(s) for the lanes of `mask`.
+  void store(float* out, __m512 s, __mmask16 mask) const {
+    if (clamp) s = _mm512_min_ps(hi, _mm512_max_ps(lo, s));  // max(lo, s) keeps a NaN in s
+    _mm512_mask_storeu_ps(out, mask, s);
+  }
+};
+
+// Stride 1: output rows [oh0, oh0 + R) x columns [j, j + 16 * V). Input row oh0 - 1 + i feeds
+// output row oh0 + r with kernel row ky = i - r.
 template <int R, int V>
-inline void dw3x3s1_block(const float* __restrict x, int64_t H, int64_t W, const __m512 (&taps)[9],
-                          __m512 bias, bool clamp, __m512 lo, __m512 hi, float* __restrict y,
-                          int64_t oh0, int64_t j) {
+inline void dw3x3s1_block(const Plane& pl, int64_t oh0, int64_t j) {
   __mmask16 ml[V], mc[V], mr[V];
   for (int v = 0; v < V; ++v) {
-    ml[v] = columns_in(j + 16 * v - 1, W);
-    mc[v] = columns_in(j + 16 * v, W);
-    mr[v] = columns_in(j + 16 * v + 1, W);
+    ml[v] = columns_in(j + 16 * v - 1, pl.W);
+    mc[v] = columns_in(j + 16 * v, pl.W);
+    mr[v] = columns_in(j + 16 * v + 1, pl.W);
   }
   __m512 acc[R][V];
 #pragma GCC unroll 4
   for (int r = 0; r < R; ++r)
-    for (int v = 0; v < V; ++v) acc[r][v] = bias;
-  // Input row oh0 - 1 + i feeds output row oh0 + r with kernel row ky = i - r.
+    for (int v = 0; v < V; ++v) acc[r][v] = pl.bias;
 #pragma GCC unroll 6
   for (int i = 0; i < R + 2; ++i) {
     const int64_t ih = oh0 - 1 + i;
-    if (ih < 0 || ih >= H) continue;  // zero padding: no contribution
-    const float* row = x + ih * W + j;
+    if (ih < 0 || ih >= pl.H) continue;  // zero padding: no contribution
+    const float* row = pl.x + ih * pl.W + j;
 #pragma GCC unroll 2
     for (int v = 0; v < V; ++v) {
       const __m512 left = _mm512_maskz_loadu_ps(ml[v], row + 16 * v - 1);
@@ -61,45 +75,15 @@ inline void dw3x3s1_block(const float* __restrict x, int64_t H, int64_t W, const
       for (int r = 0; r < R; ++r) {
         const int ky = i - r;
         if (ky < 0 || ky > 2) continue;
-        acc[r][v] = _mm512_fmadd_ps(left, taps[ky * 3], acc[r][v]);
-        acc[r][v] = _mm512_fmadd_ps(centre, taps[ky * 3 + 1], acc[r][v]);
-        acc[r][v] = _mm512_fmadd_ps(right, taps[ky * 3 + 2], acc[r][v]);
+        acc[r][v] = _mm512_fmadd_ps(left, pl.taps[ky * 3], acc[r][v]);
+        acc[r][v] = _mm512_fmadd_ps(centre, pl.taps[ky * 3 + 1], acc[r][v]);
+        acc[r][v] = _mm512_fmadd_ps(right, pl.taps[ky * 3 + 2], acc[r][v]);
       }
     }
   }
 #pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) {
-    float* out = y + (oh0 + r) * W + j;
-    for (int v = 0; v < V; ++v) {
-      __m512 s = acc[r][v];
-      if (clamp) s = _mm512_min_ps(hi, _mm512_max_ps(lo, s));  // max(lo, s) keeps a NaN in s
-      _mm512_mask_storeu_ps(out + 16 * v, mc[v], s);
-    }
-  }
-}
-
-template <int R>
-inline void dw3x3s1_rows(const float* __restrict x, int64_t H, int64_t W, const __m512 (&taps)[9],
-                         __m512 bias, bool clamp, __m512 lo, __m512 hi, float* __restrict y,
-                         int64_t oh0) {
-  int64_t j = 0;
-  for (; j + 16 < W; j += 32) dw3x3s1_block<R, 2>(x, H, W, taps, bias, clamp, lo, hi, y, oh0, j);
-  if (j < W) dw3x3s1_block<R, 1>(x, H, W, taps, bias, clamp, lo, hi, y, oh0, j);
-}
-
-void dw3x3s1_plane(const float* __restrict x, int64_t H, int64_t W, const float* w, float bias,
-                   float* __restrict y, const ConvEpilogue& ep) {
-  __m512 taps[9];
-  for (int i = 0; i < 9; ++i) taps[i] = _mm512_set1_ps(w[i]);
-  const __m512 b = _mm512_set1_ps(bias), lo = _mm512_set1_ps(ep.lo), hi = _mm512_set1_ps(ep.hi);
-  int64_t oh = 0;
-  for (; oh + 4 <= H; oh += 4) dw3x3s1_rows<4>(x, H, W, taps, b, ep.clamp, lo, hi, y, oh);
-  switch (H - oh) {  // the last 1 to 3 rows in one block
-    case 3: dw3x3s1_rows<3>(x, H, W, taps, b, ep.clamp, lo, hi, y, oh); break;
-    case 2: dw3x3s1_rows<2>(x, H, W, taps, b, ep.clamp, lo, hi, y, oh); break;
-    case 1: dw3x3s1_rows<1>(x, H, W, taps, b, ep.clamp, lo, hi, y, oh); break;
-    default: break;
-  }
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < V; ++v) pl.store(pl.y + (oh0 + r) * pl.OW + j + 16 * v, acc[r][v], mc[v]);
 }
 
 // Stride 2: output columns [j, j + 16) read input columns 2j - 1 + 2l + kx. Two loads of 16
@@ -107,22 +91,20 @@ void dw3x3s1_plane(const float* __restrict x, int64_t H, int64_t W, const float*
 // to the left, give the left taps (even lanes). Input row 2 * oh0 - 1 + i feeds output row
 // oh0 + r with kernel row ky = i - 2r.
 template <int R>
-inline void dw3x3s2_block(const float* __restrict x, int64_t H, int64_t W, const __m512 (&taps)[9],
-                          __m512 bias, bool clamp, __m512 lo, __m512 hi, float* __restrict y,
-                          int64_t OW, int64_t oh0, int64_t j) {
+inline void dw3x3s2_block(const Plane& pl, int64_t oh0, int64_t j) {
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i odd = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
   const int64_t c0 = 2 * j;
-  const __mmask16 m0 = columns_in(c0, W), m1 = columns_in(c0 + 16, W);
-  const __mmask16 l0 = columns_in(c0 - 1, W), l1 = columns_in(c0 + 15, W);
+  const __mmask16 m0 = columns_in(c0, pl.W), m1 = columns_in(c0 + 16, pl.W);
+  const __mmask16 l0 = columns_in(c0 - 1, pl.W), l1 = columns_in(c0 + 15, pl.W);
   __m512 acc[R];
 #pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) acc[r] = bias;
+  for (int r = 0; r < R; ++r) acc[r] = pl.bias;
 #pragma GCC unroll 9
   for (int i = 0; i < 2 * R + 1; ++i) {
     const int64_t ih = 2 * oh0 - 1 + i;
-    if (ih < 0 || ih >= H) continue;  // zero padding: no contribution
-    const float* row = x + ih * W + c0;
+    if (ih < 0 || ih >= pl.H) continue;  // zero padding: no contribution
+    const float* row = pl.x + ih * pl.W + c0;
     const __m512 a = _mm512_maskz_loadu_ps(m0, row), b = _mm512_maskz_loadu_ps(m1, row + 16);
     const __m512 left = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(l0, row - 1), even,
                                                _mm512_maskz_loadu_ps(l1, row + 15));
@@ -132,38 +114,38 @@ inline void dw3x3s2_block(const float* __restrict x, int64_t H, int64_t W, const
     for (int r = 0; r < R; ++r) {
       const int ky = i - 2 * r;
       if (ky < 0 || ky > 2) continue;
-      acc[r] = _mm512_fmadd_ps(left, taps[ky * 3], acc[r]);
-      acc[r] = _mm512_fmadd_ps(centre, taps[ky * 3 + 1], acc[r]);
-      acc[r] = _mm512_fmadd_ps(right, taps[ky * 3 + 2], acc[r]);
+      acc[r] = _mm512_fmadd_ps(left, pl.taps[ky * 3], acc[r]);
+      acc[r] = _mm512_fmadd_ps(centre, pl.taps[ky * 3 + 1], acc[r]);
+      acc[r] = _mm512_fmadd_ps(right, pl.taps[ky * 3 + 2], acc[r]);
     }
   }
-  const __mmask16 mo = columns_in(j, OW);
+  const __mmask16 mo = columns_in(j, pl.OW);
 #pragma GCC unroll 4
-  for (int r = 0; r < R; ++r) {
-    __m512 s = acc[r];
-    if (clamp) s = _mm512_min_ps(hi, _mm512_max_ps(lo, s));
-    _mm512_mask_storeu_ps(y + (oh0 + r) * OW + j, mo, s);
+  for (int r = 0; r < R; ++r) pl.store(pl.y + (oh0 + r) * pl.OW + j, acc[r], mo);
+}
+
+// Output rows [oh0, oh0 + R) over every column: stride 1 in blocks of 32 columns (the last 1 to
+// 16 alone), stride 2 in blocks of 16.
+template <int S, int R>
+inline void dw3x3_rows(const Plane& pl, int64_t oh0) {
+  int64_t j = 0;
+  if constexpr (S == 1) {
+    for (; j + 16 < pl.OW; j += 32) dw3x3s1_block<R, 2>(pl, oh0, j);
+    if (j < pl.OW) dw3x3s1_block<R, 1>(pl, oh0, j);
+  } else {
+    for (; j < pl.OW; j += 16) dw3x3s2_block<R>(pl, oh0, j);
   }
 }
 
-template <int R>
-inline void dw3x3s2_rows(const float* __restrict x, int64_t H, int64_t W, const __m512 (&taps)[9],
-                         __m512 bias, bool clamp, __m512 lo, __m512 hi, float* __restrict y,
-                         int64_t OW, int64_t oh0) {
-  for (int64_t j = 0; j < OW; j += 16) dw3x3s2_block<R>(x, H, W, taps, bias, clamp, lo, hi, y, OW, oh0, j);
-}
-
-void dw3x3s2_plane(const float* __restrict x, int64_t H, int64_t W, const float* w, float bias,
-                   float* __restrict y, int64_t OH, int64_t OW, const ConvEpilogue& ep) {
-  __m512 taps[9];
-  for (int i = 0; i < 9; ++i) taps[i] = _mm512_set1_ps(w[i]);
-  const __m512 b = _mm512_set1_ps(bias), lo = _mm512_set1_ps(ep.lo), hi = _mm512_set1_ps(ep.hi);
+// All OH output rows of a plane, 4 at a time, the last 1 to 3 in one block.
+template <int S>
+void dw3x3_plane(const Plane& pl, int64_t OH) {
   int64_t oh = 0;
-  for (; oh + 4 <= OH; oh += 4) dw3x3s2_rows<4>(x, H, W, taps, b, ep.clamp, lo, hi, y, OW, oh);
-  switch (OH - oh) {  // the last 1 to 3 rows in one block
-    case 3: dw3x3s2_rows<3>(x, H, W, taps, b, ep.clamp, lo, hi, y, OW, oh); break;
-    case 2: dw3x3s2_rows<2>(x, H, W, taps, b, ep.clamp, lo, hi, y, OW, oh); break;
-    case 1: dw3x3s2_rows<1>(x, H, W, taps, b, ep.clamp, lo, hi, y, OW, oh); break;
+  for (; oh + 4 <= OH; oh += 4) dw3x3_rows<S, 4>(pl, oh);
+  switch (OH - oh) {
+    case 3: dw3x3_rows<S, 3>(pl, oh); break;
+    case 2: dw3x3_rows<S, 2>(pl, oh); break;
+    case 1: dw3x3_rows<S, 1>(pl, oh); break;
     default: break;
   }
 }
@@ -183,15 +165,23 @@ void conv2d_depthwise_avx512(const Conv2dShape& s, const float* x, const float* 
   const int stride = direct_3x3_pad1_stride(s);
   if (stride == 0) return depthwise_run(s, x, w, y, ep, pool);
   auto body = [&](int64_t p0, int64_t p1) {
+    Plane pl;
+    pl.H = s.H;
+    pl.W = s.W;
+    pl.OW = s.OW;
+    pl.lo = _mm512_set1_ps(ep.lo);
+    pl.hi = _mm512_set1_ps(ep.hi);
+    pl.clamp = ep.clamp;
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t c = p % s.C;
-      const float* xp = x + p * s.H * s.W;
-      float* yp = y + p * s.OH * s.OW;
-      const float b = ep.bias ? ep.bias[c] : 0.0f;
+      pl.x = x + p * s.H * s.W;
+      pl.y = y + p * s.OH * s.OW;
+      for (int i = 0; i < 9; ++i) pl.taps[i] = _mm512_set1_ps(w[c * 9 + i]);
+      pl.bias = _mm512_set1_ps(ep.bias ? ep.bias[c] : 0.0f);
       if (stride == 1)
-        dw3x3s1_plane(xp, s.H, s.W, w + c * 9, b, yp, ep);
+        dw3x3_plane<1>(pl, s.OH);
       else
-        dw3x3s2_plane(xp, s.H, s.W, w + c * 9, b, yp, s.OH, s.OW, ep);
+        dw3x3_plane<2>(pl, s.OH);
     }
   };
   // A plane is thousands of FMAs: one plane per chunk is already coarse enough.
