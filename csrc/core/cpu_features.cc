@@ -54,6 +54,7 @@ CpuFeatures detect() {
       f.avx512bw = avx512_os && ((ebx >> 30) & 1);
       f.avx512vl = avx512_os && ((ebx >> 31) & 1);
       f.avx512_vnni = avx512_os && ((ecx >> 11) & 1);
+      f.avx512_vbmi = avx512_os && ((ecx >> 1) & 1);
     }
   }
 #endif

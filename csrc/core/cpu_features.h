@@ -25,6 +25,9 @@ Isa isa_from_name(const std::string& name);
 struct CpuFeatures {
   bool avx2 = false, fma = false, avx512f = false, avx512bw = false, avx512dq = false,
        avx512vl = false, avx512_vnni = false, neon = false, neon_dot = false;
+  // Not an Isa level (Cascade Lake has VNNI without it): kernels that need byte permutes
+  // (vpermb) check it when they are created and leave the case to others otherwise.
+  bool avx512_vbmi = false;
 };
 // What the hardware (and OS) supports, detected once.
 const CpuFeatures& cpu_features();

@@ -82,6 +82,7 @@ py::dict cpu_features_to_py() {
   d["avx512dq"] = f.avx512dq;
   d["avx512vl"] = f.avx512vl;
   d["avx512_vnni"] = f.avx512_vnni;
+  d["avx512_vbmi"] = f.avx512_vbmi;
   d["neon"] = f.neon;
   d["neon_dot"] = f.neon_dot;
   d["detected_isa"] = isa_name(detected_isa());

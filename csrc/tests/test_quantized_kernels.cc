@@ -110,6 +110,9 @@ int64_t zero_point(std::mt19937& rng) {
   return rng() % 4 == 0 ? 0 : d(rng);
 }
 
+Case conv_case_of(std::mt19937& rng, int index, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh,
+                  int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t groups);
+
 Case conv_case(std::mt19937& rng, int index) {
   std::uniform_int_distribution<int64_t> channels(1, 19), size(1, 13);
   const int64_t kind = index % 4;  // 0: dense, 1: depthwise, 2: grouped, 3: pointwise
@@ -134,7 +137,13 @@ Case conv_case(std::mt19937& rng, int index) {
   int64_t H = size(rng) + (kh - 1) * dil, W = size(rng) + (kw - 1) * dil;
   if (index % 7 == 0) W = pick(rng, {31, 32, 33, 47, 48, 49});  // pixel tile edges
   if (kind == 1 && index % 5 == 1) W = pick(rng, {63, 64, 65, 129, 200});  // depthwise vector groups
-  const int64_t N = pick(rng, {1, 1, 2});
+  return conv_case_of(rng, index, pick(rng, {1, 1, 2}), C, H, W, O, kh, kw, stride, pad, dil, groups);
+}
+
+// A quantized_conv2d case of the given geometry with random data and quantization parameters
+// (`index` picks the activation, padding asymmetry and sometimes a requantization ratio >= 1).
+Case conv_case_of(std::mt19937& rng, int index, int64_t N, int64_t C, int64_t H, int64_t W, int64_t O, int64_t kh,
+                  int64_t kw, int64_t stride, int64_t pad, int64_t dil, int64_t groups) {
   const int64_t K = (C / groups) * kh * kw;
   std::uniform_real_distribution<double> log_ratio(std::log(1e-4), std::log(0.5));
   Case c;
@@ -222,6 +231,25 @@ TEST_CASE(quantized_conv2d_fast_kernels_match_reference) {
   std::mt19937 rng(7);
   std::set<std::string> used;
   for (int i = 0; i < 160; ++i) check_all_isas(conv_case(rng, i), &used);
+  expect_fast_kernels_ran(used, true);
+}
+
+// The in-place 3x3 depthwise kernels (padding 1, stride 1 and 2): widths around their 16-pixel
+// vectors and 64-pixel chunks, heights down to 1 (every tap row but one is padding).
+TEST_CASE(quantized_depthwise3x3_fast_kernels_match_reference) {
+  std::mt19937 rng(12);
+  std::set<std::string> used;
+  for (int i = 0; i < 60; ++i) {
+    const int64_t C = pick(rng, {1, 2, 3, 8, 17}), stride = 1 + i % 2;
+    int64_t H = pick(rng, {1, 2, 3, 4, 7, 14, 17});
+    int64_t W = pick(rng, {1, 2, 3, 7, 14, 15, 16, 17, 31, 32, 33, 63, 64, 65, 112, 129, 130});
+    const int64_t pad = i % 10 == 9 ? 0 : 1;  // padding 0 and one multiplier 2: the other kernels
+    const int64_t O = C * (i % 10 == 8 ? 2 : 1);
+    if (pad == 0) H = std::max<int64_t>(H, 3), W = std::max<int64_t>(W, 3);
+    // Padding (1, 1): conv_case_of makes the width's padding one less for odd indices.
+    check_all_isas(conv_case_of(rng, i & ~1, pick(rng, {1, 1, 2}), C, H, W, O, 3, 3, stride, pad, 1, C), &used);
+  }
+  if (cpu_features().avx512_vnni && cpu_features().avx512_vbmi) EXPECT(used.count("u8s8_dw3x3_vnni") == 1);
   expect_fast_kernels_ran(used, true);
 }
 

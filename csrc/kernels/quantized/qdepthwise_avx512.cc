@@ -54,8 +54,7 @@ void u8s8_dwconv_row_avx512(const DepthwiseRowArgs& a) {
 
 EMBER_REGISTER_KERNEL(quantized_conv2d, DType::UInt8, Isa::AVX512, "u8s8_dwconv_32_avx512",
                       [](const KernelInit& init) {
-                        return make_quantized_conv2d_depthwise(init, "u8s8_dwconv_32_avx512",
-                                                               u8s8_dwconv_row_avx512, 0);
+                        return make_quantized_conv2d_depthwise(init, "u8s8_dwconv_32_avx512", u8s8_dwconv_row_avx512);
                       });
 
 }  // namespace ember::quantized

@@ -567,9 +567,9 @@ inline void copy_row(uint8_t* d, const uint8_t* s, int64_t n) {
 
 class QuantizedDepthwiseKernel : public OpKernel {
  public:
-  QuantizedDepthwiseKernel(const char* name, QDepthwiseRowUkernel row,
+  QuantizedDepthwiseKernel(const char* name, QDepthwiseRowUkernel row, QDepthwisePlaneUkernel plane3x3,
                            std::shared_ptr<const PackedDepthwise> packed)
-      : name_(name), row_(row), packed_(std::move(packed)) {}
+      : name_(name), row_(row), plane3x3_(plane3x3), packed_(std::move(packed)) {}
   const char* name() const override { return name_; }
 
   void run(OpContext& ctx) override {
@@ -581,6 +581,7 @@ class QuantizedDepthwiseKernel : public OpKernel {
       packed = std::make_shared<PackedDepthwise>(
           pack_depthwise(ctx, weight, ctx.input(2), ctx.has_input(3) ? &ctx.input(3) : nullptr));
     if (!packed->fast) return quantized_conv2d_reference(ctx);
+    if (plane3x3_) return run_planes(ctx, g, *packed);
     const int64_t ph = g.in_h + 2 * g.pad_h, pw = g.in_w + 2 * g.pad_w;
     // Narrow planes run as one long row: output (oy, ox) at virtual index j = oy * pw + ox reads
     // padded[stride * j + tap offset] when the strides are equal, so every tap is a constant
@@ -663,10 +664,37 @@ class QuantizedDepthwiseKernel : public OpKernel {
   }
 
  private:
+  // The convolutions plane3x3_ takes (chosen at creation): a whole plane per call, in place.
+  void run_planes(OpContext& ctx, const ConvGeometry& g, const PackedDepthwise& packed) {
+    const uint8_t* x = ctx.input(0).data<uint8_t>();
+    const int8_t* w = ctx.input(1).data<int8_t>();
+    uint8_t* y = ctx.output(0).data<uint8_t>();
+    const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
+    ctx.parallel_for(g.batch * g.in_channels, 1, [&](int64_t b, int64_t e) {
+      DepthwisePlaneArgs args;
+      args.in_h = g.in_h;
+      args.in_w = g.in_w;
+      args.out_h = g.out_h;
+      args.out_w = g.out_w;
+      args.stride = g.stride_h;
+      args.input_zero_point = zx;
+      args.out_params = packed.out;
+      for (int64_t plane = b; plane < e; ++plane) {
+        const int64_t c = plane % g.in_channels;
+        args.in = x + plane * g.in_h * g.in_w;
+        args.w = w + c * 9;
+        args.row = packed.rows[static_cast<size_t>(c)];
+        args.out = y + plane * g.out_h * g.out_w;
+        plane3x3_(args);
+      }
+    });
+  }
+
   static constexpr int64_t kFlatBelow = 48;  // output widths that run as one long row
   static constexpr int64_t kGroup = 8;       // small planes per step
   const char* name_;
   QDepthwiseRowUkernel row_;
+  QDepthwisePlaneUkernel plane3x3_;
   std::shared_ptr<const PackedDepthwise> packed_;
 };
 
@@ -755,13 +783,22 @@ std::unique_ptr<OpKernel> make_quantized_conv2d_gemm(const KernelInit& init, con
 }
 
 std::unique_ptr<OpKernel> make_quantized_conv2d_depthwise(const KernelInit& init, const char* name,
-                                                          QDepthwiseRowUkernel row, int64_t) {
+                                                          QDepthwiseRowUkernel row, const char* plane3x3_name,
+                                                          QDepthwisePlaneUkernel plane3x3) {
   const TensorType& w = init.input_type(1);
   const TensorType& x = init.input_type(0);
   const int64_t groups = init.attr_int("groups");
   if (!(groups > 1 && w.ndim() == 4 && w.shape[1] == 1 && x.ndim() == 4 && x.shape[1] == groups))
     return nullptr;
   if (w.shape[2] * w.shape[3] > kMaxDepthwiseTaps) return nullptr;
+  if (plane3x3) {
+    const ConvGeometry g = conv_geometry(init, x.shape, w.shape);
+    const bool takes = g.kernel_h == 3 && g.kernel_w == 3 && g.pad_h == 1 && g.pad_w == 1 && g.dilation_h == 1 &&
+                       g.dilation_w == 1 && g.stride_h == g.stride_w && (g.stride_h == 1 || g.stride_h == 2) &&
+                       g.out_channels == g.in_channels;
+    if (!takes) return nullptr;
+    name = plane3x3_name;
+  }
   const Tensor* weight = constant_or_null(init, 1);
   const Tensor* scale = constant_or_null(init, 2);
   const bool has_bias = init.has_input(3);
@@ -772,7 +809,7 @@ std::unique_ptr<OpKernel> make_quantized_conv2d_depthwise(const KernelInit& init
     if (!p->fast) return nullptr;
     packed = std::move(p);
   }
-  return std::make_unique<QuantizedDepthwiseKernel>(name, row, std::move(packed));
+  return std::make_unique<QuantizedDepthwiseKernel>(name, row, plane3x3, std::move(packed));
 }
 
 std::unique_ptr<OpKernel> make_quantized_linear_dot(const KernelInit& init, const char* name, QDotUkernel dot) {

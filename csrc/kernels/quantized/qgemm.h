@@ -78,14 +78,30 @@ struct DepthwiseRowArgs {
   uint8_t* out;
 };
 using QDepthwiseRowUkernel = void (*)(const DepthwiseRowArgs& args);
+
+// One whole plane of a 3x3 depthwise convolution with padding 1, stride 1 or 2 and one output
+// channel per input channel, read in place: taps outside the plane are the input zero point.
+struct DepthwisePlaneArgs {
+  const uint8_t* in;  // [in_h][in_w]
+  int64_t in_h, in_w, out_h, out_w, stride;
+  const int8_t* w;  // [3][3]
+  uint8_t input_zero_point;
+  RequantRow row;
+  OutputParams out_params;
+  uint8_t* out;  // [out_h][out_w]
+};
+using QDepthwisePlaneUkernel = void (*)(const DepthwisePlaneArgs& args);
 // Larger depthwise kernels fall back to the reference (row kernels keep per-tap state on the stack).
 constexpr int64_t kMaxDepthwiseTaps = 64;
 
 // Factories (nullptr when the case is not handled, so the registry falls back).
 std::unique_ptr<OpKernel> make_quantized_conv2d_gemm(const KernelInit& init, const QGemmConfig& config);
+// With `plane3x3` (named `plane3x3_name`) the kernel takes only the convolutions
+// DepthwisePlaneArgs describes and runs them a plane at a time.
 std::unique_ptr<OpKernel> make_quantized_conv2d_depthwise(const KernelInit& init, const char* name,
                                                           QDepthwiseRowUkernel row,
-                                                          int64_t max_stride);
+                                                          const char* plane3x3_name = nullptr,
+                                                          QDepthwisePlaneUkernel plane3x3 = nullptr);
 std::unique_ptr<OpKernel> make_quantized_linear_dot(const KernelInit& init, const char* name,
                                                     QDotUkernel dot);
 

@@ -97,7 +97,7 @@ EMBER_REGISTER_KERNEL(quantized_conv2d, DType::UInt8, Isa::AVX2, "u8s8_conv_gemm
                       [](const KernelInit& init) { return make_quantized_conv2d_gemm(init, kConvGemm); });
 EMBER_REGISTER_KERNEL(quantized_conv2d, DType::UInt8, Isa::AVX2, "u8s8_dwconv_8_avx2",
                       [](const KernelInit& init) {
-                        return make_quantized_conv2d_depthwise(init, "u8s8_dwconv_8_avx2", u8s8_dwconv_row_avx2, 0);
+                        return make_quantized_conv2d_depthwise(init, "u8s8_dwconv_8_avx2", u8s8_dwconv_row_avx2);
                       });
 EMBER_REGISTER_KERNEL(quantized_linear, DType::UInt8, Isa::AVX2, "u8s8_linear_dot_avx2",
                       [](const KernelInit& init) {
