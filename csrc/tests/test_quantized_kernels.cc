@@ -83,13 +83,14 @@ void check_all_isas(const Case& c, std::set<std::string>* kernels_used) {
     for (bool constant : {false, true}) {
       Result got = run_case(c, constant);
       kernels_used->insert(got.kernel);
-      const uint8_t* a = got.output.data<uint8_t>();
-      const uint8_t* b = expected.output.data<uint8_t>();
-      for (int64_t i = 0; i < expected.output.numel(); ++i) {
+      // Byte by byte: uint8 codes, or the float32 of quantized_linear_float bit for bit.
+      const auto* a = static_cast<const uint8_t*>(got.output.raw_data());
+      const auto* b = static_cast<const uint8_t*>(expected.output.raw_data());
+      for (int64_t i = 0; i < static_cast<int64_t>(expected.output.nbytes()); ++i) {
         if (a[i] != b[i]) {
           set_max_isa(saved);
           char msg[512];
-          std::snprintf(msg, sizeof msg, "%s: kernel %s (isa %s, constant weights %d) differs at %lld: %d vs reference %d",
+          std::snprintf(msg, sizeof msg, "%s: kernel %s (isa %s, constant weights %d) differs at byte %lld: %d vs reference %d",
                         c.describe.c_str(), got.kernel.c_str(), isa_name(isa), constant,
                         static_cast<long long>(i), a[i], b[i]);
           throw std::runtime_error(msg);
@@ -186,7 +187,7 @@ Case linear_case(std::mt19937& rng, int index) {
   const int64_t out = pick(rng, {1, 2, 7, 15, 16, 17, 33});
   const int64_t rows = pick(rng, {1, 2, 5});
   Case c;
-  c.op = "quantized_linear";
+  c.op = index % 5 == 2 ? "quantized_linear_float" : "quantized_linear";
   Shape xs = index % 4 == 0 ? Shape{2, rows, in} : Shape{rows, in};
   c.inputs.push_back(random_tensor<uint8_t>(rng, xs, DType::UInt8, 0, 255));
   c.inputs.push_back(random_tensor<int8_t>(rng, {out, in}, DType::Int8, -128, 127));
@@ -199,10 +200,12 @@ Case linear_case(std::mt19937& rng, int index) {
   if (index % 9 == 4) ratio = 2.5;  // the scalar epilogue handles scales >= 1 too
   c.attrs["input_scale"] = AttrValue::Float(input_scale);
   c.attrs["input_zero_point"] = AttrValue::Int(zero_point(rng));
-  c.attrs["output_scale"] = AttrValue::Float(input_scale * 0.01 / ratio);
-  c.attrs["output_zero_point"] = AttrValue::Int(zero_point(rng));
+  if (c.op == "quantized_linear") {
+    c.attrs["output_scale"] = AttrValue::Float(input_scale * 0.01 / ratio);
+    c.attrs["output_zero_point"] = AttrValue::Int(zero_point(rng));
+  }
   c.attrs["activation"] = AttrValue::String(index % 3 == 0 ? "none" : (index % 3 == 1 ? "relu" : "relu6"));
-  c.describe = "linear case " + std::to_string(index) + ": rows=" + std::to_string(rows) +
+  c.describe = c.op + " case " + std::to_string(index) + ": rows=" + std::to_string(rows) +
                " in=" + std::to_string(in) + " out=" + std::to_string(out);
   return c;
 }
@@ -258,6 +261,8 @@ TEST_CASE(quantized_linear_fast_kernels_match_reference) {
   std::set<std::string> used;
   for (int i = 0; i < 80; ++i) check_all_isas(linear_case(rng, i), &used);
   expect_fast_kernels_ran(used, false);
+  if (cpu_features().avx512_vnni) EXPECT(used.count("u8s8_linear_float_dot_vnni") == 1);
+  if (cpu_features().neon) EXPECT(used.count("u8s8_linear_float_dot_neon") == 1);
 }
 
 TEST_CASE(quantized_add_fast_kernel_matches_reference) {

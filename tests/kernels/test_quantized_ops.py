@@ -17,6 +17,7 @@ TESTED_OPS = {
     "quantize",
     "dequantize",
     "quantized_linear",
+    "quantized_linear_float",
     "quantized_conv2d",
     "quantized_add",
     "quantized_max_pool2d",
@@ -269,6 +270,40 @@ def test_quantized_linear_reference_within_one_step_and_fast_paths_bit_exact(eac
             (ref_nb,) = run("quantized_linear", [x, wq, ws, None], attrs)
             _C.set_max_isa(isa)
             np.testing.assert_array_equal(got, ref_nb, err_msg=f"isa {isa}, no bias")
+
+
+def test_quantized_linear_float_is_the_float_computation_and_fast_paths_bit_exact(each_isa):
+    """The fused dequantize: the exact integer sum times input_scale * weight_scale in float64,
+    rounded once to float32 (so the reference equals numpy's float64 result rounded)."""
+    rng = np.random.default_rng(16)
+    cases = []
+    for k, act in [(1, "none"), (17, "relu"), (64, "relu6"), (200, "none"), (513, "relu")]:
+        o = int(rng.integers(1, 40))
+        x = rng.integers(0, 256, size=(2, 3, k), dtype=np.uint8)
+        wq = rng.integers(-128, 128, size=(o, k), dtype=np.int8)
+        ws = rng.uniform(0.002, 0.02, size=o if k % 2 else 1).astype(np.float32)
+        b = rng.integers(-20000, 20000, size=o).astype(np.int32)
+        attrs = {"input_scale": 0.03, "input_zero_point": int(rng.integers(0, 256)), "activation": act}
+        cases.append((x, wq, ws, b, attrs))
+    _C.set_max_isa("reference")
+    expected = []
+    for x, wq, ws, b, attrs in cases:
+        (y,) = run("quantized_linear_float", [x, wq, ws, b], attrs)
+        acc = (x.astype(np.int64) - attrs["input_zero_point"]) @ wq.astype(np.int64).T + b
+        want = activation_np((acc * (attrs["input_scale"] * np.broadcast_to(ws.astype(np.float64), b.shape))).astype(np.float32),
+                             attrs["activation"])
+        assert y.dtype == np.float32 and y.shape == x.shape[:-1] + (wq.shape[0],)
+        np.testing.assert_array_equal(y, want, err_msg=str(attrs))
+        expected.append(y)
+    for isa in each_isa:
+        _C.set_max_isa(isa)
+        for (x, wq, ws, b, attrs), want in zip(cases, expected):
+            (got,) = run("quantized_linear_float", [x, wq, ws, b], attrs)
+            np.testing.assert_array_equal(got, want, err_msg=f"isa {isa} {attrs}")
+    with pytest.raises(errors.InvalidArgumentError, match="quantized_linear_float.*attribute 'activation' is 'gelu'"):
+        run("quantized_linear_float", [x, wq, ws, b], dict(attrs, activation="gelu"))
+    with pytest.raises(errors.InvalidArgumentError, match="quantized_linear_float.*features, weight expects"):
+        run("quantized_linear_float", [x[..., :-1], wq, ws, b], attrs)
 
 
 def test_quantized_conv2d_errors_name_op_and_rule():

@@ -701,15 +701,22 @@ class QuantizedDepthwiseKernel : public OpKernel {
 // ---------------------------------------------------------------- linear
 
 struct PackedLinear {
-  Requantization rq;
-  std::vector<int32_t> bias;  // folded
+  Requantization rq;            // quantized_linear
+  DequantizeEpilogue dequant;   // quantized_linear_float
+  std::vector<int32_t> bias;    // folded
 };
 
 PackedLinear pack_linear(const AttrReader& ctx, const Tensor& weight, const Tensor& weight_scale,
-                         const Tensor* bias) {
+                         const Tensor* bias, bool float_output) {
   PackedLinear p;
   const int64_t out_features = weight.dim(0), in_features = weight.dim(1);
-  p.rq = make_requantization(ctx, weight_scale, out_features);
+  if (float_output) {
+    p.dequant = make_dequantize_epilogue(ctx, weight_scale, out_features);
+    p.rq.input_zero_point = p.dequant.input_zero_point;  // all fold_rows needs besides sizes
+    p.rq.scales.resize(static_cast<size_t>(out_features));
+  } else {
+    p.rq = make_requantization(ctx, weight_scale, out_features);
+  }
   std::vector<RequantRow> rows = fold_rows(p.rq, weight.data<int8_t>(), out_features, in_features,
                                            bias ? bias->data<int32_t>() : nullptr, 0);
   for (const auto& r : rows) p.bias.push_back(r.bias);
@@ -718,8 +725,9 @@ PackedLinear pack_linear(const AttrReader& ctx, const Tensor& weight, const Tens
 
 class QuantizedLinearKernel : public OpKernel {
  public:
-  QuantizedLinearKernel(const char* name, QDotUkernel dot, std::shared_ptr<const PackedLinear> packed)
-      : name_(name), dot_(dot), packed_(std::move(packed)) {}
+  QuantizedLinearKernel(const char* name, QDotUkernel dot, bool float_output,
+                        std::shared_ptr<const PackedLinear> packed)
+      : name_(name), dot_(dot), float_output_(float_output), packed_(std::move(packed)) {}
   const char* name() const override { return name_; }
 
   void run(OpContext& ctx) override {
@@ -728,7 +736,7 @@ class QuantizedLinearKernel : public OpKernel {
     std::shared_ptr<const PackedLinear> packed = packed_;
     if (!packed)
       packed = std::make_shared<PackedLinear>(
-          pack_linear(ctx, weight, ctx.input(2), ctx.has_input(3) ? &ctx.input(3) : nullptr));
+          pack_linear(ctx, weight, ctx.input(2), ctx.has_input(3) ? &ctx.input(3) : nullptr, float_output_));
     const PackedLinear& p = *packed;
     const int64_t out_features = weight.dim(0), in_features = weight.dim(1);
     const int64_t rows = in_features == 0 ? x.numel() : x.numel() / in_features;
@@ -736,7 +744,8 @@ class QuantizedLinearKernel : public OpKernel {
     const int64_t blocks = (out_features + kBlock - 1) / kBlock;
     const uint8_t* px = x.data<uint8_t>();
     const int8_t* pw = weight.data<int8_t>();
-    uint8_t* py = ctx.output(0).data<uint8_t>();
+    uint8_t* py = float_output_ ? nullptr : ctx.output(0).data<uint8_t>();
+    float* pf = float_output_ ? ctx.output(0).data<float>() : nullptr;
     ctx.parallel_for(rows * blocks, std::max<int64_t>(1, 4096 / std::max<int64_t>(in_features, 1)),
                      [&](int64_t t0, int64_t t1) {
       int32_t acc[kBlock];
@@ -744,6 +753,11 @@ class QuantizedLinearKernel : public OpKernel {
         const int64_t m = t / blocks, o0 = (t % blocks) * kBlock;
         const int64_t count = std::min(kBlock, out_features - o0);
         dot_(px + m * in_features, pw + o0 * in_features, in_features, count, acc);
+        if (pf) {
+          for (int64_t i = 0; i < count; ++i)
+            pf[m * out_features + o0 + i] = p.dequant.apply(acc[i] + p.bias[o0 + i], o0 + i);
+          continue;
+        }
         for (int64_t i = 0; i < count; ++i) {
           const int64_t o = o0 + i;
           py[m * out_features + o] = requantize_to_uint8(acc[i] + p.bias[o], p.rq.scales[o],
@@ -756,6 +770,7 @@ class QuantizedLinearKernel : public OpKernel {
  private:
   const char* name_;
   QDotUkernel dot_;
+  bool float_output_;
   std::shared_ptr<const PackedLinear> packed_;
 };
 
@@ -812,7 +827,8 @@ std::unique_ptr<OpKernel> make_quantized_conv2d_depthwise(const KernelInit& init
   return std::make_unique<QuantizedDepthwiseKernel>(name, row, plane3x3, std::move(packed));
 }
 
-std::unique_ptr<OpKernel> make_quantized_linear_dot(const KernelInit& init, const char* name, QDotUkernel dot) {
+std::unique_ptr<OpKernel> make_quantized_linear_dot(const KernelInit& init, const char* name, QDotUkernel dot,
+                                                    bool float_output) {
   const TensorType& w = init.input_type(1);
   if (w.ndim() != 2) return nullptr;
   const Tensor* weight = constant_or_null(init, 1);
@@ -821,8 +837,8 @@ std::unique_ptr<OpKernel> make_quantized_linear_dot(const KernelInit& init, cons
   const Tensor* bias = constant_or_null(init, 3);
   std::shared_ptr<const PackedLinear> packed;
   if (weight && scale && (!has_bias || bias))
-    packed = std::make_shared<PackedLinear>(pack_linear(init, *weight, *scale, bias));
-  return std::make_unique<QuantizedLinearKernel>(name, dot, std::move(packed));
+    packed = std::make_shared<PackedLinear>(pack_linear(init, *weight, *scale, bias, float_output));
+  return std::make_unique<QuantizedLinearKernel>(name, dot, float_output, std::move(packed));
 }
 
 }  // namespace ember::quantized

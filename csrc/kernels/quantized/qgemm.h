@@ -102,7 +102,8 @@ std::unique_ptr<OpKernel> make_quantized_conv2d_depthwise(const KernelInit& init
                                                           QDepthwiseRowUkernel row,
                                                           const char* plane3x3_name = nullptr,
                                                           QDepthwisePlaneUkernel plane3x3 = nullptr);
+// float_output: quantized_linear_float (DequantizeEpilogue) instead of quantized_linear.
 std::unique_ptr<OpKernel> make_quantized_linear_dot(const KernelInit& init, const char* name,
-                                                    QDotUkernel dot);
+                                                    QDotUkernel dot, bool float_output = false);
 
 }  // namespace ember::quantized

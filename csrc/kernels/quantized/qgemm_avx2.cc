@@ -103,5 +103,9 @@ EMBER_REGISTER_KERNEL(quantized_linear, DType::UInt8, Isa::AVX2, "u8s8_linear_do
                       [](const KernelInit& init) {
                         return make_quantized_linear_dot(init, "u8s8_linear_dot_avx2", u8s8_dot_avx2);
                       });
+EMBER_REGISTER_KERNEL(quantized_linear_float, DType::UInt8, Isa::AVX2, "u8s8_linear_float_dot_avx2",
+                      [](const KernelInit& init) {
+                        return make_quantized_linear_dot(init, "u8s8_linear_float_dot_avx2", u8s8_dot_avx2, true);
+                      });
 
 }  // namespace ember::quantized

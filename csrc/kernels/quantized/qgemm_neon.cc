@@ -70,5 +70,9 @@ EMBER_REGISTER_KERNEL(quantized_linear, DType::UInt8, Isa::NEON, "u8s8_linear_do
                       [](const KernelInit& init) {
                         return make_quantized_linear_dot(init, "u8s8_linear_dot_neon", u8s8_dot_neon);
                       });
+EMBER_REGISTER_KERNEL(quantized_linear_float, DType::UInt8, Isa::NEON, "u8s8_linear_float_dot_neon",
+                      [](const KernelInit& init) {
+                        return make_quantized_linear_dot(init, "u8s8_linear_float_dot_neon", u8s8_dot_neon, true);
+                      });
 
 }  // namespace ember::quantized

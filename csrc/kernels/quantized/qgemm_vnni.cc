@@ -132,5 +132,9 @@ EMBER_REGISTER_KERNEL(quantized_linear, DType::UInt8, Isa::AVX512_VNNI, "u8s8_li
                       [](const KernelInit& init) {
                         return make_quantized_linear_dot(init, "u8s8_linear_dot_vnni", u8s8_dot_vnni);
                       });
+EMBER_REGISTER_KERNEL(quantized_linear_float, DType::UInt8, Isa::AVX512_VNNI, "u8s8_linear_float_dot_vnni",
+                      [](const KernelInit& init) {
+                        return make_quantized_linear_dot(init, "u8s8_linear_float_dot_vnni", u8s8_dot_vnni, true);
+                      });
 
 }  // namespace ember::quantized

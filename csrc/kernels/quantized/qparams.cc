@@ -26,6 +26,41 @@ bool Requantization::all_scales_below_one() const {
   return true;
 }
 
+namespace {
+
+// The weight scale of every output channel (a per-tensor scale repeated), each checked.
+std::vector<double> weight_scales(const AttrReader& ctx, const Tensor& weight_scale, int64_t out_channels) {
+  const int64_t n = weight_scale.numel();
+  if (n != 1 && n != out_channels)
+    ctx.fail("input 'weight_scale' has ", n, " values, expected 1 or ", out_channels,
+             " (one per output channel)");
+  const float* ws = weight_scale.data<float>();
+  std::vector<double> out(static_cast<size_t>(out_channels));
+  for (int64_t o = 0; o < out_channels; ++o) {
+    const double w = ws[n == 1 ? 0 : o];
+    if (!(std::isfinite(w) && w > 0.0))
+      ctx.fail("input 'weight_scale' [", n == 1 ? 0 : o, "] is ", w, ", must be a finite scale > 0");
+    out[static_cast<size_t>(o)] = w;
+  }
+  return out;
+}
+
+}  // namespace
+
+DequantizeEpilogue make_dequantize_epilogue(const AttrReader& ctx, const Tensor& weight_scale,
+                                            int64_t out_channels) {
+  DequantizeEpilogue e;
+  const double input_scale = attr_scale(ctx, "input_scale");
+  e.input_zero_point = attr_zero_point(ctx, "input_zero_point");
+  e.scales = weight_scales(ctx, weight_scale, out_channels);
+  for (double& s : e.scales) s *= input_scale;
+  const std::string activation = ctx.attr_string("activation");
+  activation_range(activation, 1.0, 0, ctx.where());  // rejects an unknown activation
+  if (activation == "relu" || activation == "relu6") e.lo = 0.0f;
+  if (activation == "relu6") e.hi = 6.0f;
+  return e;
+}
+
 Requantization make_requantization(const AttrReader& ctx, const Tensor& weight_scale,
                                    int64_t out_channels) {
   Requantization r;
@@ -35,18 +70,11 @@ Requantization make_requantization(const AttrReader& ctx, const Tensor& weight_s
   r.output_zero_point = attr_zero_point(ctx, "output_zero_point");
   r.range = activation_range(ctx.attr_string("activation"), output_scale, r.output_zero_point,
                              ctx.where());
-  const int64_t n = weight_scale.numel();
-  if (n != 1 && n != out_channels)
-    ctx.fail("input 'weight_scale' has ", n, " values, expected 1 or ", out_channels,
-             " (one per output channel)");
-  const float* ws = weight_scale.data<float>();
+  const std::vector<double> ws = weight_scales(ctx, weight_scale, out_channels);
   r.scales.resize(static_cast<size_t>(out_channels));
   for (int64_t o = 0; o < out_channels; ++o) {
-    double w = ws[n == 1 ? 0 : o];
-    if (!(std::isfinite(w) && w > 0.0))
-      ctx.fail("input 'weight_scale' [", n == 1 ? 0 : o, "] is ", w, ", must be a finite scale > 0");
     // NOTE: computed in double, once, in this one place: every kernel gets the same multiplier.
-    double real = input_scale * w / output_scale;
+    double real = input_scale * ws[static_cast<size_t>(o)] / output_scale;
     if (!(real >= kMinRequantScale && real < kMaxRequantScale))  // the message only when needed
       quantize_scale(real, ctx.where() + ": requantization scale input_scale * weight_scale[" +
                                std::to_string(o) + "] / output_scale");

@@ -3,6 +3,8 @@
 // Everything that decides a value lives here or in requantize.h, so every kernel computes the
 // same integers.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -37,6 +39,21 @@ struct Requantization {
 // `weight_scale` holds 1 (per tensor) or `out_channels` (per channel) float32 values.
 Requantization make_requantization(const AttrReader& ctx, const Tensor& weight_scale,
                                    int64_t out_channels);
+
+// The epilogue of quantized_linear_float (a quantized linear with the dequantize fused): the
+// int32 accumulator (bias included) times input_scale * weight_scale[o], in double, rounded once
+// to float32, then the activation clamp in float. Reference and fast kernels use it alike.
+struct DequantizeEpilogue {
+  int32_t input_zero_point = 0;
+  std::vector<double> scales;  // input_scale * weight_scale[o]
+  float lo = -INFINITY, hi = INFINITY;
+  float apply(int32_t acc, int64_t o) const {
+    const float y = static_cast<float>(static_cast<double>(acc) * scales[static_cast<size_t>(o)]);
+    return std::min(std::max(y, lo), hi);
+  }
+};
+DequantizeEpilogue make_dequantize_epilogue(const AttrReader& ctx, const Tensor& weight_scale,
+                                            int64_t out_channels);
 
 // Checks the weight_scale input's shape against the number of output channels (inference).
 void check_weight_scale_type(const InferContext& ctx, int64_t weight_scale_input,

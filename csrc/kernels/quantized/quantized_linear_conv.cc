@@ -16,7 +16,8 @@ namespace quantized {
 
 // ---------------------------------------------------------------- quantized_linear
 
-std::vector<TensorType> infer_quantized_linear(const InferContext& ctx) {
+// Checks shared by quantized_linear and quantized_linear_float; returns the output shape.
+Shape check_quantized_linear(const InferContext& ctx) {
   const TensorType& x = ctx.input(0);
   const TensorType& w = ctx.input(1);
   if (x.ndim() < 1) ctx.fail("input 'input' must have at least 1 dim, got a scalar");
@@ -34,35 +35,57 @@ std::vector<TensorType> infer_quantized_linear(const InferContext& ctx) {
       ctx.fail("input 'bias' has shape ", shape_str(b.shape), ", expected [", w.shape[0], "]");
   }
   attr_scale(ctx, "input_scale");
-  attr_scale(ctx, "output_scale");
   attr_zero_point(ctx, "input_zero_point");
-  attr_zero_point(ctx, "output_zero_point");
   activation_range(ctx.attr_string("activation"), 1.0, 0, ctx.where());
   Shape out = x.shape;
   out.back() = w.shape[0];
+  return out;
+}
+
+std::vector<TensorType> infer_quantized_linear(const InferContext& ctx) {
+  Shape out = check_quantized_linear(ctx);
+  attr_scale(ctx, "output_scale");
+  attr_zero_point(ctx, "output_zero_point");
   return {{DType::UInt8, out}};
 }
 
-void quantized_linear_reference(OpContext& ctx) {
+std::vector<TensorType> infer_quantized_linear_float(const InferContext& ctx) {
+  return {{DType::Float32, check_quantized_linear(ctx)}};
+}
+
+// Calls store(m, o, acc) with the int32 accumulator (bias included) of every output.
+template <typename Store>
+void linear_accumulate(OpContext& ctx, int32_t input_zero_point, Store&& store) {
   const Tensor& x = ctx.input(0);
   const Tensor& w = ctx.input(1);
   const int64_t out_features = w.dim(0), in_features = w.dim(1);
   const int64_t rows = in_features == 0 ? x.numel() : x.numel() / in_features;
-  Requantization rq = make_requantization(ctx, ctx.input(2), out_features);
   const uint8_t* px = x.data<uint8_t>();
   const int8_t* pw = w.data<int8_t>();
   const int32_t* pb = ctx.has_input(3) ? ctx.input(3).data<int32_t>() : nullptr;
-  uint8_t* py = ctx.output(0).data<uint8_t>();
   for (int64_t m = 0; m < rows; ++m) {
     for (int64_t o = 0; o < out_features; ++o) {
       int32_t acc = pb ? pb[o] : 0;
       for (int64_t k = 0; k < in_features; ++k)
-        acc += (static_cast<int32_t>(px[m * in_features + k]) - rq.input_zero_point) *
+        acc += (static_cast<int32_t>(px[m * in_features + k]) - input_zero_point) *
                static_cast<int32_t>(pw[o * in_features + k]);
-      py[m * out_features + o] =
-          requantize_to_uint8(acc, rq.scales[o], rq.output_zero_point, rq.range);
+      store(m * out_features + o, o, acc);
     }
   }
+}
+
+void quantized_linear_reference(OpContext& ctx) {
+  Requantization rq = make_requantization(ctx, ctx.input(2), ctx.input(1).dim(0));
+  uint8_t* py = ctx.output(0).data<uint8_t>();
+  linear_accumulate(ctx, rq.input_zero_point, [&](int64_t i, int64_t o, int32_t acc) {
+    py[i] = requantize_to_uint8(acc, rq.scales[o], rq.output_zero_point, rq.range);
+  });
+}
+
+void quantized_linear_float_reference(OpContext& ctx) {
+  DequantizeEpilogue e = make_dequantize_epilogue(ctx, ctx.input(2), ctx.input(1).dim(0));
+  float* py = ctx.output(0).data<float>();
+  linear_accumulate(ctx, e.input_zero_point, [&](int64_t i, int64_t o, int32_t acc) { py[i] = e.apply(acc, o); });
 }
 
 // ---------------------------------------------------------------- quantized_conv2d
@@ -146,6 +169,22 @@ EMBER_REGISTER_OP(quantized_linear)
     EMBER_QUANTIZED_GEMM_ATTRS
     .infer(infer_quantized_linear)
     .kernel(DType::UInt8, Isa::Reference, quantized_linear_reference);
+
+EMBER_REGISTER_OP(quantized_linear_float)
+    .doc("Quantized linear with the dequantize fused (the int8 net's last layer when its output "
+         "leaves the net, so the result is not rounded to 256 levels): y = (sum_k (x - "
+         "input_zero_point) * w + bias) * input_scale * weight_scale[o], computed in double and "
+         "rounded once to float32, then the activation (relu, relu6) in float.")
+    .input("input", {DType::UInt8}, "uint8 activations [*, in]")
+    .input("weight", {DType::Int8}, "int8 symmetric weights [out, in] (zero point 0)")
+    .input("weight_scale", {DType::Float32}, "float32 [out] per-channel or [1] per-tensor scales")
+    .optional_input("bias", {DType::Int32}, "int32 [out] in units of input_scale * weight_scale[o]")
+    .output("output", "float32 [*, out]")
+    .attr("input_scale", AttrType::Float, "scale of input (uint8)")
+    .attr("input_zero_point", AttrValue::Int(0), "zero point of input, in [0, 255]")
+    .attr("activation", AttrValue::String("none"), "fused activation: none | relu | relu6")
+    .infer(infer_quantized_linear_float)
+    .kernel(DType::UInt8, Isa::Reference, quantized_linear_float_reference);
 
 EMBER_REGISTER_OP(quantized_conv2d)
     .doc("Quantized 2-D convolution (NCHW, groups incl. depthwise): uint8 input, int8 symmetric "
