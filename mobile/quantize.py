@@ -4,7 +4,8 @@
     >>> print(format_report(sqnr_report(net, qnet, batches[:2])))        # doctest: +SKIP
 
 Scheme (the kernels' contract): uint8 asymmetric activations, int8 symmetric weights (per output
-channel by default), int32 bias in units of input_scale * weight_scale. The net is first optimized
+channel by default), int32 bias in units of input_scale * weight_scale; a linear whose output
+leaves the net returns float32 (quantized_linear_float). The net is first optimized
 (batch-norm folding, conv/linear + relu/relu6 fusion); then every op with an int8 kernel runs on
 uint8 values, float ops stay float, and quantize/dequantize ops are inserted where the two meet.
 Values keep their float names; a value's uint8 version is named '<name>.q'. The chosen
@@ -208,15 +209,20 @@ class _Rewriter:
         y = op.output[0]
         if w not in self.weights or (b and b not in self.weights):
             return False
-        if not (self.can_quantize(x) and y in self.qparams):
+        # A linear whose output only leaves the net keeps it float (quantized_linear_float, the
+        # dequantize fused): no rounding of the logits to 256 levels, which ties or swaps
+        # close top classes.
+        float_out = op.type == "linear" and y in self.graph_outputs and not self.consumers.get(y)
+        if not (self.can_quantize(x) and (float_out or y in self.qparams)):
             return False
         weight = self.weights[w]
         qw, ws = quantize_weight(weight, self.per_channel)
         _, in_scale, in_zp = self.as_quantized(x)
-        out_scale, out_zp = self.qparams[y]
-        ratio = in_scale * ws.astype(np.float64) / out_scale
-        if not np.all((ratio >= 2.0**-32) & (ratio < 2.0**16)):
-            return False
+        if not float_out:
+            out_scale, out_zp = self.qparams[y]
+            ratio = in_scale * ws.astype(np.float64) / out_scale
+            if not np.all((ratio >= 2.0**-32) & (ratio < 2.0**16)):
+                return False
         xq = self.quantized[x][0]
         inputs = [xq, self._initializer(w + ".int8", qw), self._initializer(w + ".scale", ws)]
         bias = np.asarray(self.weights[b], np.float64) if b else None
@@ -226,8 +232,12 @@ class _Rewriter:
                 bias = (0.0 if bias is None else bias) - shift
         if bias is not None:
             inputs.append(self._initializer((b or w + ".bias") + ".int32", _quantize_bias(bias, in_scale, ws, weight.shape[0])))
-        qattrs = {k: v for k, v in attrs.items()}
-        qattrs.update(input_scale=in_scale, input_zero_point=in_zp, output_scale=out_scale, output_zero_point=out_zp)
+        qattrs = dict(attrs, input_scale=in_scale, input_zero_point=in_zp)
+        if float_out:
+            self._emit("quantized_linear_float", inputs, [y], qattrs, op.name)
+            self.float_available.add(y)
+            return True
+        qattrs.update(output_scale=out_scale, output_zero_point=out_zp)
         self._emit("quantized_" + op.type, inputs, [self._record(y, out_scale, out_zp)], qattrs, op.name)
         return True
 
@@ -375,14 +385,17 @@ def quantization_table(qnet: net_pb2.NetDef) -> dict[str, tuple[float, int]]:
 
 def sqnr_report(float_net: net_pb2.NetDef, qnet: net_pb2.NetDef,
                 feeds: Iterable[Mapping[str, np.ndarray]]) -> list[dict]:
-    """Per quantized tensor: the SQNR (dB) of its dequantized values against the float net's,
-    accumulated over `feeds`, in execution order. Rows: {'name', 'op', 'sqnr_db'}; the layer
-    that loses accuracy is the first with a low SQNR."""
+    """Per quantized tensor (and float output of an int8 op): the SQNR (dB) of its dequantized
+    values against the float net's, accumulated over `feeds`, in execution order. Rows: {'name',
+    'op', 'sqnr_db'}; the layer that loses accuracy is the first with a low SQNR."""
     float_net = optimize(float_net, 2)
     table = quantization_table(qnet)
     float_names = set(_float_values(float_net, check(float_net)))
     pairs = [(q[: -len(QUANTIZED_SUFFIX)], q) for q in table if q.endswith(QUANTIZED_SUFFIX)
              and q[: -len(QUANTIZED_SUFFIX)] in float_names]
+    # float32 outputs of int8 ops (quantized_linear_float) are compared as they are.
+    pairs += [(op.output[0], op.output[0]) for op in qnet.op
+              if op.type == "quantized_linear_float" and op.output[0] in float_names]
     producer = {o: op.type for op in qnet.op for o in op.output}
     order = {name: i for i, name in enumerate(_float_values(float_net, check(float_net)))}
     pairs.sort(key=lambda p: order.get(p[0], 0))
@@ -394,7 +407,7 @@ def sqnr_report(float_net: net_pb2.NetDef, qnet: net_pb2.NetDef,
         fo, qo = f_pred.run(feed), q_pred.run(feed)
         for f, q in pairs:
             ref = (feed[f] if f in feed else fo[f]).astype(np.float64)
-            scale, zp = table[q]
+            scale, zp = table.get(q, (1.0, 0))
             deq = (qo[q].astype(np.float64) - zp) * scale
             signal[f] += float(np.sum(ref * ref))
             noise[f] += float(np.sum((ref - deq) ** 2))

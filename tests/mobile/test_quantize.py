@@ -62,11 +62,12 @@ def test_rewrite_uses_int8_ops(qnet):
     types = [op.type for op in qnet.op]
     assert types.count("quantized_conv2d") == 3
     assert "quantized_max_pool2d" in types and "quantized_adaptive_avg_pool2d" in types
-    assert "quantized_linear" in types
     add = next(op for op in qnet.op if op.type == "quantized_add")
     assert any(a.name == "activation" and a.s in ("relu", b"relu") for a in add.arg)  # add + relu fused
-    # One quantize at the input, one dequantize at the output; no float conv/linear left.
-    assert types.count("quantize") == 1 and types.count("dequantize") == 1
+    # One quantize at the input; the classifier, whose output leaves the net, returns float
+    # itself (no dequantize); no float conv/linear left.
+    assert [op.type for op in qnet.op if "y" in op.output] == ["quantized_linear_float"]
+    assert types.count("quantize") == 1 and types.count("dequantize") == 0
     assert not {"conv2d", "linear", "batch_norm", "add"} & set(types)
     assert all(t.data_type != 1 or t.name.endswith(".scale") for t in qnet.initializer)  # no float weights
 
@@ -79,6 +80,18 @@ def test_quantized_outputs_track_float(float_net, qnet):
     assert got.dtype == np.float32 and got.shape == ref.shape
     assert mobile.output_sqnr(ref, got) >= 20.0
     assert np.mean(ref.argmax(1) == got.argmax(1)) >= 0.9
+
+
+def test_linear_feeding_a_float_op_stays_uint8_then_dequantizes():
+    rng = np.random.default_rng(3)
+    b = NetBuilder("head")
+    x = b.input("x", "float32", [-1, 16])
+    h = b.op("linear", [x, b.initializer("fc.w", rng.standard_normal((10, 16)).astype(np.float32)), None], name="fc")
+    b.output(b.op("softmax", [h], {"dim": 1}, name="softmax"), "p")
+    net = b.build()
+    calib = [{"x": rng.standard_normal((4, 16)).astype(np.float32)} for _ in range(4)]
+    types = [op.type for op in mobile.quantize(net, calib, progress=False).op]
+    assert types == ["quantize", "quantized_linear", "dequantize", "softmax"], types
 
 
 @pytest.mark.parametrize("method", ["percentile", "entropy"])
@@ -233,9 +246,9 @@ def test_rewrite_of_concat_pad_and_standalone_activations():
     calib = [{"x": rng.standard_normal((2, 3, 8, 8)).astype(np.float32)} for _ in range(8)]
     qnet = mobile.quantize(net, calib, progress=False)
     types = [op.type for op in qnet.op]
-    for expected in ["quantized_concat", "maximum", "minimum", "pad", "transpose", "reshape", "quantized_linear"]:
+    for expected in ["quantized_concat", "maximum", "minimum", "pad", "transpose", "reshape", "quantized_linear_float"]:
         assert expected in types, types
-    assert types.count("quantize") == 1 and types.count("dequantize") == 1, types
+    assert types.count("quantize") == 1 and types.count("dequantize") == 0, types
     pad = next(op for op in qnet.op if op.type == "pad")
     zero_point = mobile.quantization_table(qnet)[pad.input[0]][1]
     assert [a.f for a in pad.arg if a.name == "value"] == [float(zero_point)]
