@@ -13,9 +13,10 @@ products summed into an output and M = sum |a_k b_k| is obtained by running the 
 The chosen kernel must be the fast one (its name is checked), and 1 and 2 threads must give the
 same bits (the kernels' split does not depend on the thread count).
 
-max_pool2d and max_pool2d_grad (one portable kernel, chosen at every ISA level) select values and
-add gradients in the reference's order, so they must match it bit for bit, including ties (first
-maximum wins), NaN (propagates), -inf, padding, dilation and ceil_mode windows. The average
+max_pool2d and max_pool2d_grad (a portable kernel at every ISA level; the AVX-512 forward kernel
+for column strides 1 and 2 without dilation) select values and add gradients in the reference's
+order, so they must match it bit for bit, including ties (first maximum wins), NaN (propagates),
+-inf, padding, dilation and ceil_mode windows. The average
 pools and their gradients (portable kernels) do the reference's double arithmetic per element in
 the same order, so they too must match bit for bit.
 """
@@ -200,7 +201,21 @@ POOL_CASES = [
     ((1, 3, 10, 10), 3, 3, 1, 1, True),  # ceil_mode with stride = kernel: clipped edge windows
     ((2, 3, 23, 40), 3, 2, 1, 1, False),  # ResNet's stem pool, wide rows
     ((1, 2, 9, 12), [3, 5], [2, 3], [1, 2], [2, 1], True),  # everything non-square
+    # Rows around the AVX-512 kernel's 16-output vectors, strides 1 and 2, one-column inputs.
+    ((1, 3, 6, 33), 3, 2, 1, 1, True),
+    ((2, 2, 5, 31), [3, 2], [2, 1], [1, 1], 1, False),
+    ((1, 2, 4, 17), [2, 5], [1, 2], [0, 2], 1, True),
+    ((1, 1, 7, 1), 3, [1, 2], 1, 1, False),
+    ((1, 2, 3, 64), [1, 4], [3, 2], [0, 2], 1, True),
 ]
+
+
+def max_pool_kernel(isa, stride, dilation):
+    """The forward kernel the registry should choose."""
+    stride = stride if isinstance(stride, list) else [stride, stride]
+    dilation = dilation if isinstance(dilation, list) else [dilation, dilation]
+    fast = _C.cpu_features()["avx512f"] and isa == "avx512" and dilation == [1, 1] and stride[1] in (1, 2)
+    return "f32_max_pool2d_avx512" if fast else "f32_max_pool2d_portable"
 
 
 def pool_input(shape, seed):
@@ -229,7 +244,7 @@ def test_max_pool2d_and_grad_bit_exact(index):
     for isa in FAST_ISAS:
         for threads in (1, 2):
             got, name = run(isa, threads, "max_pool2d", [x], attrs)
-            assert name == "f32_max_pool2d_portable", name
+            assert name == max_pool_kernel(isa, s if s != [] else k, d), name
             np.testing.assert_array_equal(got, ref, err_msg=f"{shape} {isa} threads={threads}")
             np.testing.assert_array_equal(np.signbit(got), np.signbit(ref))  # which zero of a tie
             grad, name = run(isa, threads, "max_pool2d_grad", [gy, x], attrs)
