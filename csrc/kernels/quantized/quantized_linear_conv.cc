@@ -156,15 +156,18 @@ using namespace quantized;
       .attr("activation", AttrValue::String("none"),                                          \
             "fused activation applied as an output clamp: none | relu | relu6")
 
+#define EMBER_QUANTIZED_LINEAR_INPUTS                                                               \
+  .input("input", {DType::UInt8}, "uint8 activations [*, in]")                                      \
+      .input("weight", {DType::Int8}, "int8 symmetric weights [out, in] (zero point 0)")            \
+      .input("weight_scale", {DType::Float32}, "float32 [out] per-channel or [1] per-tensor scales") \
+      .optional_input("bias", {DType::Int32}, "int32 [out] in units of input_scale * weight_scale[o]")
+
 EMBER_REGISTER_OP(quantized_linear)
     .doc("Quantized linear: y = requantize(sum_k (x - input_zero_point) * w + bias) over uint8 "
          "x [*, in] and int8 symmetric weights w [out, in]; y is uint8 [*, out]. The real "
          "multiplier per output channel is input_scale * weight_scale[o] / output_scale, applied "
          "in fixed point (round half up).")
-    .input("input", {DType::UInt8}, "uint8 activations [*, in]")
-    .input("weight", {DType::Int8}, "int8 symmetric weights [out, in] (zero point 0)")
-    .input("weight_scale", {DType::Float32}, "float32 [out] per-channel or [1] per-tensor scales")
-    .optional_input("bias", {DType::Int32}, "int32 [out] in units of input_scale * weight_scale[o]")
+    EMBER_QUANTIZED_LINEAR_INPUTS
     .output("output", "uint8 [*, out]")
     EMBER_QUANTIZED_GEMM_ATTRS
     .infer(infer_quantized_linear)
@@ -175,10 +178,7 @@ EMBER_REGISTER_OP(quantized_linear_float)
          "leaves the net, so the result is not rounded to 256 levels): y = (sum_k (x - "
          "input_zero_point) * w + bias) * input_scale * weight_scale[o], computed in double and "
          "rounded once to float32, then the activation (relu, relu6) in float.")
-    .input("input", {DType::UInt8}, "uint8 activations [*, in]")
-    .input("weight", {DType::Int8}, "int8 symmetric weights [out, in] (zero point 0)")
-    .input("weight_scale", {DType::Float32}, "float32 [out] per-channel or [1] per-tensor scales")
-    .optional_input("bias", {DType::Int32}, "int32 [out] in units of input_scale * weight_scale[o]")
+    EMBER_QUANTIZED_LINEAR_INPUTS
     .output("output", "float32 [*, out]")
     .attr("input_scale", AttrType::Float, "scale of input (uint8)")
     .attr("input_zero_point", AttrValue::Int(0), "zero point of input, in [0, 255]")
