@@ -273,7 +273,10 @@ class QuantizedConvGemmKernel : public OpKernel {
       const int64_t left = count - j;
       QGemmUkernel ukernel = cfg_.ukernel;
       int64_t width = cfg_.nr;
-      if (cfg_.ukernel_quarter && left <= cfg_.nr / 4) {
+      if (cfg_.ukernel_narrow && left <= kNarrowPixels) {
+        ukernel = cfg_.ukernel_narrow;
+        width = left;
+      } else if (cfg_.ukernel_quarter && left <= cfg_.nr / 4) {
         ukernel = cfg_.ukernel_quarter;
         width = cfg_.nr / 4;
       } else if (cfg_.ukernel_half && left <= 3 * cfg_.nr / 4) {  // 16 + 8 rather than 32

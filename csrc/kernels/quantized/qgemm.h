@@ -42,6 +42,8 @@ using QGemmUkernel = void (*)(int64_t k4, const void* w, const uint8_t* col, int
                               const RequantRow* rows, const OutputParams& out_params, uint8_t* out,
                               int64_t out_stride, int64_t mr, int64_t nr);
 
+constexpr int64_t kNarrowPixels = 4;
+
 // Interleaves 4 rows of n bytes (n a multiple of 16) into dst[i * 4 + j] = rows[j][i].
 using Interleave4 = void (*)(const uint8_t* const rows[4], int64_t n, uint8_t* dst);
 void interleave4_portable(const uint8_t* const rows[4], int64_t n, uint8_t* dst);
@@ -58,6 +60,9 @@ struct QGemmConfig {
   // full tile with masked stores.
   QGemmUkernel ukernel_half = nullptr;
   QGemmUkernel ukernel_quarter = nullptr;
+  // Optional tile for the last 1 .. kNarrowPixels pixels (a 7 x 7 map's 49th, a 14 x 14 map's
+  // last 4): the MR channels in the vector, one dot product per pixel and k-quad.
+  QGemmUkernel ukernel_narrow = nullptr;
 };
 
 // Dot products of one uint8 row x[K] with `rows` int8 weight rows (stride K): raw sums.

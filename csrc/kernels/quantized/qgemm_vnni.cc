@@ -1,5 +1,5 @@
 // AVX-512 VNNI kernels: vpdpbusd (u8 x s8, 4 products per int32 lane) for quantized_conv2d as
-// GEMM (8 output channels x 32 pixels per tile, 16 and 8 for a chunk's last pixels) and
+// GEMM (8 output channels x 32 pixels per tile; 16, 8 and 1 to 4 for a chunk's last pixels) and
 // quantized_linear (dot products).
 
 #include "kernels/quantized/requantize_simd.h"  // first: sets the warning pragma before intrinsics
@@ -79,6 +79,56 @@ void u8s8_conv_gemm_vnni(int64_t k4, const void* w, const uint8_t* col, int64_t 
   }
 }
 
+// The last NP (<= kNarrowPixels) pixels of a chunk: lane r of acc[p] is output channel r of
+// pixel p, so each k-quad is one vpdpbusd per pixel (the pixel's four codes broadcast against
+// the eight channels' weight quads) instead of the quarter tile's eight; the epilogue then has
+// per-lane constants (vpsravq for the channels' shifts), with the arithmetic of Requant16.
+template <int NP>
+void u8s8_conv_gemm_narrow_vnni(int64_t k4, const int8_t* w, const uint8_t* col, int64_t col_stride,
+                                const RequantRow* rows, const OutputParams& out_params, uint8_t* out,
+                                int64_t out_stride, int64_t mr) {
+  constexpr int MR = 8;
+  alignas(32) int32_t bias[MR];
+  alignas(64) int64_t multiplier[MR], rounding[MR], shift[MR];
+  for (int r = 0; r < MR; ++r) {
+    bias[r] = rows[r].bias;
+    multiplier[r] = rows[r].multiplier;
+    rounding[r] = int64_t{1} << (rows[r].shift - 1);
+    shift[r] = rows[r].shift;
+  }
+  __m256i acc[NP];
+  for (int p = 0; p < NP; ++p) acc[p] = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
+  for (int64_t q = 0; q < k4; ++q) {
+    const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + q * MR * 4));
+    const uint8_t* c = col + q * col_stride;
+    for (int p = 0; p < NP; ++p) acc[p] = _mm256_dpbusd_epi32(acc[p], _mm256_set1_epi32(load_i32(c + 4 * p)), wq);
+  }
+  const __m512i m = _mm512_load_si512(multiplier), round = _mm512_load_si512(rounding), s = _mm512_load_si512(shift);
+  const __m256i lo = _mm256_set1_epi32(out_params.min - out_params.zero_point);
+  const __m256i hi = _mm256_set1_epi32(out_params.max - out_params.zero_point);
+  const __m256i zp = _mm256_set1_epi32(out_params.zero_point);
+  for (int p = 0; p < NP; ++p) {
+    // Each lane's 64-bit product, rounded and shifted by its channel's shift (>= 31: fits int32).
+    const __m512i wide = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_cvtepi32_epi64(acc[p]), m), round), s);
+    const __m256i v = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(_mm512_cvtepi64_epi32(wide), lo), hi), zp);
+    alignas(32) int32_t codes[MR];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(codes), v);
+    for (int64_t r = 0; r < mr; ++r) out[r * out_stride + p] = static_cast<uint8_t>(codes[r]);
+  }
+}
+
+void u8s8_conv_gemm_narrow(int64_t k4, const void* w, const uint8_t* col, int64_t col_stride, const RequantRow* rows,
+                           const OutputParams& out_params, uint8_t* out, int64_t out_stride, int64_t mr, int64_t nr) {
+  const int8_t* pw = static_cast<const int8_t*>(w);
+  static_assert(kNarrowPixels == 4, "one case per pixel count");
+  switch (nr) {
+    case 1: return u8s8_conv_gemm_narrow_vnni<1>(k4, pw, col, col_stride, rows, out_params, out, out_stride, mr);
+    case 2: return u8s8_conv_gemm_narrow_vnni<2>(k4, pw, col, col_stride, rows, out_params, out, out_stride, mr);
+    case 3: return u8s8_conv_gemm_narrow_vnni<3>(k4, pw, col, col_stride, rows, out_params, out, out_stride, mr);
+    default: return u8s8_conv_gemm_narrow_vnni<4>(k4, pw, col, col_stride, rows, out_params, out, out_stride, mr);
+  }
+}
+
 void u8s8_dot_vnni(const uint8_t* x, const int8_t* w, int64_t k, int64_t rows, int32_t* out) {
   for (int64_t r = 0; r < rows; ++r) {
     const int8_t* wr = w + r * k;
@@ -122,7 +172,7 @@ void interleave4_avx512(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {
 
 const QGemmConfig kConvGemm = {"u8s8_conv_gemm_8x32_vnni", 8, 32, WeightLayout::Int8Quads, 0,
                                u8s8_conv_gemm_vnni<32>, false, interleave4_avx512,
-                               u8s8_conv_gemm_vnni<16>, u8s8_conv_gemm_vnni<8>};
+                               u8s8_conv_gemm_vnni<16>, u8s8_conv_gemm_vnni<8>, u8s8_conv_gemm_narrow};
 
 }  // namespace
 
