@@ -217,13 +217,16 @@ class QuantizedConvGemmKernel : public OpKernel {
                             grp * p.blocks * block_elems * elem;
         const RequantRow* rows = p.rows.data() + grp * p.blocks * cfg_.mr;
         const int64_t b0 = rg * blocks_per_group, b1 = std::min(p.blocks, b0 + blocks_per_group);
-        for_each_tile(count, [&](QGemmUkernel ukernel, int64_t j, int64_t nr) {
-          for (int64_t rb = b0; rb < b1; ++rb) {
-            const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
+        // Row blocks outer: a block's weights stay in cache while the chunk's tiles pass under
+        // them (tiles outer streamed all of a layer's weights once per tile: ResNet-18's layer4
+        // 3x3 convolutions, 2.4 MB of weights, ran 1.3x slower at 1 thread).
+        for (int64_t rb = b0; rb < b1; ++rb) {
+          const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
+          for_each_tile(count, [&](QGemmUkernel ukernel, int64_t j, int64_t nr) {
             ukernel(p.k4, wg + rb * block_elems * elem, col + j * 4, chunk * 4, rows + rb * cfg_.mr, p.out,
                     yg + rb * cfg_.mr * P + p0 + j, P, mr, nr);
-          }
-        });
+          });
+        }
       }
     });
   }
@@ -432,13 +435,13 @@ class QuantizedConvGemmKernel : public OpKernel {
               packed_chunk = c;
             }
             const int64_t b0 = rg * blocks_per_group, b1 = std::min(p.blocks, b0 + blocks_per_group);
-            for_each_tile(count, [&](QGemmUkernel ukernel, int64_t j, int64_t nr) {
-              for (int64_t rb = b0; rb < b1; ++rb) {
-                const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
+            for (int64_t rb = b0; rb < b1; ++rb) {  // row blocks outer, as in run()
+              const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
+              for_each_tile(count, [&](QGemmUkernel ukernel, int64_t j, int64_t nr) {
                 ukernel(p.k4, wg + rb * block_elems * elem, col + j * 4, chunk * 4, rows + rb * cfg_.mr, p.out,
                         tile_out + rb * cfg_.mr * out_stride + j0 + j, out_stride, mr, nr);
-              }
-            });
+              });
+            }
           }
         });
         if (direct) continue;
