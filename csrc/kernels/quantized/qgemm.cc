@@ -364,13 +364,16 @@ class QuantizedConvGemmKernel : public OpKernel {
     // The calling thread's buffers (kept between calls: no page faults on every run).
     // NOTE: lambdas below must use the pointers, not the thread_local names (which would name
     // the worker thread's own, empty, buffers).
-    thread_local std::vector<uint8_t> planes_buffer, virtual_out_buffer;
+    thread_local std::vector<uint8_t> planes_buffer, virtual_out_buffer, panels_buffer;
     if (planes_buffer.size() < static_cast<size_t>(cpg * phases * plane_stride))
       planes_buffer.resize(static_cast<size_t>(cpg * phases * plane_stride));
+    if (chunks < ctx.num_threads() && panels_buffer.size() < static_cast<size_t>(chunks * p.k4 * chunk * 4))
+      panels_buffer.resize(static_cast<size_t>(chunks * p.k4 * chunk * 4));
     if (!compact && virtual_out_buffer.size() < static_cast<size_t>(opg * chunks * chunk))
       virtual_out_buffer.resize(static_cast<size_t>(opg * chunks * chunk));
     uint8_t* const planes = planes_buffer.data();
     uint8_t* const virtual_out = virtual_out_buffer.data();
+    uint8_t* const panels = panels_buffer.data();
     for (int64_t n = 0; n < g.batch; ++n)
       for (int64_t grp = 0; grp < g.groups; ++grp) {
         const uint8_t* xg = x.data<uint8_t>() + (n * g.in_channels + grp * cpg) * g.in_h * g.in_w;
@@ -402,36 +405,58 @@ class QuantizedConvGemmKernel : public OpKernel {
         uint8_t* const tile_out = direct ? yg : virtual_out;
         const int64_t out_stride = direct ? g.out_h * g.out_w : chunks * chunk;
         const int64_t stage_stride = chunk + 64;
+        const int64_t chunk_bytes = p.k4 * chunk * 4;
+        // Quads [q0, q1) of chunk c's im2col panel into col (the panel's start); `stage` holds
+        // 4 compacted rows.
+        auto pack_quads = [&](int64_t c, int64_t q0, int64_t q1, uint8_t* stage, uint8_t* col) {
+          const int64_t j0 = c * span, count = std::min(span, pixels - j0);
+          for (int64_t q = q0; q < q1; ++q) {
+            const uint8_t* src[4];
+            for (int64_t j = 0; j < 4; ++j) {
+              const int64_t k = q * 4 + j;
+              if (k >= p.k) {
+                src[j] = planes;  // any bytes: the packed weight is 0 there
+                continue;
+              }
+              if (!compact) {
+                src[j] = im2col_row(k, j0);
+                continue;
+              }
+              // Output rows oy0.. of this tap, out_w bytes each, in 16-byte pieces (a row's
+              // spill past out_w is overwritten by the next row; the last one's is slack).
+              uint8_t* dst = stage + j * stage_stride;
+              const uint8_t* from = planes + row_offset[static_cast<size_t>(k)] + c * chunk_rows * vw;
+              for (int64_t r = 0; r < count / g.out_w; ++r, from += vw)
+                for (int64_t x0 = 0; x0 < g.out_w; x0 += 16) std::memcpy(dst + r * g.out_w + x0, from + x0, 16);
+              src[j] = dst;
+            }
+            cfg_.interleave4(src, chunk, col + q * chunk * 4);
+          }
+        };
+        // With fewer chunks than threads (small maps), threads sharing a chunk would each pack
+        // all of it: the panels are packed once, split over the pool, into the caller's buffer.
+        // (With more chunks, each thread packing its own keeps them in its core's cache.)
+        const bool shared_panels = chunks < ctx.num_threads();
+        if (shared_panels) {
+          ctx.parallel_for(chunks * p.k4, 64, [&](int64_t i0, int64_t i1) {
+            uint8_t* stage = scratch(static_cast<size_t>(4 * stage_stride));
+            for (int64_t i = i0; i < i1;) {
+              const int64_t c = i / p.k4, q0 = i % p.k4, q1 = std::min(p.k4, q0 + (i1 - i));
+              pack_quads(c, q0, q1, stage, panels + c * chunk_bytes);
+              i += q1 - q0;
+            }
+          });
+        }
         ctx.parallel_for(chunks * row_groups, 1, [&](int64_t i0, int64_t i1) {
-          uint8_t* col = scratch(static_cast<size_t>(p.k4 * chunk * 4 + (compact ? 4 * stage_stride : 0)));
-          uint8_t* stage = col + p.k4 * chunk * 4;  // compact: 4 im2col rows of the chunk
+          uint8_t* col = shared_panels ? nullptr : scratch(static_cast<size_t>(chunk_bytes + 4 * stage_stride));
           int64_t packed_chunk = -1;
           for (int64_t item = i0; item < i1; ++item) {
             const int64_t c = item / row_groups, rg = item % row_groups;
             const int64_t j0 = c * span, count = std::min(span, pixels - j0);
-            if (c != packed_chunk) {
-              for (int64_t q = 0; q < p.k4; ++q) {
-                const uint8_t* src[4];
-                for (int64_t j = 0; j < 4; ++j) {
-                  const int64_t k = q * 4 + j;
-                  if (k >= p.k) {
-                    src[j] = planes;  // any bytes: the packed weight is 0 there
-                    continue;
-                  }
-                  if (!compact) {
-                    src[j] = im2col_row(k, j0);
-                    continue;
-                  }
-                  // Output rows oy0.. of this tap, out_w bytes each, in 16-byte pieces (a row's
-                  // spill past out_w is overwritten by the next row; the last one's is slack).
-                  uint8_t* dst = stage + j * stage_stride;
-                  const uint8_t* from = planes + row_offset[static_cast<size_t>(k)] + c * chunk_rows * vw;
-                  for (int64_t r = 0; r < count / g.out_w; ++r, from += vw)
-                    for (int64_t x0 = 0; x0 < g.out_w; x0 += 16) std::memcpy(dst + r * g.out_w + x0, from + x0, 16);
-                  src[j] = dst;
-                }
-                cfg_.interleave4(src, chunk, col + q * chunk * 4);
-              }
+            if (shared_panels) {
+              col = panels + c * chunk_bytes;
+            } else if (c != packed_chunk) {
+              pack_quads(c, 0, p.k4, col + chunk_bytes, col);
               packed_chunk = c;
             }
             const int64_t b0 = rg * blocks_per_group, b1 = std::min(p.blocks, b0 + blocks_per_group);
