@@ -29,6 +29,13 @@ struct Lanes<8> {
   static __m512i wide(V v) { return _mm512_zextsi256_si512(v); }
 };
 
+// How far ahead of the k-loop the weights are prefetched, in bytes (past the block's end: into
+// the next block, which the next call reads). The first tile of a block streams its 8 x K
+// weights from memory when a net's weights outgrow the cache (four ResNet-18 layer4 convs: 9.4
+// MB), and the hardware prefetcher alone left a 7 x 7 layer 1.4x slower than with its weights
+// cached; 4 KB and more ahead hide the stream.
+constexpr int64_t kWeightPrefetch = 8192;
+
 // 8 output channels x W pixels (32: two vectors per row; 16 and 8: one, for a chunk's last
 // pixels).
 template <int W>
@@ -54,6 +61,7 @@ void u8s8_conv_gemm_vnni(int64_t k4, const void* w, const uint8_t* col, int64_t 
     const V x0 = L::load(c);
     const V x1 = W == 32 ? L::load(c + 64) : x0;
     const int8_t* wq = pw + q * MR * 4;
+    _mm_prefetch(reinterpret_cast<const char*>(wq + kWeightPrefetch), _MM_HINT_T0);
 #define EMBER_VNNI_ROW(R)                                   \
   {                                                         \
     const V wr = L::splat(load_i32(wq + (R) * 4));          \
