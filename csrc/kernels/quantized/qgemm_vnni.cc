@@ -18,6 +18,7 @@ struct Lanes<16> {
   static V splat(int32_t v) { return _mm512_set1_epi32(v); }
   static V load(const uint8_t* p) { return _mm512_loadu_si512(p); }
   static V dot(V acc, V x, V w) { return _mm512_dpbusd_epi32(acc, x, w); }
+  static V add(V a, V b) { return _mm512_add_epi32(a, b); }
   static __m512i wide(V v) { return v; }
 };
 template <>
@@ -26,6 +27,7 @@ struct Lanes<8> {
   static V splat(int32_t v) { return _mm256_set1_epi32(v); }
   static V load(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
   static V dot(V acc, V x, V w) { return _mm256_dpbusd_epi32(acc, x, w); }
+  static V add(V a, V b) { return _mm256_add_epi32(a, b); }
   static __m512i wide(V v) { return _mm512_zextsi256_si512(v); }
 };
 
@@ -48,26 +50,47 @@ void u8s8_conv_gemm_vnni(int64_t k4, const void* w, const uint8_t* col, int64_t 
   const int8_t* pw = static_cast<const int8_t*>(w);
   // Sixteen named accumulators (an array makes GCC shuffle and spill them in the loop); the
   // second of each row is unused below 32 pixels.
-  V a00 = L::splat(rows[0].bias), a01 = a00;
-  V a10 = L::splat(rows[1].bias), a11 = a10;
-  V a20 = L::splat(rows[2].bias), a21 = a20;
-  V a30 = L::splat(rows[3].bias), a31 = a30;
-  V a40 = L::splat(rows[4].bias), a41 = a40;
-  V a50 = L::splat(rows[5].bias), a51 = a50;
-  V a60 = L::splat(rows[6].bias), a61 = a60;
-  V a70 = L::splat(rows[7].bias), a71 = a70;
-  for (int64_t q = 0; q < k4; ++q) {
+  // Below 32 pixels the second accumulator of each row takes the odd k-quads (summed at the
+  // end: integer sums, so the same bits), as one chain of dependent vpdpbusd per row would wait
+  // on its latency.
+  constexpr bool kSplitK = W != 32;
+  const int64_t step = kSplitK ? 2 : 1;
+  const V zero = L::splat(0);
+  V a00 = L::splat(rows[0].bias), a01 = kSplitK ? zero : a00;
+  V a10 = L::splat(rows[1].bias), a11 = kSplitK ? zero : a10;
+  V a20 = L::splat(rows[2].bias), a21 = kSplitK ? zero : a20;
+  V a30 = L::splat(rows[3].bias), a31 = kSplitK ? zero : a30;
+  V a40 = L::splat(rows[4].bias), a41 = kSplitK ? zero : a40;
+  V a50 = L::splat(rows[5].bias), a51 = kSplitK ? zero : a50;
+  V a60 = L::splat(rows[6].bias), a61 = kSplitK ? zero : a60;
+  V a70 = L::splat(rows[7].bias), a71 = kSplitK ? zero : a70;
+  int64_t q = 0;
+  for (; q + step <= k4; q += step) {
     const uint8_t* c = col + q * col_stride;
     const V x0 = L::load(c);
-    const V x1 = W == 32 ? L::load(c + 64) : x0;
+    const V x1 = L::load(kSplitK ? c + col_stride : c + 64);
     const int8_t* wq = pw + q * MR * 4;
     _mm_prefetch(reinterpret_cast<const char*>(wq + kWeightPrefetch), _MM_HINT_T0);
-#define EMBER_VNNI_ROW(R)                                   \
-  {                                                         \
-    const V wr = L::splat(load_i32(wq + (R) * 4));          \
-    a##R##0 = L::dot(a##R##0, x0, wr);                      \
-    if constexpr (W == 32) a##R##1 = L::dot(a##R##1, x1, wr); \
+#define EMBER_VNNI_ROW(R)                                                      \
+  {                                                                            \
+    const V wr = L::splat(load_i32(wq + (R) * 4));                             \
+    a##R##0 = L::dot(a##R##0, x0, wr);                                         \
+    a##R##1 = L::dot(a##R##1, x1, kSplitK ? L::splat(load_i32(wq + (MR + (R)) * 4)) : wr); \
   }
+    EMBER_VNNI_ROW(0) EMBER_VNNI_ROW(1) EMBER_VNNI_ROW(2) EMBER_VNNI_ROW(3)
+    EMBER_VNNI_ROW(4) EMBER_VNNI_ROW(5) EMBER_VNNI_ROW(6) EMBER_VNNI_ROW(7)
+#undef EMBER_VNNI_ROW
+  }
+  if constexpr (kSplitK) {
+    if (q < k4) {  // an odd last quad
+      const V x0 = L::load(col + q * col_stride);
+      const int8_t* wq = pw + q * MR * 4;
+#define EMBER_VNNI_ROW(R) a##R##0 = L::dot(a##R##0, x0, L::splat(load_i32(wq + (R) * 4)));
+      EMBER_VNNI_ROW(0) EMBER_VNNI_ROW(1) EMBER_VNNI_ROW(2) EMBER_VNNI_ROW(3)
+      EMBER_VNNI_ROW(4) EMBER_VNNI_ROW(5) EMBER_VNNI_ROW(6) EMBER_VNNI_ROW(7)
+#undef EMBER_VNNI_ROW
+    }
+#define EMBER_VNNI_ROW(R) a##R##0 = L::add(a##R##0, a##R##1);
     EMBER_VNNI_ROW(0) EMBER_VNNI_ROW(1) EMBER_VNNI_ROW(2) EMBER_VNNI_ROW(3)
     EMBER_VNNI_ROW(4) EMBER_VNNI_ROW(5) EMBER_VNNI_ROW(6) EMBER_VNNI_ROW(7)
 #undef EMBER_VNNI_ROW
@@ -104,20 +127,36 @@ void u8s8_conv_gemm_narrow_vnni(int64_t k4, const int8_t* w, const uint8_t* col,
     rounding[r] = int64_t{1} << (rows[r].shift - 1);
     shift[r] = rows[r].shift;
   }
-  __m256i acc[NP];
-  for (int p = 0; p < NP; ++p) acc[p] = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
-  for (int64_t q = 0; q < k4; ++q) {
+  // U independent chains per pixel over interleaved k-quads (one chain would wait on the
+  // vpdpbusd latency every quad), summed at the end.
+  constexpr int U = NP == 1 ? 8 : NP == 2 ? 4 : 2;
+  __m256i acc[NP][U];
+  for (int p = 0; p < NP; ++p) {
+    acc[p][0] = _mm256_load_si256(reinterpret_cast<const __m256i*>(bias));
+    for (int u = 1; u < U; ++u) acc[p][u] = _mm256_setzero_si256();
+  }
+  int64_t q = 0;
+  for (; q + U <= k4; q += U)
+    for (int u = 0; u < U; ++u) {
+      const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + (q + u) * MR * 4));
+      const uint8_t* c = col + (q + u) * col_stride;
+      for (int p = 0; p < NP; ++p)
+        acc[p][u] = _mm256_dpbusd_epi32(acc[p][u], _mm256_set1_epi32(load_i32(c + 4 * p)), wq);
+    }
+  for (; q < k4; ++q) {
     const __m256i wq = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + q * MR * 4));
     const uint8_t* c = col + q * col_stride;
-    for (int p = 0; p < NP; ++p) acc[p] = _mm256_dpbusd_epi32(acc[p], _mm256_set1_epi32(load_i32(c + 4 * p)), wq);
+    for (int p = 0; p < NP; ++p) acc[p][0] = _mm256_dpbusd_epi32(acc[p][0], _mm256_set1_epi32(load_i32(c + 4 * p)), wq);
   }
+  for (int p = 0; p < NP; ++p)
+    for (int u = 1; u < U; ++u) acc[p][0] = _mm256_add_epi32(acc[p][0], acc[p][u]);
   const __m512i m = _mm512_load_si512(multiplier), round = _mm512_load_si512(rounding), s = _mm512_load_si512(shift);
   const __m256i lo = _mm256_set1_epi32(out_params.min - out_params.zero_point);
   const __m256i hi = _mm256_set1_epi32(out_params.max - out_params.zero_point);
   const __m256i zp = _mm256_set1_epi32(out_params.zero_point);
   for (int p = 0; p < NP; ++p) {
     // Each lane's 64-bit product, rounded and shifted by its channel's shift (>= 31: fits int32).
-    const __m512i wide = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_cvtepi32_epi64(acc[p]), m), round), s);
+    const __m512i wide = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_cvtepi32_epi64(acc[p][0]), m), round), s);
     const __m256i v = _mm256_add_epi32(_mm256_min_epi32(_mm256_max_epi32(_mm512_cvtepi64_epi32(wide), lo), hi), zp);
     alignas(32) int32_t codes[MR];
     _mm256_store_si256(reinterpret_cast<__m256i*>(codes), v);
