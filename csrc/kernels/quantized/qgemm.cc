@@ -406,10 +406,10 @@ class QuantizedConvGemmKernel : public OpKernel {
         const int64_t out_stride = direct ? g.out_h * g.out_w : chunks * chunk;
         const int64_t stage_stride = chunk + 64;
         const int64_t chunk_bytes = p.k4 * chunk * 4;
-        // Quads [q0, q1) of chunk c's im2col panel into col (the panel's start); `stage` holds
-        // 4 compacted rows.
-        auto pack_quads = [&](int64_t c, int64_t q0, int64_t q1, uint8_t* stage, uint8_t* col) {
-          const int64_t j0 = c * span, count = std::min(span, pixels - j0);
+        // Quads [q0, q1) of the im2col panel of pixels [j0, j0 + count) (j0 a multiple of 16;
+        // compact: of whole output rows) into col (the panel's start; rows `chunk` wide, the
+        // first round_up(count, 16) bytes written); `stage` holds 4 compacted rows.
+        auto pack_quads = [&](int64_t j0, int64_t count, int64_t q0, int64_t q1, uint8_t* stage, uint8_t* col) {
           for (int64_t q = q0; q < q1; ++q) {
             const uint8_t* src[4];
             for (int64_t j = 0; j < 4; ++j) {
@@ -425,12 +425,22 @@ class QuantizedConvGemmKernel : public OpKernel {
               // Output rows oy0.. of this tap, out_w bytes each, in 16-byte pieces (a row's
               // spill past out_w is overwritten by the next row; the last one's is slack).
               uint8_t* dst = stage + j * stage_stride;
-              const uint8_t* from = planes + row_offset[static_cast<size_t>(k)] + c * chunk_rows * vw;
+              const uint8_t* from = planes + row_offset[static_cast<size_t>(k)] + j0 / g.out_w * vw;
               for (int64_t r = 0; r < count / g.out_w; ++r, from += vw)
                 for (int64_t x0 = 0; x0 < g.out_w; x0 += 16) std::memcpy(dst + r * g.out_w + x0, from + x0, 16);
               src[j] = dst;
             }
-            cfg_.interleave4(src, chunk, col + q * chunk * 4);
+            cfg_.interleave4(src, round_up(count, 16), col + q * chunk * 4);
+          }
+        };
+        // Pixels [j0, j0 + count) x output-channel blocks [b0, b1) from the packed panel.
+        auto gemm = [&](const uint8_t* col, int64_t j0, int64_t count, int64_t b0, int64_t b1) {
+          for (int64_t rb = b0; rb < b1; ++rb) {  // row blocks outer, as in run()
+            const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
+            for_each_tile(count, [&](QGemmUkernel ukernel, int64_t j, int64_t nr) {
+              ukernel(p.k4, wg + rb * block_elems * elem, col + j * 4, chunk * 4, rows + rb * cfg_.mr, p.out,
+                      tile_out + rb * cfg_.mr * out_stride + j0 + j, out_stride, mr, nr);
+            });
           }
         };
         // With fewer chunks than threads (small maps), threads sharing a chunk would each pack
@@ -442,33 +452,45 @@ class QuantizedConvGemmKernel : public OpKernel {
             uint8_t* stage = scratch(static_cast<size_t>(4 * stage_stride));
             for (int64_t i = i0; i < i1;) {
               const int64_t c = i / p.k4, q0 = i % p.k4, q1 = std::min(p.k4, q0 + (i1 - i));
-              pack_quads(c, q0, q1, stage, panels + c * chunk_bytes);
+              pack_quads(c * span, std::min(span, pixels - c * span), q0, q1, stage, panels + c * chunk_bytes);
               i += q1 - q0;
             }
           });
         }
-        ctx.parallel_for(chunks * row_groups, 1, [&](int64_t i0, int64_t i1) {
-          uint8_t* col = shared_panels ? nullptr : scratch(static_cast<size_t>(chunk_bytes + 4 * stage_stride));
-          int64_t packed_chunk = -1;
-          for (int64_t item = i0; item < i1; ++item) {
-            const int64_t c = item / row_groups, rg = item % row_groups;
-            const int64_t j0 = c * span, count = std::min(span, pixels - j0);
-            if (shared_panels) {
-              col = panels + c * chunk_bytes;
-            } else if (c != packed_chunk) {
-              pack_quads(c, 0, p.k4, col + chunk_bytes, col);
-              packed_chunk = c;
+        const int64_t threads = ctx.num_threads();
+        if (!shared_panels && !compact && threads > 1) {
+          // Each thread takes an equal range of the pixels (16-aligned), in chunks: chunks of
+          // the same size split in contiguous halves left one thread with the last, short
+          // chunk and the other waiting (ResNet-18's 56 x 56 layers: 13 chunks, 7 against 5.7).
+          ctx.parallel_for(threads, 1, [&](int64_t t0, int64_t t1) {
+            uint8_t* col = scratch(static_cast<size_t>(chunk_bytes));
+            for (int64_t t = t0; t < t1; ++t) {
+              const int64_t lo = pixels * t / threads / 16 * 16;
+              const int64_t hi = t + 1 == threads ? pixels : pixels * (t + 1) / threads / 16 * 16;
+              for (int64_t j0 = lo; j0 < hi; j0 += chunk) {
+                const int64_t count = std::min(chunk, hi - j0);
+                pack_quads(j0, count, 0, p.k4, nullptr, col);
+                gemm(col, j0, count, 0, p.blocks);
+              }
             }
-            const int64_t b0 = rg * blocks_per_group, b1 = std::min(p.blocks, b0 + blocks_per_group);
-            for (int64_t rb = b0; rb < b1; ++rb) {  // row blocks outer, as in run()
-              const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
-              for_each_tile(count, [&](QGemmUkernel ukernel, int64_t j, int64_t nr) {
-                ukernel(p.k4, wg + rb * block_elems * elem, col + j * 4, chunk * 4, rows + rb * cfg_.mr, p.out,
-                        tile_out + rb * cfg_.mr * out_stride + j0 + j, out_stride, mr, nr);
-              });
+          });
+        } else {
+          ctx.parallel_for(chunks * row_groups, 1, [&](int64_t i0, int64_t i1) {
+            uint8_t* col = shared_panels ? nullptr : scratch(static_cast<size_t>(chunk_bytes + 4 * stage_stride));
+            int64_t packed_chunk = -1;
+            for (int64_t item = i0; item < i1; ++item) {
+              const int64_t c = item / row_groups, rg = item % row_groups;
+              const int64_t j0 = c * span, count = std::min(span, pixels - j0);
+              if (shared_panels) {
+                col = panels + c * chunk_bytes;
+              } else if (c != packed_chunk) {
+                pack_quads(j0, count, 0, p.k4, col + chunk_bytes, col);
+                packed_chunk = c;
+              }
+              gemm(col, j0, count, rg * blocks_per_group, std::min(p.blocks, (rg + 1) * blocks_per_group));
             }
-          }
-        });
+          });
+        }
         if (direct) continue;
         // The real pixels of each output row, plane by plane (whole planes per thread: writing
         // each plane's rows in order beats copying chunk by chunk inside the tasks).
