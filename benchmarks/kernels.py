@@ -284,15 +284,17 @@ def main():
 
     ghz = max(_C.measure_cpu_ghz() for _ in range(3))
     feats = _C.cpu_features()
-    # fp32 FLOP per cycle per core: 2 FMA pipes x 8 lanes x 2 (AVX2 and AVX-512 alike on cores
-    # that split 512-bit ops in two 256-bit halves, such as AMD Zen 4; Intel server cores with
-    # two 512-bit FMA units have 64).
-    flop_per_cycle = 32
-    peak = flop_per_cycle * ghz
+    # fp32 peak per core measured on independent FMAs at the widest vector width (not assumed
+    # from the model: AMD Zen 4 splits 512-bit FMAs in two halves, Zen 5 server cores do not).
+    try:
+        peak = max(_C.measure_fp32_peak_gflops() for _ in range(3))
+        how = "measured on independent FMAs"
+    except Exception:  # no FMA loop for this ISA: 2 FMA pipes x 4 lanes x 2
+        peak, how = 16 * ghz, "assumed 16 FLOP/cycle"
     print(f"Ember kernels benchmark: ISA {feats['max_isa']}, sgemm microkernel "
           f"{_C.SgemmPackedB(np.zeros((1, 1), np.float32)).kernel_name}; measured busy clock "
-          f"{ghz:.2f} GHz; fp32 peak assumed {flop_per_cycle} FLOP/cycle/core = {peak:.0f} "
-          f"GFLOP/s per core")
+          f"{ghz:.2f} GHz; fp32 peak {peak:.0f} GFLOP/s per core = {peak / ghz:.0f} FLOP/cycle "
+          f"({how})")
     if threadpool_info:
         blas = [f"{i.get('internal_api')} {i.get('version')} ({i.get('architecture')})"
                 for i in threadpool_info() if i.get("user_api") == "blas"]

@@ -1,7 +1,7 @@
 // Kernel-level access for tests and benchmarks: _C.sgemm / _C.SgemmPackedB (the packed GEMM
 // itself; ops reach it through linear, matmul and conv2d), _C.PreparedOp (a kernel created once
 // with constant inputs, as the graph runtime creates it at load time, then run many times) and
-// _C.measure_cpu_ghz.
+// _C.measure_cpu_ghz / _C.measure_fp32_peak_gflops.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "core/cpu_features.h"
 #include "core/op_registry.h"
 #include "kernels/gemm.h"
 #include "python/bindings.h"
@@ -188,7 +189,69 @@ double measure_cpu_ghz() {
   return static_cast<double>(x) / seconds / 1e9;
 }
 
+// Single-precision FLOP/s of one core on independent fused multiply-adds at the widest vector
+// width `isa` allows (12 accumulator chains: more than FMA latency x FMA pipes on every core we
+// target), over this thread's CPU time: the core's fp32 peak, measured rather than assumed from
+// its model (AMD Zen 4 runs 512-bit FMAs as two halves, Zen 5 server cores do not).
+#if defined(__x86_64__)
+#define EMBER_FMA12(op, r)                                                                      \
+  op " %%" r "13, %%" r "14, %%" r "0\n\t" op " %%" r "13, %%" r "14, %%" r "1\n\t"          \
+  op " %%" r "13, %%" r "14, %%" r "2\n\t" op " %%" r "13, %%" r "14, %%" r "3\n\t"          \
+  op " %%" r "13, %%" r "14, %%" r "4\n\t" op " %%" r "13, %%" r "14, %%" r "5\n\t"          \
+  op " %%" r "13, %%" r "14, %%" r "6\n\t" op " %%" r "13, %%" r "14, %%" r "7\n\t"          \
+  op " %%" r "13, %%" r "14, %%" r "8\n\t" op " %%" r "13, %%" r "14, %%" r "9\n\t"          \
+  op " %%" r "13, %%" r "14, %%" r "10\n\t" op " %%" r "13, %%" r "14, %%" r "11\n\t"
+
+__attribute__((target("avx512f"))) void fma_loop_avx512(int64_t iterations) {
+  for (int64_t i = 0; i < iterations; ++i)
+    asm volatile(EMBER_FMA12("vfmadd231ps", "zmm") ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
+                 "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11");
+}
+__attribute__((target("avx2,fma"))) void fma_loop_avx2(int64_t iterations) {
+  for (int64_t i = 0; i < iterations; ++i)
+    asm volatile(EMBER_FMA12("vfmadd231ps", "ymm") ::: "xmm0", "xmm1", "xmm2", "xmm3", "xmm4",
+                 "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11");
+}
+#undef EMBER_FMA12
+#endif
+
+double measure_fp32_peak_gflops(Isa isa) {
+  constexpr int64_t kIterations = 20'000'000;
+  int lanes = 0;
+  void (*loop)(int64_t) = nullptr;
+#if defined(__x86_64__)
+  if (!isa_enabled(isa)) {
+  } else if (isa == Isa::AVX512 || isa == Isa::AVX512_VNNI) {
+    loop = fma_loop_avx512;
+    lanes = 16;
+  } else if (isa == Isa::AVX2) {
+    loop = fma_loop_avx2;
+    lanes = 8;
+  }
+#endif
+  if (!loop) fail<Unsupported>("measure_fp32_peak_gflops: no FMA loop for isa '", isa_name(isa),
+                               "' on this machine");
+  auto thread_seconds = [] {
+    timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  };
+  loop(kIterations / 10);  // wake the vector units (some cores power the upper halves on demand)
+  const double t0 = thread_seconds();
+  loop(kIterations);
+  const double seconds = thread_seconds() - t0;
+  return static_cast<double>(kIterations) * 12 * lanes * 2 / seconds / 1e9;
+}
+
 void register_kernels_binding(py::module_& m) {
+  m.def("measure_fp32_peak_gflops", [](const std::string& isa) {
+    const Isa target = isa.empty() ? max_isa() : isa_from_name(isa);
+    py::gil_scoped_release release;
+    return measure_fp32_peak_gflops(target);
+  }, py::arg("isa") = "",
+     "Measures one core's fp32 FMA throughput in GFLOP/s at the widest vector width of `isa` "
+     "(default: this machine's best). For benchmarks.");
+
   m.def("measure_cpu_ghz", [] {
     py::gil_scoped_release release;
     return measure_cpu_ghz();
