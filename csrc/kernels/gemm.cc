@@ -424,11 +424,29 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
   if (threads > 1 && m_blocks > 1)
     while ((m_blocks * n_blocks) % threads != 0 && m_blocks < m_panels) ++m_blocks;
   mc = ceil_div(m_panels, m_blocks) * mr;  // the largest block
+  // One block of rows per thread, A packed here: equal blocks in multiples of 4 rows rather than
+  // of MR (128 rows in 14-row panels: 70 and 58; evenly: 64 = 4 x 14 + 8 each, a tile of 8 rows
+  // as fast per row as a full one). A pre-packed A fixes the panels' rows.
+  const bool even_rows =
+      threads > 1 && !A.packed && m_blocks > 1 && m_blocks * n_blocks == threads;
   auto block_rows = [&](int64_t ib, int64_t* m0, int64_t* m) {
+    if (even_rows) {
+      *m0 = ib * M / m_blocks / 4 * 4;
+      *m = (ib + 1 == m_blocks ? M : (ib + 1) * M / m_blocks / 4 * 4) - *m0;
+      return;
+    }
     const int64_t p0 = ib * m_panels / m_blocks, p1 = (ib + 1) * m_panels / m_blocks;
     *m0 = p0 * mr;
     *m = std::min<int64_t>(p1 * mr, M) - *m0;
   };
+  if (even_rows) {
+    int64_t largest = 0;
+    for (int64_t ib = 0, m0, m; ib < m_blocks; ++ib) {
+      block_rows(ib, &m0, &m);
+      largest = std::max(largest, m);
+    }
+    mc = round_up(largest, mr);
+  }
   const int64_t tasks = m_blocks * n_blocks;
 
   // How B reaches the microkernel:
@@ -483,11 +501,19 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
     const int64_t group = group_rows ? std::max<int64_t>(1, kGroupCols / nr) : 1;
     float* b_buf =
         b_mode == BMode::PerBlock ? b_block_scratch().get(group * nr * kc_block, "sgemm") : nullptr;
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t ib = t / n_blocks, jb = t % n_blocks;
+    for (int64_t t = t0; t < t1;) {
+      // A run of this thread's tasks in one block of rows, as many columns as one NC block:
+      // their A block is packed once per K block and shared by the run's column blocks (the
+      // split of N for the threads made every block re-pack all of A: 128 x 1024 x 256 at 2
+      // threads spent 12 % packing). Each C element still sums its K blocks in order.
+      const int64_t ib = t / n_blocks, jb0 = t % n_blocks;
+      int64_t jb1 = jb0 + 1;
+      while (t + (jb1 - jb0) < t1 && jb1 < n_blocks &&
+             (jb1 + 1 - jb0) * nc <= std::max<int64_t>(nc, kernel.nc))
+        ++jb1;
+      t += jb1 - jb0;
       int64_t m0, m;
       block_rows(ib, &m0, &m);
-      const int64_t n0 = jb * nc, n = std::min<int64_t>(nc, N - n0);
       for (int64_t k0 = 0; k0 < K; k0 += kc_block) {
         const int64_t kc = std::min<int64_t>(kc_block, K - k0);
         // A micro-panels for rows [m0, m0 + m), depth [k0, k0 + kc): panel stride, k stride mr.
@@ -505,56 +531,59 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
         UkernelParams p = base;
         p.accumulate = k0 > 0;
         p.last = k0 + kc >= K;
-        for (int64_t j = 0; j < n; j += nr) {
-          const int64_t nn = std::min<int64_t>(nr, n - j);
-          const int64_t panel = (n0 + j) / nr;
-          const float* b_panel = nullptr;
-          int64_t ldb = nr;
-          switch (b_mode) {
-            case BMode::Prepacked:
-            case BMode::Whole: b_panel = packed_b + panel * K * nr + k0 * nr; break;
-            case BMode::PerBlock:
-              // Packed just before use: the panel (kc x NR) stays in L1/L2 for every row tile.
-              if (group_rows) {
-                const int64_t first = n0 / nr, slot = (panel - first) % group;
-                const int64_t end = std::min<int64_t>(panel + group, ceil_div(n0 + n, nr));
-                if (slot == 0 && B.packer)
-                  (*B.packer)(k0, kc, panel, end, b_buf);
-                else if (slot == 0)
-                  pack_b_rows(nr, k0, kc, N, B.data, B.row_stride, b_buf, panel, end);
-                b_panel = b_buf + slot * kc * nr;
+        for (int64_t jb = jb0; jb < jb1; ++jb) {
+          const int64_t n0 = jb * nc, n = std::min<int64_t>(nc, N - n0);
+          for (int64_t j = 0; j < n; j += nr) {
+            const int64_t nn = std::min<int64_t>(nr, n - j);
+            const int64_t panel = (n0 + j) / nr;
+            const float* b_panel = nullptr;
+            int64_t ldb = nr;
+            switch (b_mode) {
+              case BMode::Prepacked:
+              case BMode::Whole: b_panel = packed_b + panel * K * nr + k0 * nr; break;
+              case BMode::PerBlock:
+                // Packed just before use: the panel (kc x NR) stays in L1/L2 for every row tile.
+                if (group_rows) {
+                  const int64_t first = n0 / nr, slot = (panel - first) % group;
+                  const int64_t end = std::min<int64_t>(panel + group, ceil_div(n0 + n, nr));
+                  if (slot == 0 && B.packer)
+                    (*B.packer)(k0, kc, panel, end, b_buf);
+                  else if (slot == 0)
+                    pack_b_rows(nr, k0, kc, N, B.data, B.row_stride, b_buf, panel, end);
+                  b_panel = b_buf + slot * kc * nr;
+                  break;
+                }
+                if (B.packer)
+                  (*B.packer)(k0, kc, panel, panel + 1, b_buf);
+                else
+                  pack_b_panels(nr, k0, kc, N, B.data, B.row_stride, B.col_stride, b_buf, panel,
+                                panel + 1);
+                b_panel = b_buf;
                 break;
-              }
-              if (B.packer)
-                (*B.packer)(k0, kc, panel, panel + 1, b_buf);
-              else
-                pack_b_panels(nr, k0, kc, N, B.data, B.row_stride, B.col_stride, b_buf, panel,
-                              panel + 1);
-              b_panel = b_buf;
-              break;
-            case BMode::InPlace:
-              if (panel < full_panels) {
-                b_panel = B.data + k0 * B.row_stride + n0 + j;
-                ldb = B.row_stride;
-              } else {
-                b_panel = b_tail + k0 * nr;
-              }
-              break;
-          }
-          p.col_bias = ep.col_bias ? ep.col_bias + n0 + j : nullptr;
-          for (int64_t i = 0; i < m; i += mr) {
-            const int64_t mm = std::min<int64_t>(mr, m - i);
-            p.row_bias = ep.row_bias ? ep.row_bias + m0 + i : nullptr;
-            if (ep.transposed_c) {
-              float tile[kMaxMR * kMaxNR];
-              kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel, ldb, tile, nr, nn, p);
-              float* c = C + (n0 + j) * ldc + m0 + i;
-              for (int64_t jj = 0; jj < nn; ++jj)
-                for (int64_t ii = 0; ii < mm; ++ii) c[jj * ldc + ii] = tile[ii * nr + jj];
-              continue;
+              case BMode::InPlace:
+                if (panel < full_panels) {
+                  b_panel = B.data + k0 * B.row_stride + n0 + j;
+                  ldb = B.row_stride;
+                } else {
+                  b_panel = b_tail + k0 * nr;
+                }
+                break;
             }
-            kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel, ldb,
-                                   C + (m0 + i) * ldc + n0 + j, ldc, nn, p);
+            p.col_bias = ep.col_bias ? ep.col_bias + n0 + j : nullptr;
+            for (int64_t i = 0; i < m; i += mr) {
+              const int64_t mm = std::min<int64_t>(mr, m - i);
+              p.row_bias = ep.row_bias ? ep.row_bias + m0 + i : nullptr;
+              if (ep.transposed_c) {
+                float tile[kMaxMR * kMaxNR];
+                kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel, ldb, tile, nr, nn, p);
+                float* c = C + (n0 + j) * ldc + m0 + i;
+                for (int64_t jj = 0; jj < nn; ++jj)
+                  for (int64_t ii = 0; ii < mm; ++ii) c[jj * ldc + ii] = tile[ii * nr + jj];
+                continue;
+              }
+              kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel, ldb,
+                                     C + (m0 + i) * ldc + n0 + j, ldc, nn, p);
+            }
           }
         }
       }

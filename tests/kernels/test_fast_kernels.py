@@ -100,6 +100,8 @@ def gemm_shapes():
     # (at 1 thread) a second N block of 76 columns.
     shapes.add((40, 600, 300))
     shapes.add((64, 1100, 40))
+    # At 2 threads: four column blocks, each thread's two share their packed A over 3 K blocks.
+    shapes.add((128, 1100, 600))
     return sorted(shapes)
 
 
@@ -257,7 +259,8 @@ def test_conv2d_weights_packed_at_load_give_the_same_bits(x_shape, w_shape, attr
         assert winograd_seen, "a Winograd case did not run Winograd"
 
 
-@pytest.mark.parametrize("batch", [1, 5])
+# 100 rows at 2 threads: one block of 48 and one of 52 rows (not whole 14-row panels).
+@pytest.mark.parametrize("batch", [1, 5, 100])
 def test_linear_weights_packed_at_load_give_the_same_bits(batch):
     rng = np.random.default_rng(11)
     x = rng.uniform(-1, 1, (batch, 300)).astype(np.float32)
@@ -269,6 +272,10 @@ def test_linear_weights_packed_at_load_give_the_same_bits(batch):
         got = loaded.run([x, None, None])
         eager = _C.run_op("linear", [x, w, b], {"activation": "relu"})[0]
         assert np.array_equal(got, eager), isa
+        threads = _C.get_num_threads()
+        _C.set_num_threads(1 if threads > 1 else 2)
+        assert np.array_equal(loaded.run([x, None, None]), got), isa
+        _C.set_num_threads(threads)
         want = np.maximum(x.astype(np.float64) @ w.T.astype(np.float64) + b, 0)
         mag = np.abs(x.astype(np.float64)) @ np.abs(w.T.astype(np.float64)) + np.abs(b)
         assert (np.abs(got - want) <= 2 * 302 * EPS32 * mag).all(), isa
@@ -335,6 +342,9 @@ def test_conv2d_picks_algorithm_by_shape():
     ("matmul", [(4, 128, 64), (4, 64, 128)], {}),  # attention heads: one product per thread
     ("matmul", [(2, 3, 20, 30), (3, 30, 25)], {}),  # broadcast batch dims
     ("linear", [(37, 300), (70, 300), (70,)], {"activation": "relu"}),
+    # One block of rows: runs of column blocks per thread sharing a packed A over 3 K blocks.
+    ("linear", [(128, 600), (1100, 600), (1100,)], {"activation": "relu"}),
+    ("matmul", [(8, 700), (700, 2100)], {}),
     ("conv2d", [(1, 32, 20, 20), (48, 32, 3, 3), (48,)], {"padding": [1, 1]}),
     ("conv2d", [(1, 32, 20, 20), (32, 1, 3, 3), (32,)], {"padding": [1, 1], "groups": 32}),
     ("conv2d", [(1, 48, 28, 28), (40, 48, 3, 3), (40,)], {"padding": [1, 1]}),  # Winograd
