@@ -380,6 +380,23 @@ def test_sgemm_binding_validates_inputs():
         _C.sgemm(np.zeros((2, 3), np.float32), np.zeros((3, 5), np.float32), activation="gelu")
 
 
+def test_fp32_peak_probe_follows_the_isa():
+    """The FMA-throughput probe benchmarks/kernels.py reports against: a finite positive rate per
+    ISA, AVX-512 not below AVX2 (equal on cores that halve 512-bit FMAs; 0.8x allows for noise);
+    ISAs without an FMA loop are refused by name."""
+    fma_isas = [i for i in FAST_ISAS if i in ("avx2", "avx512", "avx512_vnni")]
+    if not fma_isas:
+        with pytest.raises(errors.UnsupportedError, match="no FMA loop for isa"):
+            _C.measure_fp32_peak_gflops()
+        return
+    with pytest.raises(errors.UnsupportedError, match="no FMA loop for isa 'portable'"):
+        _C.measure_fp32_peak_gflops("portable")
+    peaks = {isa: _C.measure_fp32_peak_gflops(isa) for isa in fma_isas}
+    assert all(np.isfinite(v) and v > 1.0 for v in peaks.values()), peaks
+    if "avx2" in peaks and "avx512" in peaks:
+        assert peaks["avx512"] >= 0.8 * peaks["avx2"], peaks
+
+
 def test_packed_b_matches_numpy():
     rng = np.random.default_rng(3)
     for isa in FAST_ISAS:
