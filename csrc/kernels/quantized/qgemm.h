@@ -48,6 +48,24 @@ constexpr int64_t kNarrowPixels = 4;
 using Interleave4 = void (*)(const uint8_t* const rows[4], int64_t n, uint8_t* dst);
 void interleave4_portable(const uint8_t* const rows[4], int64_t n, uint8_t* dst);
 
+// Channels-in-lanes tile for small maps (a 7 x 7 map fills 32-pixel tiles poorly and streams
+// its large weights once per tile): 16 output channels per vector, nv vectors (16 nv channels)
+// x np <= kLanesPixels pixels; each k-quad is one dot product per (vector, pixel), the pixel's
+// four codes broadcast against the channels' weight quads. Weights: quad q of channel c at
+// w[q * w_stride + 4 c]; the pixels' rows of the im2col matrix (pixel-major): quad q of pixel p
+// at col[p * pixel_stride + 4 q]; channel c of pixel p goes to out[c * out_stride + p].
+// Epilogue constants per channel, from the tile's first one.
+struct LaneConsts {
+  const int32_t* bias;  // folded
+  const int32_t* multiplier;
+  const int32_t* shift;
+};
+constexpr int kLanesPixels = 6;
+constexpr int kLanesVectors = 4;  // 64 channels
+using QLanesUkernel = void (*)(int64_t k4, const int8_t* w, int64_t w_stride, int nv, const uint8_t* col,
+                               int64_t pixel_stride, int np, const LaneConsts& consts,
+                               const OutputParams& out_params, uint8_t* out, int64_t out_stride);
+
 struct QGemmConfig {
   const char* name;
   int mr, nr;
@@ -63,6 +81,10 @@ struct QGemmConfig {
   // Optional tile for the last 1 .. kNarrowPixels pixels (a 7 x 7 map's 49th, a 14 x 14 map's
   // last 4): the MR channels in the vector, one dot product per pixel and k-quad.
   QGemmUkernel ukernel_narrow = nullptr;
+  // Optional channels-in-lanes kernel for convolutions over small maps (see LaneConsts), under
+  // its own kernel name; such layers keep only its weight layout.
+  QLanesUkernel ukernel_lanes = nullptr;
+  const char* lanes_name = nullptr;
 };
 
 // Dot products of one uint8 row x[K] with `rows` int8 weight rows (stride K): raw sums.

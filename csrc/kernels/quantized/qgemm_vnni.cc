@@ -5,6 +5,9 @@
 #include "kernels/quantized/requantize_simd.h"  // first: sets the warning pragma before intrinsics
 #include "kernels/quantized/qgemm.h"
 
+#include <array>
+#include <utility>
+
 namespace ember::quantized {
 namespace {
 
@@ -191,6 +194,93 @@ void u8s8_dot_vnni(const uint8_t* x, const int8_t* w, int64_t k, int64_t rows, i
   }
 }
 
+// Channels in lanes (see QLanesUkernel): NV vectors of 16 channels x NP pixels, NV x NP
+// accumulators (24 at the full 64 x 6: with the 4 weight vectors and a broadcast, 29 of 32
+// registers). The epilogue is Requant16's arithmetic with per-lane constants.
+template <int NV, int NP>
+void u8s8_conv_lanes_vnni(int64_t k4, const int8_t* w, int64_t w_stride, const uint8_t* col, int64_t pixel_stride,
+                          const LaneConsts& consts, const OutputParams& out_params, uint8_t* out,
+                          int64_t out_stride) {
+  // Named accumulators a<pixel><vector> (as in u8s8_conv_gemm_vnni: in an array GCC moved them
+  // through the stack every quad, 2.5x slower); those past NP or NV are never used.
+  const __m512i zero = _mm512_setzero_si512();
+  const __m512i b0 = _mm512_loadu_si512(consts.bias);
+  const __m512i b1 = NV > 1 ? _mm512_loadu_si512(consts.bias + 16) : zero;
+  const __m512i b2 = NV > 2 ? _mm512_loadu_si512(consts.bias + 32) : zero;
+  const __m512i b3 = NV > 3 ? _mm512_loadu_si512(consts.bias + 48) : zero;
+#define EMBER_LANES_ACC(P) __m512i a##P##0 = b0, a##P##1 = b1, a##P##2 = b2, a##P##3 = b3;
+  EMBER_LANES_ACC(0) EMBER_LANES_ACC(1) EMBER_LANES_ACC(2) EMBER_LANES_ACC(3) EMBER_LANES_ACC(4) EMBER_LANES_ACC(5)
+#undef EMBER_LANES_ACC
+  for (int64_t q = 0; q < k4; ++q) {
+    const int8_t* wq = w + q * w_stride;
+    // The first tile over a block streams its weights from memory (see kWeightPrefetch).
+    _mm_prefetch(reinterpret_cast<const char*>(wq + kWeightPrefetch), _MM_HINT_T0);
+    if constexpr (NV > 1) _mm_prefetch(reinterpret_cast<const char*>(wq + 64 + kWeightPrefetch), _MM_HINT_T0);
+    if constexpr (NV > 2) _mm_prefetch(reinterpret_cast<const char*>(wq + 128 + kWeightPrefetch), _MM_HINT_T0);
+    if constexpr (NV > 3) _mm_prefetch(reinterpret_cast<const char*>(wq + 192 + kWeightPrefetch), _MM_HINT_T0);
+    const __m512i w0 = _mm512_loadu_si512(wq);
+    const __m512i w1 = NV > 1 ? _mm512_loadu_si512(wq + 64) : zero;
+    const __m512i w2 = NV > 2 ? _mm512_loadu_si512(wq + 128) : zero;
+    const __m512i w3 = NV > 3 ? _mm512_loadu_si512(wq + 192) : zero;
+    const uint8_t* c = col + 4 * q;
+#define EMBER_LANES_PIXEL(P)                                                 \
+  if constexpr (P < NP) {                                                    \
+    const __m512i x = _mm512_set1_epi32(load_i32(c + (P) * pixel_stride));   \
+    a##P##0 = _mm512_dpbusd_epi32(a##P##0, x, w0);                           \
+    if constexpr (NV > 1) a##P##1 = _mm512_dpbusd_epi32(a##P##1, x, w1);     \
+    if constexpr (NV > 2) a##P##2 = _mm512_dpbusd_epi32(a##P##2, x, w2);     \
+    if constexpr (NV > 3) a##P##3 = _mm512_dpbusd_epi32(a##P##3, x, w3);     \
+  }
+    EMBER_LANES_PIXEL(0) EMBER_LANES_PIXEL(1) EMBER_LANES_PIXEL(2)
+    EMBER_LANES_PIXEL(3) EMBER_LANES_PIXEL(4) EMBER_LANES_PIXEL(5)
+#undef EMBER_LANES_PIXEL
+  }
+  const __m512i acc[kLanesPixels][kLanesVectors] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
+                                                    {a20, a21, a22, a23}, {a30, a31, a32, a33},
+                                                    {a40, a41, a42, a43}, {a50, a51, a52, a53}};
+  const __m512i one = _mm512_set1_epi64(1), low32 = _mm512_set1_epi64(0xFFFFFFFFll);
+  const __m512i lo = _mm512_set1_epi32(out_params.min - out_params.zero_point);
+  const __m512i hi = _mm512_set1_epi32(out_params.max - out_params.zero_point);
+  const __m512i zp = _mm512_set1_epi32(out_params.zero_point);
+  for (int v = 0; v < NV; ++v) {
+    const __m512i m = _mm512_loadu_si512(consts.multiplier + 16 * v), s = _mm512_loadu_si512(consts.shift + 16 * v);
+    const __m512i m_odd = _mm512_srli_epi64(m, 32);
+    const __m512i s_even = _mm512_and_si512(s, low32), s_odd = _mm512_srli_epi64(s, 32);
+    const __m512i r_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_even, one));
+    const __m512i r_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_odd, one));
+    for (int p = 0; p < NP; ++p) {
+      const __m512i a = acc[p][v];
+      const __m512i even = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, m), r_even), s_even);
+      const __m512i odd =
+          _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), m_odd), r_odd), s_odd);
+      const __m512i scaled = _mm512_mask_shuffle_epi32(even, 0xAAAA, odd, static_cast<_MM_PERM_ENUM>(0xA0));
+      const __m512i codes = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(scaled, lo), hi), zp);
+      alignas(16) uint8_t bytes[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(bytes), _mm512_cvtepi32_epi8(codes));
+      uint8_t* o = out + 16 * v * out_stride + p;
+      for (int l = 0; l < 16; ++l) o[l * out_stride] = bytes[l];
+    }
+  }
+}
+
+template <int NV, int... P>
+constexpr std::array<void (*)(int64_t, const int8_t*, int64_t, const uint8_t*, int64_t, const LaneConsts&,
+                              const OutputParams&, uint8_t*, int64_t),
+                     sizeof...(P)>
+lanes_row(std::integer_sequence<int, P...>) {
+  return {u8s8_conv_lanes_vnni<NV, P + 1>...};
+}
+
+void u8s8_conv_lanes(int64_t k4, const int8_t* w, int64_t w_stride, int nv, const uint8_t* col, int64_t pixel_stride,
+                     int np, const LaneConsts& consts, const OutputParams& out_params, uint8_t* out,
+                     int64_t out_stride) {
+  static_assert(kLanesVectors == 4 && kLanesPixels == 6, "one table row per vector count");
+  static constexpr auto kSeq = std::make_integer_sequence<int, kLanesPixels>();
+  static constexpr decltype(lanes_row<1>(kSeq)) kTable[kLanesVectors] = {lanes_row<1>(kSeq), lanes_row<2>(kSeq),
+                                                                        lanes_row<3>(kSeq), lanes_row<4>(kSeq)};
+  kTable[nv - 1][np - 1](k4, w, w_stride, col, pixel_stride, consts, out_params, out, out_stride);
+}
+
 // interleave4 on 64 pixels at a time: byte and word unpacks interleave within each 128-bit
 // lane, then a 4 x 4 transpose of the lanes puts pixels 16L .. 16L + 15 in output vector L
 // (a third of the SSE2 version's instructions).
@@ -219,7 +309,8 @@ void interleave4_avx512(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {
 
 const QGemmConfig kConvGemm = {"u8s8_conv_gemm_8x32_vnni", 8, 32, WeightLayout::Int8Quads, 0,
                                u8s8_conv_gemm_vnni<32>, false, interleave4_avx512,
-                               u8s8_conv_gemm_vnni<16>, u8s8_conv_gemm_vnni<8>, u8s8_conv_gemm_narrow};
+                               u8s8_conv_gemm_vnni<16>, u8s8_conv_gemm_vnni<8>, u8s8_conv_gemm_narrow,
+                               u8s8_conv_lanes, "u8s8_conv_lanes_64x6_vnni"};
 
 }  // namespace
 
