@@ -16,10 +16,20 @@
 
 namespace ember::quantized {
 
-void interleave4_portable(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {
-  int64_t i = 0;
+void interleave4_portable(const uint8_t* const rows[4], int64_t n, uint8_t* dst, int64_t block,
+                          int64_t block_stride) {
+  // 16 pixels (64 bytes) at a time; `left` pixels remain in the current block.
+  const int64_t block_skip = block_stride - block * 4;
+  int64_t i = 0, left = block;
+  auto advance = [&] {
+    dst += 64;
+    if ((left -= 16) == 0) {
+      dst += block_skip;
+      left = block;
+    }
+  };
 #if defined(__SSE2__)
-  for (; i + 16 <= n; i += 16, dst += 64) {
+  for (; i + 16 <= n; i += 16, advance()) {
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[0] + i));
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[1] + i));
     const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[2] + i));
@@ -32,13 +42,14 @@ void interleave4_portable(const uint8_t* const rows[4], int64_t n, uint8_t* dst)
     _mm_storeu_si128(reinterpret_cast<__m128i*>(dst + 48), _mm_unpackhi_epi16(ab_hi, cd_hi));
   }
 #elif defined(__aarch64__)
-  for (; i + 16 <= n; i += 16, dst += 64) {
+  for (; i + 16 <= n; i += 16, advance()) {
     uint8x16x4_t v = {{vld1q_u8(rows[0] + i), vld1q_u8(rows[1] + i), vld1q_u8(rows[2] + i), vld1q_u8(rows[3] + i)}};
     vst4q_u8(dst, v);
   }
 #endif
-  for (; i < n; ++i, dst += 4)
-    for (int j = 0; j < 4; ++j) dst[j] = rows[j][i];
+  for (; i + 16 <= n; i += 16, advance())
+    for (int64_t p = 0; p < 16; ++p)
+      for (int j = 0; j < 4; ++j) dst[p * 4 + j] = rows[j][i + p];
 }
 
 namespace {
@@ -274,8 +285,8 @@ class QuantizedConvGemmKernel : public OpKernel {
         for (int64_t rb = b0; rb < b1; ++rb) {
           const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
           for_each_tile(count, [&](QGemmUkernel ukernel, int64_t j, int64_t nr) {
-            ukernel(p.k4, wg + rb * block_elems * elem, col + j * 4, chunk * 4, rows + rb * cfg_.mr, p.out,
-                    yg + rb * cfg_.mr * P + p0 + j, P, mr, nr);
+            ukernel(p.k4, wg + rb * block_elems * elem, panel_at(col, p.k4, j), panel_block() * 4,
+                    rows + rb * cfg_.mr, p.out, yg + rb * cfg_.mr * P + p0 + j, P, mr, nr);
           });
         }
       }
@@ -284,6 +295,15 @@ class QuantizedConvGemmKernel : public OpKernel {
 
  private:
   static constexpr int64_t kPixelChunk = 256;
+
+  // A chunk's im2col panel is blocks of panel_block() pixels (the full tile's width, at least
+  // the 16 that interleave4 works on), each [K4][panel_block()][4] (see Interleave4); no tile
+  // crosses a block (full tiles start at multiples of nr, the last ones split its remainder).
+  int64_t panel_block() const { return std::max<int64_t>(cfg_.nr, 16); }
+  const uint8_t* panel_at(const uint8_t* col, int64_t k4, int64_t pixel) const {
+    const int64_t b = panel_block();
+    return col + pixel / b * (k4 * b * 4) + pixel % b * 4;
+  }
 
   // How an input plane becomes its s x s phase planes (run_on_padded_planes).
   struct PhaseSplit {
@@ -481,7 +501,8 @@ class QuantizedConvGemmKernel : public OpKernel {
                 for (int64_t x0 = 0; x0 < g.out_w; x0 += 16) std::memcpy(dst + r * g.out_w + x0, from + x0, 16);
               src[j] = dst;
             }
-            cfg_.interleave4(src, round_up(count, 16), col + q * chunk * 4);
+            cfg_.interleave4(src, round_up(count, 16), col + q * panel_block() * 4, panel_block(),
+                             p.k4 * panel_block() * 4);
           }
         };
         // Pixels [j0, j0 + count) x output-channel blocks [b0, b1) from the packed panel.
@@ -489,7 +510,8 @@ class QuantizedConvGemmKernel : public OpKernel {
           for (int64_t rb = b0; rb < b1; ++rb) {  // row blocks outer, as in run()
             const int64_t mr = std::min<int64_t>(cfg_.mr, opg - rb * cfg_.mr);
             for_each_tile(count, [&](QGemmUkernel ukernel, int64_t j, int64_t nr) {
-              ukernel(p.k4, wg + rb * block_elems * elem, col + j * 4, chunk * 4, rows + rb * cfg_.mr, p.out,
+              ukernel(p.k4, wg + rb * block_elems * elem, panel_at(col, p.k4, j), panel_block() * 4,
+                      rows + rb * cfg_.mr, p.out,
                       tile_out + rb * cfg_.mr * out_stride + j0 + j, out_stride, mr, nr);
             });
           }
@@ -694,7 +716,7 @@ class QuantizedConvGemmKernel : public OpKernel {
           src[j] = r;
         }
       }
-      cfg_.interleave4(src, chunk, col + q * chunk * 4);
+      cfg_.interleave4(src, chunk, col + q * panel_block() * 4, panel_block(), k4 * panel_block() * 4);
     }
   }
 

@@ -44,9 +44,15 @@ using QGemmUkernel = void (*)(int64_t k4, const void* w, const uint8_t* col, int
 
 constexpr int64_t kNarrowPixels = 4;
 
-// Interleaves 4 rows of n bytes (n a multiple of 16) into dst[i * 4 + j] = rows[j][i].
-using Interleave4 = void (*)(const uint8_t* const rows[4], int64_t n, uint8_t* dst);
-void interleave4_portable(const uint8_t* const rows[4], int64_t n, uint8_t* dst);
+// Interleaves 4 rows of n bytes (n a multiple of 16) into blocks of `block` pixels (a multiple
+// of 16), block b at dst + b * block_stride: pixel i of row j goes to
+// dst[(i / block) * block_stride + (i % block) * 4 + j]. GEMM panels are blocks of one tile's
+// width, each [K4][block][4], so a tile reads one contiguous run of memory: rows of a whole
+// chunk (256 pixels, 1 KB apart) fell into 8 of the 64 L1 sets and the tile's loads missed.
+using Interleave4 = void (*)(const uint8_t* const rows[4], int64_t n, uint8_t* dst, int64_t block,
+                             int64_t block_stride);
+void interleave4_portable(const uint8_t* const rows[4], int64_t n, uint8_t* dst, int64_t block,
+                          int64_t block_stride);
 
 // Channels-in-lanes tile for small maps (a 7 x 7 map fills 32-pixel tiles poorly and streams
 // its large weights once per tile): 16 output channels per vector, nv vectors (16 nv channels)

@@ -283,10 +283,21 @@ void u8s8_conv_lanes(int64_t k4, const int8_t* w, int64_t w_stride, int nv, cons
 
 // interleave4 on 64 pixels at a time: byte and word unpacks interleave within each 128-bit
 // lane, then a 4 x 4 transpose of the lanes puts pixels 16L .. 16L + 15 in output vector L
-// (a third of the SSE2 version's instructions).
-void interleave4_avx512(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64, dst += 256) {
+// (a third of the SSE2 version's instructions); each vector is stored at its pixels' place in
+// the blocks.
+void interleave4_avx512(const uint8_t* const rows[4], int64_t n, uint8_t* dst, int64_t block,
+                        int64_t block_stride) {
+  const int64_t block_skip = block_stride - block * 4;
+  int64_t i = 0, left = block;
+  auto store = [&](__m512i v) {  // the next 16 pixels
+    _mm512_storeu_si512(dst, v);
+    dst += 64;
+    if ((left -= 16) == 0) {
+      dst += block_skip;
+      left = block;
+    }
+  };
+  for (; i + 64 <= n; i += 64) {
     const __m512i a = _mm512_loadu_si512(rows[0] + i), b = _mm512_loadu_si512(rows[1] + i);
     const __m512i c = _mm512_loadu_si512(rows[2] + i), d = _mm512_loadu_si512(rows[3] + i);
     const __m512i ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
@@ -296,14 +307,23 @@ void interleave4_avx512(const uint8_t* const rows[4], int64_t n, uint8_t* dst) {
     const __m512i q2 = _mm512_unpacklo_epi16(ab_hi, cd_hi), q3 = _mm512_unpackhi_epi16(ab_hi, cd_hi);
     const __m512i t0 = _mm512_shuffle_i64x2(q0, q1, 0x44), t1 = _mm512_shuffle_i64x2(q0, q1, 0xEE);
     const __m512i t2 = _mm512_shuffle_i64x2(q2, q3, 0x44), t3 = _mm512_shuffle_i64x2(q2, q3, 0xEE);
-    _mm512_storeu_si512(dst, _mm512_shuffle_i64x2(t0, t2, 0x88));
-    _mm512_storeu_si512(dst + 64, _mm512_shuffle_i64x2(t0, t2, 0xDD));
-    _mm512_storeu_si512(dst + 128, _mm512_shuffle_i64x2(t1, t3, 0x88));
-    _mm512_storeu_si512(dst + 192, _mm512_shuffle_i64x2(t1, t3, 0xDD));
+    store(_mm512_shuffle_i64x2(t0, t2, 0x88));
+    store(_mm512_shuffle_i64x2(t0, t2, 0xDD));
+    store(_mm512_shuffle_i64x2(t1, t3, 0x88));
+    store(_mm512_shuffle_i64x2(t1, t3, 0xDD));
   }
   if (i < n) {
+    // The rest (16, 32 or 48 pixels) starts `left` pixels before the end of a block.
     const uint8_t* const rest[4] = {rows[0] + i, rows[1] + i, rows[2] + i, rows[3] + i};
-    interleave4_portable(rest, n - i, dst);
+    for (int64_t j = i; j < n; j += 16) {
+      const uint8_t* const r16[4] = {rest[0] + (j - i), rest[1] + (j - i), rest[2] + (j - i), rest[3] + (j - i)};
+      interleave4_portable(r16, 16, dst, 16, 64);
+      dst += 64;
+      if ((left -= 16) == 0) {
+        dst += block_skip;
+        left = block;
+      }
+    }
   }
 }
 
