@@ -225,29 +225,38 @@ def test_quantized_conv2d_fast_paths_bit_exact(each_isa):
 
 
 def lanes_case(rng, c, o, h, w, k=3, stride=1, pad=1, dilation=1, batch=1):
-    """A conv over a small map that the AVX-512 VNNI kernels run channels-in-lanes (64 x 6 tiles
-    over a pixel-major im2col matrix): out channels a multiple of 16, depth c * k * k >= 256."""
+    """A conv that the AVX-512 VNNI kernels run channels-in-lanes (64 x 6 tiles reading the input
+    as NHWC rows when c is a multiple of 4, else over a pixel-major im2col matrix, small maps
+    only): out channels a multiple of 16, depth c * k * k >= 256."""
     _, _, _, _, attrs = random_conv_case(rng)
     x = rng.integers(0, 256, size=(batch, c, h, w), dtype=np.uint8)
     wq = rng.integers(-127, 128, size=(o, c, k, k), dtype=np.int8)
     ws = rng.uniform(0.002, 0.02, size=o).astype(np.float32)
     b = rng.integers(-20000, 20000, size=o).astype(np.int32)
-    attrs = dict(attrs, stride=[stride, stride], padding=[pad, pad], dilation=[dilation, dilation], groups=1,
+    dilation = list(dilation) if isinstance(dilation, tuple) else [dilation, dilation]
+    attrs = dict(attrs, stride=[stride, stride], padding=[pad, pad], dilation=dilation, groups=1,
                  output_scale=float(attrs["input_scale"] * 0.01 * np.sqrt(c * k * k) * 30))
     return [x, wq, ws, b], attrs
 
 
 # Every vector count (16 .. 64 channels, 80 = 64 + 16: a partial last block) and pixel tail
-# (1 x 1 .. 16 x 16 maps), depth not a multiple of 4 (57 x 9), batch 2, stride 2, dilation 2.
+# (1 x 1 .. 16 x 16 maps), depth not a multiple of 4 (57 x 9), batch 2, stride 2, dilation 2
+# (and 2 x 1: taps of a row contiguous),
+# over an im2col matrix (channels not a multiple of 4) and over the NHWC rows in place (the
+# rest: large maps too, where 2 threads split the tiles; 256 channels, where they split the
+# channels).
 LANES_CASES = [dict(c=57, o=48, h=5, w=6), dict(c=40, o=80, h=3, w=3), dict(c=64, o=16, h=1, w=1),
                dict(c=30, o=32, h=4, w=4, batch=2), dict(c=29, o=112, h=9, w=11, stride=2),
                dict(c=33, o=64, h=16, w=16), dict(c=31, o=32, h=9, w=9, dilation=2, pad=2),
-               dict(c=256, o=64, h=7, w=7)]
+               dict(c=256, o=64, h=7, w=7), dict(c=32, o=48, h=9, w=9, dilation=2, pad=2),
+               dict(c=44, o=32, h=13, w=11, stride=2, batch=2), dict(c=64, o=64, h=23, w=19),
+               dict(c=36, o=80, h=29, w=31, stride=2), dict(c=64, o=256, h=5, w=5),
+               dict(c=32, o=16, h=20, w=20, k=5, pad=2), dict(c=32, o=32, h=10, w=9, dilation=(2, 1), pad=2)]
 
 
 @pytest.mark.parametrize("case", LANES_CASES, ids=lambda c: "-".join(f"{k}{v}" for k, v in c.items()))
 def test_quantized_conv2d_lanes_tiles_bit_exact(each_isa, case):
-    rng = np.random.default_rng(sum(case.values()))
+    rng = np.random.default_rng(sum(v if isinstance(v, int) else sum(v) for v in case.values()))
     inputs, attrs = lanes_case(rng, **case)
     _C.set_max_isa("reference")
     (want,) = run("quantized_conv2d", inputs, attrs)
@@ -268,12 +277,13 @@ def test_quantized_conv2d_lanes_tiles_bit_exact(each_isa, case):
         _C.set_num_threads(threads)
 
 
-def test_quantized_conv2d_lanes_only_for_small_deep_maps(each_isa):
+def test_quantized_conv2d_lanes_for_deep_maps_with_whole_channel_quads_or_small(each_isa):
     if "avx512_vnni" not in each_isa:
         pytest.skip("channels-in-lanes tiles are AVX-512 VNNI only")
     rng = np.random.default_rng(15)
     _C.set_max_isa("avx512_vnni")
-    for case, lanes in [(dict(c=64, o=64, h=14, w=14), True), (dict(c=64, o=64, h=56, w=56), False),
+    for case, lanes in [(dict(c=64, o=64, h=14, w=14), True), (dict(c=64, o=64, h=56, w=56), True),
+                        (dict(c=30, o=64, h=15, w=15), True), (dict(c=30, o=64, h=20, w=20), False),
                         (dict(c=64, o=40, h=7, w=7), False), (dict(c=16, o=64, h=7, w=7), False),
                         (dict(c=256, o=64, h=7, w=7, k=1, pad=0), False)]:
         inputs, attrs = lanes_case(rng, **case)

@@ -54,13 +54,15 @@ using Interleave4 = void (*)(const uint8_t* const rows[4], int64_t n, uint8_t* d
 void interleave4_portable(const uint8_t* const rows[4], int64_t n, uint8_t* dst, int64_t block,
                           int64_t block_stride);
 
-// Channels-in-lanes tile for small maps (a 7 x 7 map fills 32-pixel tiles poorly and streams
-// its large weights once per tile): 16 output channels per vector, nv vectors (16 nv channels)
-// x np <= kLanesPixels pixels; each k-quad is one dot product per (vector, pixel), the pixel's
+// Channels-in-lanes tile: 16 output channels per vector, nv vectors (16 nv channels) x
+// np <= kLanesPixels pixels; each k-quad is one dot product per (vector, pixel), the pixel's
 // four codes broadcast against the channels' weight quads. Weights: quad q of channel c at
-// w[q * w_stride + 4 c]; the pixels' rows of the im2col matrix (pixel-major): quad q of pixel p
-// at col[p * pixel_stride + 4 q]; channel c of pixel p goes to out[c * out_stride + p].
-// Epilogue constants per channel, from the tile's first one.
+// w[q * w_stride + 4 c]. Activations are read where they lie: the depth is `segs` segments of
+// seg_k4 quads each, segment s of pixel p starting at pixels[p] + seg_offsets[s] (with the
+// input in NHWC rows, a segment is one tap row's kw * C contiguous bytes: no im2col matrix;
+// an im2col matrix is one segment per pixel). Quad q of segment s meets weight quad
+// s * seg_k4 + q. Channel c of pixel p goes to out[c * out_stride + p]. Epilogue constants
+// per channel, from the tile's first one.
 struct LaneConsts {
   const int32_t* bias;  // folded
   const int32_t* multiplier;
@@ -68,8 +70,12 @@ struct LaneConsts {
 };
 constexpr int kLanesPixels = 6;
 constexpr int kLanesVectors = 4;  // 64 channels
-using QLanesUkernel = void (*)(int64_t k4, const int8_t* w, int64_t w_stride, int nv, const uint8_t* col,
-                               int64_t pixel_stride, int np, const LaneConsts& consts,
+struct LaneSegments {
+  int64_t seg_k4, segs;
+  const int64_t* seg_offsets;  // [segs]
+};
+using QLanesUkernel = void (*)(const LaneSegments& depth, const int8_t* w, int64_t w_stride, int nv,
+                               const uint8_t* const* pixels, int np, const LaneConsts& consts,
                                const OutputParams& out_params, uint8_t* out, int64_t out_stride);
 
 struct QGemmConfig {

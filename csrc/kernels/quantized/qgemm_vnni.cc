@@ -198,7 +198,7 @@ void u8s8_dot_vnni(const uint8_t* x, const int8_t* w, int64_t k, int64_t rows, i
 // accumulators (24 at the full 64 x 6: with the 4 weight vectors and a broadcast, 29 of 32
 // registers). The epilogue is Requant16's arithmetic with per-lane constants.
 template <int NV, int NP>
-void u8s8_conv_lanes_vnni(int64_t k4, const int8_t* w, int64_t w_stride, const uint8_t* col, int64_t pixel_stride,
+void u8s8_conv_lanes_vnni(const LaneSegments& depth, const int8_t* w, int64_t w_stride, const uint8_t* const* pixels,
                           const LaneConsts& consts, const OutputParams& out_params, uint8_t* out,
                           int64_t out_stride) {
   // Named accumulators a<pixel><vector> (as in u8s8_conv_gemm_vnni: in an array GCC moved them
@@ -211,33 +211,48 @@ void u8s8_conv_lanes_vnni(int64_t k4, const int8_t* w, int64_t w_stride, const u
 #define EMBER_LANES_ACC(P) __m512i a##P##0 = b0, a##P##1 = b1, a##P##2 = b2, a##P##3 = b3;
   EMBER_LANES_ACC(0) EMBER_LANES_ACC(1) EMBER_LANES_ACC(2) EMBER_LANES_ACC(3) EMBER_LANES_ACC(4) EMBER_LANES_ACC(5)
 #undef EMBER_LANES_ACC
-  for (int64_t q = 0; q < k4; ++q) {
-    const int8_t* wq = w + q * w_stride;
-    // The first tile over a block streams its weights from memory (see kWeightPrefetch).
-    _mm_prefetch(reinterpret_cast<const char*>(wq + kWeightPrefetch), _MM_HINT_T0);
-    if constexpr (NV > 1) _mm_prefetch(reinterpret_cast<const char*>(wq + 64 + kWeightPrefetch), _MM_HINT_T0);
-    if constexpr (NV > 2) _mm_prefetch(reinterpret_cast<const char*>(wq + 128 + kWeightPrefetch), _MM_HINT_T0);
-    if constexpr (NV > 3) _mm_prefetch(reinterpret_cast<const char*>(wq + 192 + kWeightPrefetch), _MM_HINT_T0);
-    const __m512i w0 = _mm512_loadu_si512(wq);
-    const __m512i w1 = NV > 1 ? _mm512_loadu_si512(wq + 64) : zero;
-    const __m512i w2 = NV > 2 ? _mm512_loadu_si512(wq + 128) : zero;
-    const __m512i w3 = NV > 3 ? _mm512_loadu_si512(wq + 192) : zero;
-    const uint8_t* c = col + 4 * q;
+  const uint8_t* const p0 = pixels[0];
+  const uint8_t* const p1 = NP > 1 ? pixels[1] : p0;
+  const uint8_t* const p2 = NP > 2 ? pixels[2] : p0;
+  const uint8_t* const p3 = NP > 3 ? pixels[3] : p0;
+  const uint8_t* const p4 = NP > 4 ? pixels[4] : p0;
+  const uint8_t* const p5 = NP > 5 ? pixels[5] : p0;
+  const int8_t* wq = w;
+  for (int64_t seg = 0; seg < depth.segs; ++seg) {
+    const int64_t off = depth.seg_offsets[seg];
+    for (int64_t q = 0; q < depth.seg_k4; ++q, wq += w_stride) {
+      // The first tile over a block streams its weights from memory (see kWeightPrefetch).
+      _mm_prefetch(reinterpret_cast<const char*>(wq + kWeightPrefetch), _MM_HINT_T0);
+      if constexpr (NV > 1) _mm_prefetch(reinterpret_cast<const char*>(wq + 64 + kWeightPrefetch), _MM_HINT_T0);
+      if constexpr (NV > 2) _mm_prefetch(reinterpret_cast<const char*>(wq + 128 + kWeightPrefetch), _MM_HINT_T0);
+      if constexpr (NV > 3) _mm_prefetch(reinterpret_cast<const char*>(wq + 192 + kWeightPrefetch), _MM_HINT_T0);
+      const __m512i w0 = _mm512_loadu_si512(wq);
+      const __m512i w1 = NV > 1 ? _mm512_loadu_si512(wq + 64) : zero;
+      const __m512i w2 = NV > 2 ? _mm512_loadu_si512(wq + 128) : zero;
+      const __m512i w3 = NV > 3 ? _mm512_loadu_si512(wq + 192) : zero;
+      const int64_t at = off + 4 * q;
 #define EMBER_LANES_PIXEL(P)                                                 \
   if constexpr (P < NP) {                                                    \
-    const __m512i x = _mm512_set1_epi32(load_i32(c + (P) * pixel_stride));   \
+    const __m512i x = _mm512_set1_epi32(load_i32(p##P + at));                \
     a##P##0 = _mm512_dpbusd_epi32(a##P##0, x, w0);                           \
     if constexpr (NV > 1) a##P##1 = _mm512_dpbusd_epi32(a##P##1, x, w1);     \
     if constexpr (NV > 2) a##P##2 = _mm512_dpbusd_epi32(a##P##2, x, w2);     \
     if constexpr (NV > 3) a##P##3 = _mm512_dpbusd_epi32(a##P##3, x, w3);     \
   }
-    EMBER_LANES_PIXEL(0) EMBER_LANES_PIXEL(1) EMBER_LANES_PIXEL(2)
-    EMBER_LANES_PIXEL(3) EMBER_LANES_PIXEL(4) EMBER_LANES_PIXEL(5)
+      EMBER_LANES_PIXEL(0) EMBER_LANES_PIXEL(1) EMBER_LANES_PIXEL(2)
+      EMBER_LANES_PIXEL(3) EMBER_LANES_PIXEL(4) EMBER_LANES_PIXEL(5)
 #undef EMBER_LANES_PIXEL
+    }
   }
-  const __m512i acc[kLanesPixels][kLanesVectors] = {{a00, a01, a02, a03}, {a10, a11, a12, a13},
-                                                    {a20, a21, a22, a23}, {a30, a31, a32, a33},
-                                                    {a40, a41, a42, a43}, {a50, a51, a52, a53}};
+  // Only the accumulators in use: the others, copies of the bias, kept alive into the epilogue
+  // made GCC spill the weight vectors to the stack in the 5-pixel tile's loop (a 7 x 7 map is
+  // five such tiles and four of 6: 110 GMAC/s against 230 on 14 x 14).
+#define EMBER_LANES_USED(P, V) (P < NP && V < NV ? a##P##V : zero)
+#define EMBER_LANES_ROW(P) {EMBER_LANES_USED(P, 0), EMBER_LANES_USED(P, 1), EMBER_LANES_USED(P, 2), EMBER_LANES_USED(P, 3)}
+  const __m512i acc[kLanesPixels][kLanesVectors] = {EMBER_LANES_ROW(0), EMBER_LANES_ROW(1), EMBER_LANES_ROW(2),
+                                                    EMBER_LANES_ROW(3), EMBER_LANES_ROW(4), EMBER_LANES_ROW(5)};
+#undef EMBER_LANES_ROW
+#undef EMBER_LANES_USED
   const __m512i one = _mm512_set1_epi64(1), low32 = _mm512_set1_epi64(0xFFFFFFFFll);
   const __m512i lo = _mm512_set1_epi32(out_params.min - out_params.zero_point);
   const __m512i hi = _mm512_set1_epi32(out_params.max - out_params.zero_point);
@@ -264,21 +279,21 @@ void u8s8_conv_lanes_vnni(int64_t k4, const int8_t* w, int64_t w_stride, const u
 }
 
 template <int NV, int... P>
-constexpr std::array<void (*)(int64_t, const int8_t*, int64_t, const uint8_t*, int64_t, const LaneConsts&,
+constexpr std::array<void (*)(const LaneSegments&, const int8_t*, int64_t, const uint8_t* const*, const LaneConsts&,
                               const OutputParams&, uint8_t*, int64_t),
                      sizeof...(P)>
 lanes_row(std::integer_sequence<int, P...>) {
   return {u8s8_conv_lanes_vnni<NV, P + 1>...};
 }
 
-void u8s8_conv_lanes(int64_t k4, const int8_t* w, int64_t w_stride, int nv, const uint8_t* col, int64_t pixel_stride,
-                     int np, const LaneConsts& consts, const OutputParams& out_params, uint8_t* out,
-                     int64_t out_stride) {
+void u8s8_conv_lanes(const LaneSegments& depth, const int8_t* w, int64_t w_stride, int nv,
+                     const uint8_t* const* pixels, int np, const LaneConsts& consts, const OutputParams& out_params,
+                     uint8_t* out, int64_t out_stride) {
   static_assert(kLanesVectors == 4 && kLanesPixels == 6, "one table row per vector count");
   static constexpr auto kSeq = std::make_integer_sequence<int, kLanesPixels>();
   static constexpr decltype(lanes_row<1>(kSeq)) kTable[kLanesVectors] = {lanes_row<1>(kSeq), lanes_row<2>(kSeq),
                                                                         lanes_row<3>(kSeq), lanes_row<4>(kSeq)};
-  kTable[nv - 1][np - 1](k4, w, w_stride, col, pixel_stride, consts, out_params, out, out_stride);
+  kTable[nv - 1][np - 1](depth, w, w_stride, pixels, consts, out_params, out, out_stride);
 }
 
 // interleave4 on 64 pixels at a time: byte and word unpacks interleave within each 128-bit
