@@ -415,6 +415,33 @@ def test_quantized_add_within_one_step_of_float():
         run("quantized_add", [a, a], dict(same, a_scale=100.0))
 
 
+def test_quantized_add_fast_paths_bit_exact(each_isa):
+    """Every ISA's add equals the reference bit for bit: sizes around the 8- and 16-code steps,
+    scale ratios from 2**-14 to just under 2**8 (shifts 23 to 45) and ratios whose multiplier
+    rounds up to 2**31 (the 32-bit path must leave those to the 64-bit one)."""
+    rng = np.random.default_rng(21)
+    ratios = [(1.0, 1.0), (2.0 ** -14, 0.5), (255.9, 3.0), (1 - 2.0 ** -33, 0.25), (0.7, 1 - 2.0 ** -34),
+              (0.013, 0.021), (17.0, 100.0)]
+    cases = []
+    for i, (ra, rb) in enumerate(ratios):
+        for n in (1, 7, 15, 16, 17, 33, 4099):
+            y_scale = float(rng.uniform(0.01, 0.2))
+            attrs = {"a_scale": ra * y_scale, "a_zero_point": int(rng.integers(0, 256)),
+                     "b_scale": rb * y_scale, "b_zero_point": int(rng.integers(0, 256)),
+                     "output_scale": y_scale, "output_zero_point": int(rng.integers(0, 256)),
+                     "activation": ["none", "relu"][(i + n) % 2]}
+            a = rng.integers(0, 256, size=(1, n), dtype=np.uint8)
+            b = rng.integers(0, 256, size=(1, n), dtype=np.uint8)
+            cases.append(([a, b], attrs))
+    _C.set_max_isa("reference")
+    expected = [run("quantized_add", inputs, attrs)[0] for inputs, attrs in cases]
+    for isa in each_isa:
+        _C.set_max_isa(isa)
+        for (inputs, attrs), want in zip(cases, expected):
+            (got,) = run("quantized_add", inputs, attrs)
+            np.testing.assert_array_equal(got, want, err_msg=f"isa {isa}, n {inputs[0].size}, {attrs}")
+
+
 # ---------------------------------------------------------------- pooling
 
 @pytest.mark.parametrize("ceil_mode", [False, True])

@@ -48,6 +48,38 @@ void quantized_add_avx512(OpContext& ctx) {
   const uint8_t* pb = ctx.input(1).data<uint8_t>();
   uint8_t* py = ctx.output(0).data<uint8_t>();
   const int64_t n = ctx.output(0).numel();
+  constexpr int64_t kInt32Max = 0x7FFFFFFF;
+  if (q.a_multiplier <= kInt32Max && q.b_multiplier <= kInt32Max) {
+    // 16 codes per step: the centered codes in 32-bit lanes, the products 64-bit from vpmuldq
+    // (even lanes, then the odd ones shifted down), the same sums and shift as the reference;
+    // the result (|sum| < 2**40, shift >= 23) fits 32 bits. The 64-bit path below (vpmullq,
+    // 3 uops on Intel, 8 codes per step) keeps multipliers that rounded up to 2**31. ResNet-18
+    // int8, alternating in one process: its adds 1.7-1.9x faster at 1 thread, 1.3-1.7x at 2.
+    ctx.parallel_for((n + 15) / 16, 1024, [&](int64_t b, int64_t e) {
+      const __m512i ma = _mm512_set1_epi64(q.a_multiplier), mb = _mm512_set1_epi64(q.b_multiplier);
+      const __m512i va = _mm512_set1_epi32(static_cast<int32_t>(za)), vb = _mm512_set1_epi32(static_cast<int32_t>(zb));
+      const __m512i rounding = _mm512_set1_epi64(int64_t{1} << (q.shift - 1));
+      const __m128i shift = _mm_cvtsi32_si128(q.shift);
+      const __m512i lo = _mm512_set1_epi32(static_cast<int32_t>(range.min - zy));
+      const __m512i hi = _mm512_set1_epi32(static_cast<int32_t>(range.max - zy));
+      const __m512i vy = _mm512_set1_epi32(static_cast<int32_t>(zy));
+      for (int64_t i = b * 16; i < std::min(n, e * 16); i += 16) {
+        const int64_t m = std::min<int64_t>(16, n - i);
+        const __mmask16 mask = m == 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << m) - 1);
+        const __m512i a = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, pa + i)), va);
+        const __m512i c = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(mask, pb + i)), vb);
+        __m512i even = _mm512_add_epi64(_mm512_mul_epi32(a, ma), _mm512_mul_epi32(c, mb));
+        __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), ma),
+                                       _mm512_mul_epi32(_mm512_srli_epi64(c, 32), mb));
+        even = _mm512_sra_epi64(_mm512_add_epi64(even, rounding), shift);
+        odd = _mm512_sra_epi64(_mm512_add_epi64(odd, rounding), shift);
+        __m512i y = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
+        y = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(y, lo), hi), vy);
+        _mm512_mask_cvtepi32_storeu_epi8(py + i, mask, y);
+      }
+    });
+    return;
+  }
   ctx.parallel_for((n + 7) / 8, 2048, [&](int64_t b, int64_t e) {
     const __m512i ma = _mm512_set1_epi64(q.a_multiplier), mb = _mm512_set1_epi64(q.b_multiplier);
     const __m512i va = _mm512_set1_epi64(za), vb = _mm512_set1_epi64(zb);

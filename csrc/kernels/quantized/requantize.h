@@ -112,7 +112,7 @@ inline AddRequantization quantize_add_scales(double a_ratio, double b_ratio, con
   int exponent = 0;
   std::frexp(std::max(a_ratio, b_ratio), &exponent);
   AddRequantization q;
-  q.shift = 31 - exponent;  // in [24, 45]
+  q.shift = 31 - exponent;  // in [23, 45]
   q.a_multiplier = std::llround(std::ldexp(a_ratio, q.shift));
   q.b_multiplier = std::llround(std::ldexp(b_ratio, q.shift));
   return q;
