@@ -263,17 +263,37 @@ void u8s8_conv_lanes_vnni(const LaneSegments& depth, const int8_t* w, int64_t w_
     const __m512i s_even = _mm512_and_si512(s, low32), s_odd = _mm512_srli_epi64(s, 32);
     const __m512i r_even = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_even, one));
     const __m512i r_odd = _mm512_sllv_epi64(one, _mm512_sub_epi64(s_odd, one));
-    for (int p = 0; p < NP; ++p) {
+    __m128i x[kLanesPixels];  // the 16 channels' codes of each pixel
+    for (int p = 0; p < kLanesPixels; ++p) {
+      x[p] = _mm_setzero_si128();
+      if (p >= NP) continue;
       const __m512i a = acc[p][v];
       const __m512i even = _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(a, m), r_even), s_even);
       const __m512i odd =
           _mm512_srav_epi64(_mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(a, 32), m_odd), r_odd), s_odd);
       const __m512i scaled = _mm512_mask_shuffle_epi32(even, 0xAAAA, odd, static_cast<_MM_PERM_ENUM>(0xA0));
-      const __m512i codes = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(scaled, lo), hi), zp);
-      alignas(16) uint8_t bytes[16];
-      _mm_store_si128(reinterpret_cast<__m128i*>(bytes), _mm512_cvtepi32_epi8(codes));
-      uint8_t* o = out + 16 * v * out_stride + p;
-      for (int l = 0; l < 16; ++l) o[l * out_stride] = bytes[l];
+      x[p] = _mm512_cvtepi32_epi8(_mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(scaled, lo), hi), zp));
+    }
+    // Transposed to 8 bytes per channel (pixels 0-5, two spare), two channels per vector, so a
+    // channel's pixels are one masked store, not a byte store per channel and pixel through the
+    // stack (ResNet-18 int8, alternating: layer1 3x3 convolutions 1.13-1.20x faster, where the
+    // depth is only 576).
+    const __m128i z = _mm_setzero_si128();
+    const __m128i a = _mm_unpacklo_epi8(x[0], x[1]), b = _mm_unpackhi_epi8(x[0], x[1]);  // (p0, p1): ch 0-7, 8-15
+    const __m128i c = _mm_unpacklo_epi8(x[2], x[3]), d = _mm_unpackhi_epi8(x[2], x[3]);  // (p2, p3)
+    const __m128i e = _mm_unpacklo_epi8(x[4], x[5]), f = _mm_unpackhi_epi8(x[4], x[5]);  // (p4, p5)
+    const __m128i q[4] = {_mm_unpacklo_epi16(a, c), _mm_unpackhi_epi16(a, c), _mm_unpacklo_epi16(b, d),
+                          _mm_unpackhi_epi16(b, d)};  // (p0 .. p3): ch 0-3, 4-7, 8-11, 12-15
+    const __m128i t[4] = {_mm_unpacklo_epi16(e, z), _mm_unpackhi_epi16(e, z), _mm_unpacklo_epi16(f, z),
+                          _mm_unpackhi_epi16(f, z)};  // (p4, p5, 0, 0)
+    const __mmask16 first = static_cast<__mmask16>((1u << NP) - 1);
+    uint8_t* o = out + 16 * v * out_stride;
+    for (int i = 0; i < 4; ++i) {
+      const __m128i lo2 = _mm_unpacklo_epi32(q[i], t[i]), hi2 = _mm_unpackhi_epi32(q[i], t[i]);  // ch 4i .. 4i + 3
+      _mm_mask_storeu_epi8(o + (4 * i) * out_stride, first, lo2);
+      _mm_mask_storeu_epi8(o + (4 * i + 1) * out_stride, first, _mm_bsrli_si128(lo2, 8));
+      _mm_mask_storeu_epi8(o + (4 * i + 2) * out_stride, first, hi2);
+      _mm_mask_storeu_epi8(o + (4 * i + 3) * out_stride, first, _mm_bsrli_si128(hi2, 8));
     }
   }
 }
