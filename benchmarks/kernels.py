@@ -26,7 +26,7 @@ for _var in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from graphruntime import _C  # noqa: E402
+from graphruntime import _C, errors  # noqa: E402
 from timing import interleaved_medians  # noqa: E402
 
 try:
@@ -289,7 +289,7 @@ def main():
     try:
         peak = max(_C.measure_fp32_peak_gflops() for _ in range(3))
         how = "measured on independent FMAs"
-    except Exception:  # no FMA loop for this ISA: 2 FMA pipes x 4 lanes x 2
+    except errors.UnsupportedError:  # no FMA loop for this ISA: 2 FMA pipes x 4 lanes x 2
         peak, how = 16 * ghz, "assumed 16 FLOP/cycle"
     print(f"Ember kernels benchmark: ISA {feats['max_isa']}, sgemm microkernel "
           f"{_C.SgemmPackedB(np.zeros((1, 1), np.float32)).kernel_name}; measured busy clock "

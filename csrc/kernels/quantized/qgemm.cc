@@ -616,35 +616,31 @@ class QuantizedConvGemmKernel : public OpKernel {
     const uint8_t zx = static_cast<uint8_t>(ctx.attr_int("input_zero_point"));
     const int64_t C = g.in_channels, ph = g.in_h + 2 * g.pad_h, pw = g.in_w + 2 * g.pad_w;
     const int64_t P = g.out_h * g.out_w, row = p.k4 * 4, plane = g.in_h * g.in_w;
-    // With whole quads per pixel (C % 4 == 0) the tiles read the NHWC rows in place, a segment
-    // of the depth per tap row (per tap at dilation > 1); else from an im2col matrix, built
-    // pixel-major from the rows by plain copies, one segment per pixel.
+    // A pixel's depth in the NHWC rows: segments of seg_bytes contiguous bytes (one tap row's
+    // kw * C, per tap at dilation > 1) at tap_offsets from its first tap. With whole quads per
+    // pixel (C % 4 == 0) the tiles read these segments in place; else they are copied into a
+    // pixel-major im2col matrix, which is one segment per pixel.
     const bool direct = C % 4 == 0;
-    std::vector<int64_t> seg_offsets;
-    int64_t seg_k4 = p.k4;
-    if (!direct) {
-      seg_offsets.push_back(0);
-    } else if (g.dilation_w == 1) {
-      seg_k4 = g.kernel_w * C / 4;
-      for (int64_t ky = 0; ky < g.kernel_h; ++ky) seg_offsets.push_back(ky * g.dilation_h * pw * C);
-    } else {
-      seg_k4 = C / 4;
-      for (int64_t ky = 0; ky < g.kernel_h; ++ky)
-        for (int64_t kx = 0; kx < g.kernel_w; ++kx)
-          seg_offsets.push_back((ky * g.dilation_h * pw + kx * g.dilation_w) * C);
-    }
-    const LaneSegments depth{seg_k4, static_cast<int64_t>(seg_offsets.size()), seg_offsets.data()};
+    std::vector<int64_t> tap_offsets;
+    const int64_t seg_bytes = g.dilation_w == 1 ? g.kernel_w * C : C;
+    for (int64_t ky = 0; ky < g.kernel_h; ++ky)
+      for (int64_t kx = 0; kx < (g.dilation_w == 1 ? 1 : g.kernel_w); ++kx)
+        tap_offsets.push_back((ky * g.dilation_h * pw + kx * g.dilation_w) * C);
+    const int64_t whole_row = 0;
+    const LaneSegments depth = direct ? LaneSegments{seg_bytes / 4, static_cast<int64_t>(tap_offsets.size()),
+                                                     tap_offsets.data()}
+                                      : LaneSegments{p.k4, 1, &whole_row};
     // The calling thread's buffers; the lambdas use the pointers (see run_on_padded_planes).
     thread_local std::vector<uint8_t> nhwc_buffer, cols_buffer;
     if (nhwc_buffer.size() < static_cast<size_t>(ph * pw * C)) nhwc_buffer.resize(static_cast<size_t>(ph * pw * C));
     if (!direct && cols_buffer.size() < static_cast<size_t>(P * row)) cols_buffer.resize(static_cast<size_t>(P * row));
     uint8_t* const nhwc = nhwc_buffer.data();
     uint8_t* const cols = cols_buffer.data();
-    // Where pixel q's depth starts.
-    auto pixel_at = [&](int64_t q) -> const uint8_t* {
-      if (!direct) return cols + q * row;
+    // Pixel q's first tap in the NHWC rows, and where the tiles read its depth.
+    auto first_tap = [&](int64_t q) -> const uint8_t* {
       return nhwc + ((q / g.out_w) * g.stride_h * pw + (q % g.out_w) * g.stride_w) * C;
     };
+    auto pixel_at = [&](int64_t q) -> const uint8_t* { return direct ? first_tap(q) : cols + q * row; };
     // Threads split the channels (each streams its part of the weights once; the activations
     // are shared) while each part keeps whole 64-channel blocks, else the tiles (ResNet-18's
     // 64- and 128-channel layers: 16-channel parts ran one weight vector per six broadcasts).
@@ -685,17 +681,10 @@ class QuantizedConvGemmKernel : public OpKernel {
       if (!direct) {
         ctx.parallel_for(P, 8, [&](int64_t q0, int64_t q1) {
           for (int64_t q = q0; q < q1; ++q) {
-            const int64_t oy = q / g.out_w, ox = q % g.out_w;
             uint8_t* dst = cols + q * row;
-            for (int64_t ky = 0; ky < g.kernel_h; ++ky) {
-              const uint8_t* src = nhwc + ((oy * g.stride_h + ky * g.dilation_h) * pw + ox * g.stride_w) * C;
-              if (g.dilation_w == 1) {
-                std::memcpy(dst + ky * g.kernel_w * C, src, static_cast<size_t>(g.kernel_w * C));
-                continue;
-              }
-              for (int64_t kx = 0; kx < g.kernel_w; ++kx)
-                std::memcpy(dst + (ky * g.kernel_w + kx) * C, src + kx * g.dilation_w * C, static_cast<size_t>(C));
-            }
+            const uint8_t* src = first_tap(q);
+            for (size_t t = 0; t < tap_offsets.size(); ++t)
+              std::memcpy(dst + static_cast<int64_t>(t) * seg_bytes, src + tap_offsets[t], static_cast<size_t>(seg_bytes));
             std::memset(dst + p.k, zx, static_cast<size_t>(row - p.k));  // the last quad's tail: weight 0
           }
         });

@@ -347,18 +347,11 @@ void interleave4_avx512(const uint8_t* const rows[4], int64_t n, uint8_t* dst, i
     store(_mm512_shuffle_i64x2(t1, t3, 0x88));
     store(_mm512_shuffle_i64x2(t1, t3, 0xDD));
   }
-  if (i < n) {
-    // The rest (16, 32 or 48 pixels) starts `left` pixels before the end of a block.
+  for (; i < n; i += 16) {  // the rest (16, 32 or 48 pixels), 16 at a time
     const uint8_t* const rest[4] = {rows[0] + i, rows[1] + i, rows[2] + i, rows[3] + i};
-    for (int64_t j = i; j < n; j += 16) {
-      const uint8_t* const r16[4] = {rest[0] + (j - i), rest[1] + (j - i), rest[2] + (j - i), rest[3] + (j - i)};
-      interleave4_portable(r16, 16, dst, 16, 64);
-      dst += 64;
-      if ((left -= 16) == 0) {
-        dst += block_skip;
-        left = block;
-      }
-    }
+    alignas(64) uint8_t quads[64];
+    interleave4_portable(rest, 16, quads, 16, 64);
+    store(_mm512_load_si512(quads));
   }
 }
 
