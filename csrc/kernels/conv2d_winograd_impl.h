@@ -12,6 +12,13 @@
 #pragma once
 #include <algorithm>
 #include <cstring>
+#if defined(__x86_64__) || defined(_M_X64)
+// GCC 12 reports false "(may be) used uninitialized" warnings inside its AVX-512 headers (the
+// undefined pass-through operand of some masked intrinsics).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+#endif
 
 #include "core/error.h"
 #include "core/scratch.h"
@@ -36,7 +43,7 @@ inline WinoVec wino_load(const float* p) {
 
 // B^T d for one column (6 values, stride `s` apart), in place into out (stride `t`).
 template <typename T>
-inline void input_transform_1d(const T* d, int s, T* out, int t) {
+__attribute__((always_inline)) inline void input_transform_1d(const T* d, int s, T* out, int t) {
   const T d0 = d[0], d1 = d[s], d2 = d[2 * s], d3 = d[3 * s], d4 = d[4 * s], d5 = d[5 * s];
   out[0] = 4.0f * d0 - 5.0f * d2 + d4;
   out[t] = -4.0f * d1 - 4.0f * d2 + d3 + d4;
@@ -48,7 +55,7 @@ inline void input_transform_1d(const T* d, int s, T* out, int t) {
 
 // A^T m for one column (6 values -> 4).
 template <typename T>
-inline void output_transform_1d(const T* m, int s, T* out, int t) {
+__attribute__((always_inline)) inline void output_transform_1d(const T* m, int s, T* out, int t) {
   const T m0 = m[0], m1 = m[s], m2 = m[2 * s], m3 = m[3 * s], m4 = m[4 * s], m5 = m[5 * s];
   const T a = m1 + m2, b = m1 - m2, c = m3 + m4, d = m3 - m4;
   out[0] = m0 + a + c;
@@ -109,11 +116,19 @@ void winograd_build_u(const float* packed_w, int64_t C, int64_t nr, int64_t pane
   }
 }
 
+// Floats between consecutive V_xi (rpanels row panels of C x MR) and M_xi (rows x O): one
+// cache line more than their size, so that the 36 slices, written and read side by side, are
+// not a multiple of 4 KB apart (512 channels of 7 x 7 made them 28 KB and 8 KB apart: every
+// store of the input transform went to the same L1 sets).
+inline int64_t wino_v_stride(int64_t rpanels, int64_t C, int64_t mr) { return rpanels * C * mr + 16; }
+inline int64_t wino_m_stride(int64_t rows, int64_t O) { return rows * O + 16; }
+
 // Depth of the U chunks: 36 x kc x NR floats (the chunk) stay in L2 while the 36 GEMMs use them.
 constexpr int64_t kWinoDepth = 32;
 
 // M_xi[rows, O panels [p0, p1)] = V_xi[rows, C] x U_xi[C, those panels] for all 36 xi, with V in
-// packed-A layout (vp[xi][row panel][c][MR]) and M row-major (m[xi][row][o]). Each U chunk is
+// packed-A layout (vp[xi][row panel][c][MR]) and M row-major (m[xi][row][o]), slices
+// wino_v_stride / wino_m_stride apart. Each U chunk is
 // built once from the packed weight and used by all 36 products; u holds 36 x wino_u_stride(kWinoDepth,
 // NR) floats.
 void winograd_gemms(const gemm::SgemmKernel& kernel, const float* vp, int64_t rows, int64_t C,
@@ -121,6 +136,7 @@ void winograd_gemms(const gemm::SgemmKernel& kernel, const float* vp, int64_t ro
                     int64_t p1, float* u) {
   const int64_t mr = kernel.mr, nr = kernel.nr;
   const int64_t rpanels = (rows + mr - 1) / mr;
+  const int64_t vs = wino_v_stride(rpanels, C, mr), ms = wino_m_stride(rows, O);
   const int64_t chunks = (C + kWinoDepth - 1) / kWinoDepth;
   const int64_t depth = (C + chunks - 1) / chunks;  // equal chunks
   for (int64_t p = p0; p < p1; ++p) {
@@ -134,9 +150,8 @@ void winograd_gemms(const gemm::SgemmKernel& kernel, const float* vp, int64_t ro
       for (int e = 0; e < 36; ++e)
         for (int64_t rp = 0; rp < rpanels; ++rp) {
           const int64_t mm = std::min<int64_t>(mr, rows - rp * mr);
-          kernel.ukernel[mm - 1](kc, vp + ((e * rpanels + rp) * C + k0) * mr,
-                                 u + e * wino_u_stride(kc, nr), nr,
-                                 m + (e * rows + rp * mr) * O + p * nr, O, n, params);
+          kernel.ukernel[mm - 1](kc, vp + e * vs + (rp * C + k0) * mr, u + e * wino_u_stride(kc, nr), nr,
+                                 m + e * ms + rp * mr * O + p * nr, O, n, params);
         }
     }
   }
@@ -148,66 +163,170 @@ float* winograd_scratch(int64_t floats) {
   return buffer.get(floats, "conv2d (Winograd)");
 }
 
-// Input transform of tiles [t0, t1) and channels [c_begin, c_end) (c_begin a multiple of the
-// vector width) into v, vectors of L channels, in the GEMM's packed-A layout: row r = t - base
-// of V_xi at v[((xi * rpanels + r / MR) * C + c) * MR + r % MR]. Neighbouring tiles share cache
-// lines there, so threads split the channels, not the tiles.
+// Which columns of an input row the tiles of one run of lanes read: [lo, hi) of the row, seen
+// from column col0 (lane 0's first tap column); as bit masks over the 5 x 16 columns from col0
+// for wino_row_phases. Depends on the run only: computed once for all its rows and channels.
+struct WinoColumns {
+  int64_t col0 = 0, lo = 0, hi = 0;
+  uint32_t bits[5] = {};
+  WinoColumns() = default;
+  WinoColumns(int64_t col0_, int64_t lo_, int64_t hi_) : col0(col0_), lo(lo_), hi(hi_) {
+    for (int q = 0; q < 5; ++q) {
+      const int64_t first = col0 + 16 * q;
+      const int64_t a = std::clamp<int64_t>(lo - first, 0, 16), b = std::clamp<int64_t>(hi - first, 0, 16);
+      bits[q] = b > a ? ((b >= 16 ? 0xFFFFu : (1u << b) - 1) & ~((1u << a) - 1)) : 0u;
+    }
+  }
+};
+
+// The six column phases of one input row for L tiles side by side: p[j][l] = row[col0 + 4 l + j]
+// for columns in [lo, hi), 0 elsewhere (columns outside are never read). Tile l of a row of tiles
+// starts 4 l columns after tile 0, so lane l of p[j] is tap column j of tile l.
+__attribute__((always_inline)) inline void wino_row_phases(const float* row, const WinoColumns& cols, WinoVec p[6]) {
+#if EMBER_WINO_VECTOR_BYTES == 64 && defined(__AVX512F__)
+  // 80 columns in five vectors (masked loads), split into the four phases of 4 l + j by two
+  // rounds of even / odd selections; phases 4 and 5 are phases 0 and 1 one tile on. (Gathers
+  // measured 2x slower for the whole transform.)
+  __m512 r[5];
+#pragma GCC unroll 5
+  for (int q = 0; q < 5; ++q)
+    r[q] = _mm512_maskz_loadu_ps(static_cast<__mmask16>(cols.bits[q]), row + cols.col0 + 16 * q);
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const __m512 e01 = _mm512_permutex2var_ps(r[0], even, r[1]), o01 = _mm512_permutex2var_ps(r[0], odd, r[1]);
+  const __m512 e23 = _mm512_permutex2var_ps(r[2], even, r[3]), o23 = _mm512_permutex2var_ps(r[2], odd, r[3]);
+  const __m512 p0 = _mm512_permutex2var_ps(e01, even, e23), p2 = _mm512_permutex2var_ps(e01, odd, e23);
+  const __m512 p1 = _mm512_permutex2var_ps(o01, even, o23), p3 = _mm512_permutex2var_ps(o01, odd, o23);
+  const __m512i next0 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16);
+  const __m512i next1 = _mm512_setr_epi32(1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17);
+  p[0] = reinterpret_cast<WinoVec>(p0);
+  p[1] = reinterpret_cast<WinoVec>(p1);
+  p[2] = reinterpret_cast<WinoVec>(p2);
+  p[3] = reinterpret_cast<WinoVec>(p3);
+  p[4] = reinterpret_cast<WinoVec>(_mm512_permutex2var_ps(p0, next0, r[4]));
+  p[5] = reinterpret_cast<WinoVec>(_mm512_permutex2var_ps(p1, next1, r[4]));
+#else
+  float buf[4 * kWinoLanes + 2] = {};
+  const int64_t a = std::max<int64_t>(cols.lo, cols.col0), b = std::min<int64_t>(cols.hi, cols.col0 + 4 * kWinoLanes + 2);
+  for (int64_t c = a; c < b; ++c) buf[c - cols.col0] = row[c];
+  for (int j = 0; j < 6; ++j)
+    for (int l = 0; l < kWinoLanes; ++l) p[j][l] = buf[4 * l + j];
+#endif
+}
+
+// Lanes of `a` where bit l of mask is set, of `b` elsewhere.
+inline WinoVec wino_select(uint32_t mask, WinoVec a, WinoVec b) {
+#if EMBER_WINO_VECTOR_BYTES == 64 && defined(__AVX512F__)
+  return reinterpret_cast<WinoVec>(
+      _mm512_mask_mov_ps(reinterpret_cast<__m512>(b), static_cast<__mmask16>(mask), reinterpret_cast<__m512>(a)));
+#else
+  for (int l = 0; l < kWinoLanes; ++l)
+    if (mask >> l & 1u) b[l] = a[l];
+  return b;
+#endif
+}
+
+// The first n (1 <= n <= lanes) floats at p, zeros in the other lanes.
+inline WinoVec wino_load_n(const float* p, int n) {
+#if EMBER_WINO_VECTOR_BYTES == 64 && defined(__AVX512F__)
+  return reinterpret_cast<WinoVec>(_mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << n) - 1), p));
+#else
+  if (n == kWinoLanes) return wino_load(p);
+  WinoVec v = WinoVec{};
+  for (int l = 0; l < n; ++l) v[l] = p[l];
+  return v;
+#endif
+}
+
+// Stores the first n (1 <= n <= lanes) lanes of v.
+inline void wino_store(float* dst, WinoVec v, int n) {
+#if EMBER_WINO_VECTOR_BYTES == 64 && defined(__AVX512F__)
+  _mm512_mask_storeu_ps(dst, static_cast<__mmask16>((1u << n) - 1), reinterpret_cast<__m512>(v));
+#else
+  if (n == kWinoLanes) {
+    __builtin_memcpy(dst, &v, sizeof(v));
+  } else {
+    for (int l = 0; l < n; ++l) dst[l] = v[l];
+  }
+#endif
+}
+
+// Input transform of tiles [t0, t1) and channels [c_begin, c_end) into v, in the GEMM's
+// packed-A layout: row r = t - base of V_xi at v[xi * wino_v_stride + (r / MR * C + c) * MR + r % MR]
+// ((t0 - base) a multiple of MR). The vectors hold tiles: up to L consecutive rows of a panel
+// for one channel, read from input rows by whole vectors (wino_row_phases), so each of the 36
+// results is one store of consecutive floats. (Channels in lanes instead gathered each value by
+// itself and scattered it to its own row: 36 x L scalar stores into 36 streams per tile, the
+// transform then took longer than the 36 GEMMs on 64 channels at 56 x 56.)
 void winograd_input_tiles(const Conv2dShape& s, const float* x, int64_t t0, int64_t t1,
                           int64_t base, float* v, int64_t rpanels, int64_t mr, int64_t c_begin,
                           int64_t c_end) {
-  const int64_t C = s.C;
-  const int64_t th = (s.OH + 3) / 4, tw = (s.OW + 3) / 4, tiles = th * tw;
-  (void)th;
+  const int64_t C = s.C, plane_size = s.H * s.W;
+  const int64_t tw = (s.OW + 3) / 4, tiles = ((s.OH + 3) / 4) * tw;
   const int L = kWinoLanes;
-  alignas(64) float d[36][kWinoLanes];
-  for (int64_t t = t0; t < t1; ++t) {
-    const int64_t n = t / tiles, r = t % tiles, ty = r / tw, tx = r % tw;
-    const int64_t iy0 = ty * 4 - s.ph, ix0 = tx * 4 - s.pw;
-    const bool interior = iy0 >= 0 && ix0 >= 0 && iy0 + 6 <= s.H && ix0 + 6 <= s.W;
-    for (int64_t c0 = c_begin; c0 < c_end; c0 += L) {
-      const int lanes = static_cast<int>(std::min<int64_t>(L, c_end - c0));
-      for (int l = 0; l < L; ++l) {
-        if (l >= lanes) {
-          for (int e = 0; e < 36; ++e) d[e][l] = 0.0f;
-          continue;
-        }
-        const float* plane = x + (n * C + c0 + l) * s.H * s.W;
-        if (interior) {
-          for (int i = 0; i < 6; ++i) {
-            const float* row = plane + (iy0 + i) * s.W + ix0;
-            for (int j = 0; j < 6; ++j) d[i * 6 + j][l] = row[j];
-          }
-        } else {
-          for (int i = 0; i < 6; ++i) {
-            const int64_t iy = iy0 + i;
-            for (int j = 0; j < 6; ++j) {
-              const int64_t ix = ix0 + j;
-              d[i * 6 + j][l] =
-                  (iy >= 0 && iy < s.H && ix >= 0 && ix < s.W) ? plane[iy * s.W + ix] : 0.0f;
+  const int64_t vs = wino_v_stride(rpanels, C, mr);
+  // Runs of a vector's lanes over one row of tiles (a panel may end one row and start the next).
+  struct Run { int64_t image, iy0; int lane, len; uint32_t lanes; WinoColumns cols; };
+  Run runs[kWinoLanes];
+  for (int64_t ts = t0; ts < t1; ts += mr) {
+    const int64_t r = ts - base;
+    for (int64_t l0 = 0; l0 < mr && ts + l0 < t1; l0 += L) {
+      const int lanes = static_cast<int>(std::min<int64_t>({L, mr - l0, t1 - ts - l0}));
+      int nruns = 0;
+      for (int l = 0; l < lanes;) {
+        const int64_t t = ts + l0 + l, q = t % tiles, tx = q % tw;
+        const int len = static_cast<int>(std::min<int64_t>(lanes - l, tw - tx));
+        // Lane k reads tile (k - l) of the run: columns from ix0 + 4 (k - l).
+        const int64_t ix0 = tx * 4 - s.pw;
+        const WinoColumns cols(ix0 - 4 * l, std::max<int64_t>(0, ix0), std::min<int64_t>(s.W, ix0 + 4 * len + 2));
+        runs[nruns++] = Run{t / tiles, q / tw * 4 - s.ph, l, len, ((1u << len) - 1u) << l, cols};
+        l += len;
+      }
+      for (int64_t c = c_begin; c < c_end; ++c) {
+        // Row by row, d B (each input row's 6 taps -> 6 values), then B^T (.) column by
+        // column, stored as it comes: few live vectors, no arrays of them in memory.
+        WinoVec rows[36];
+#pragma GCC unroll 6
+        for (int i = 0; i < 6; ++i) {
+          WinoVec d[6];
+          if (nruns == 1) {
+            const Run& run = runs[0];
+            const int64_t iy = run.iy0 + i;
+            if (iy < 0 || iy >= s.H) {  // a padding row
+              for (int b = 0; b < 6; ++b) rows[i * 6 + b] = WinoVec{};
+              continue;
+            }
+            wino_row_phases(x + (run.image * C + c) * plane_size + iy * s.W, run.cols, d);
+          } else {
+            for (int j = 0; j < 6; ++j) d[j] = WinoVec{};
+            for (int ri = 0; ri < nruns; ++ri) {
+              const Run& run = runs[ri];
+              const int64_t iy = run.iy0 + i;
+              if (iy < 0 || iy >= s.H) continue;
+              WinoVec p[6];
+              wino_row_phases(x + (run.image * C + c) * plane_size + iy * s.W, run.cols, p);
+              for (int j = 0; j < 6; ++j) d[j] = wino_select(run.lanes, p[j], d[j]);
             }
           }
+          input_transform_1d(d, 1, rows + i * 6, 1);  // d B
         }
-      }
-      WinoVec dv[36], tmp[36], out[36];
-      for (int e = 0; e < 36; ++e) dv[e] = wino_load(d[e]);
-      for (int j = 0; j < 6; ++j) input_transform_1d(dv + j, 6, tmp + j, 6);    // B^T d
-      for (int i = 0; i < 6; ++i) input_transform_1d(tmp + i * 6, 1, out + i * 6, 1);  // (.) B
-      const int64_t r = t - base;
-      alignas(64) float lane[kWinoLanes];
-      for (int e = 0; e < 36; ++e) {
-        float* dst = v + ((e * rpanels + r / mr) * C + c0) * mr + r % mr;
-        __builtin_memcpy(lane, &out[e], sizeof(WinoVec));
-        for (int l = 0; l < lanes; ++l) dst[l * mr] = lane[l];
+        float* dst = v + (r / mr * C + c) * mr + l0;
+#pragma GCC unroll 6
+        for (int b = 0; b < 6; ++b) {
+          WinoVec out[6];
+          input_transform_1d(rows + b, 6, out, 1);  // B^T (.)
+          for (int a = 0; a < 6; ++a) wino_store(dst + (a * 6 + b) * vs, out[a], lanes);
+        }
       }
     }
   }
 }
 
 // Output transform + bias + activation of tiles [t0, t1) and output channels [o_begin, o_end)
-// (o_begin a multiple of the vector width) from m (M[xi][t - t0][o], `stride` tiles per xi
-// slice), vectors of L output channels, scattered to NCHW.
+// (o_begin a multiple of the vector width) from m (M_xi[t - t0][o] at m[xi * m_stride + (t - t0) * O + o]),
+// vectors of L output channels, scattered to NCHW.
 void winograd_output_tiles(const Conv2dShape& s, const float* m, int64_t t0, int64_t t1,
-                           int64_t stride, float* y, const ConvEpilogue& ep, int64_t o_begin,
+                           int64_t m_stride, float* y, const ConvEpilogue& ep, int64_t o_begin,
                            int64_t o_end) {
   const int64_t O = s.O;
   const int64_t tw = (s.OW + 3) / 4, tiles = ((s.OH + 3) / 4) * tw;
@@ -221,38 +340,66 @@ void winograd_output_tiles(const Conv2dShape& s, const float* m, int64_t t0, int
     const int cols = static_cast<int>(std::min<int64_t>(4, s.OW - ox0));
     for (int64_t o0 = o_begin; o0 < o_end; o0 += L) {
       const int lanes = static_cast<int>(std::min<int64_t>(L, o_end - o0));
-      WinoVec mv[36], tmp[24], out[16];
-      for (int e = 0; e < 36; ++e) {
-        const float* src = m + (e * stride + (t - t0)) * O + o0;
-        if (lanes == L) {
-          mv[e] = wino_load(src);
-        } else {
-          mv[e] = WinoVec{};
-          __builtin_memcpy(&mv[e], src, static_cast<size_t>(lanes) * 4);
-        }
+      // Row by row of M, (.) A (6 -> 4), then A^T column by column: few live vectors.
+      WinoVec tmp[24], out[16];
+      const float* src = m + (t - t0) * O + o0;
+#pragma GCC unroll 6
+      for (int i = 0; i < 6; ++i) {
+        WinoVec mrow[6];
+        for (int j = 0; j < 6; ++j) mrow[j] = wino_load_n(src + (i * 6 + j) * m_stride, lanes);
+        output_transform_1d(mrow, 1, tmp + i * 4, 1);
       }
-      for (int j = 0; j < 6; ++j) output_transform_1d(mv + j, 6, tmp + j, 6);     // A^T M: 4x6
-      for (int i = 0; i < 4; ++i) output_transform_1d(tmp + i * 6, 1, out + i * 4, 1);  // 4x4
-      WinoVec bias = WinoVec{};
-      if (ep.bias) {
-        if (lanes == L)
-          bias = wino_load(ep.bias + o0);
-        else
-          __builtin_memcpy(&bias, ep.bias + o0, static_cast<size_t>(lanes) * 4);
-      }
+#pragma GCC unroll 4
+      for (int b = 0; b < 4; ++b) output_transform_1d(tmp + b, 4, out + b, 4);
+      const WinoVec bias = ep.bias ? wino_load_n(ep.bias + o0, lanes) : WinoVec{};
+#pragma GCC unroll 16
       for (int e = 0; e < 16; ++e) {
         WinoVec r2 = out[e] + bias;
         if (ep.clamp) {  // comparisons keep a NaN
           r2 = r2 < lo ? lo : r2;
           r2 = r2 > hi ? hi : r2;
         }
-        __builtin_memcpy(res[e], &r2, sizeof(WinoVec));
+        out[e] = r2;
       }
+      float* first = y + (n * O + o0) * s.OH * s.OW + oy0 * s.OW + ox0;  // channel o0, tile corner
+#if EMBER_WINO_VECTOR_BYTES == 64 && defined(__AVX512F__)
+      // Each output row of the tile, 4 vectors of 16 channels, transposed in 4 x 4 blocks so
+      // that a channel's 4 pixels are one (masked) 16-byte store: 16 stores per row instead of
+      // 64 scalar ones through the stack.
+      (void)res;
+      const __mmask8 col_mask = static_cast<__mmask8>((1u << cols) - 1);
+      const int64_t plane = s.OH * s.OW;
+      for (int i = 0; i < rows; ++i) {
+        const __m512 o0v = reinterpret_cast<__m512>(out[i * 4]), o1v = reinterpret_cast<__m512>(out[i * 4 + 1]);
+        const __m512 o2v = reinterpret_cast<__m512>(out[i * 4 + 2]), o3v = reinterpret_cast<__m512>(out[i * 4 + 3]);
+        const __m512 t0 = _mm512_unpacklo_ps(o0v, o1v), t1 = _mm512_unpackhi_ps(o0v, o1v);
+        const __m512 t2 = _mm512_unpacklo_ps(o2v, o3v), t3 = _mm512_unpackhi_ps(o2v, o3v);
+        // Lane g of u[k] (128 bits) holds the row's 4 pixels of channel 4 g + k.
+        const __m512 u[4] = {_mm512_shuffle_ps(t0, t2, 0x44), _mm512_shuffle_ps(t0, t2, 0xEE),
+                             _mm512_shuffle_ps(t1, t3, 0x44), _mm512_shuffle_ps(t1, t3, 0xEE)};
+        float* row = first + i * s.OW;
+        for (int k = 0; k < 4; ++k) {
+          const __m128 g[4] = {_mm512_castps512_ps128(u[k]), _mm512_extractf32x4_ps(u[k], 1),
+                               _mm512_extractf32x4_ps(u[k], 2), _mm512_extractf32x4_ps(u[k], 3)};
+          for (int q = 0; q < 4; ++q) {
+            const int ch = 4 * q + k;
+            if (ch >= lanes) continue;
+            if (cols == 4) {
+              _mm_storeu_ps(row + ch * plane, g[q]);
+            } else {
+              _mm_mask_storeu_ps(row + ch * plane, col_mask, g[q]);
+            }
+          }
+        }
+      }
+#else
+      for (int e = 0; e < 16; ++e) __builtin_memcpy(res[e], &out[e], sizeof(WinoVec));
       for (int l = 0; l < lanes; ++l) {
-        float* plane = y + (n * O + o0 + l) * s.OH * s.OW;
+        float* plane = first + l * s.OH * s.OW;
         for (int i = 0; i < rows; ++i)
-          for (int j = 0; j < cols; ++j) plane[(oy0 + i) * s.OW + ox0 + j] = res[i * 4 + j][l];
+          for (int j = 0; j < cols; ++j) plane[i * s.OW + j] = res[i * 4 + j][l];
       }
+#endif
     }
   }
 }
@@ -284,15 +431,16 @@ void winograd_run(const Conv2dShape& s, const float* x, const gemm::SgemmKernel&
   if (blocks >= 2 * threads || (blocks > 1 && threads == 1)) {
     const int64_t tb_padded = (tb + mr - 1) / mr * mr;
     auto run_blocks = [&](int64_t b0, int64_t b1) {
-      float* v = winograd_scratch(36 * (tb_padded * C + tb * O) + u_floats);
-      float* m = v + 36 * tb_padded * C;
-      float* u = m + 36 * tb * O;
+      const int64_t v_floats = 36 * wino_v_stride(tb_padded / mr, C, mr), m_floats = 36 * wino_m_stride(tb, O);
+      float* v = winograd_scratch(v_floats + m_floats + u_floats);
+      float* m = v + v_floats;
+      float* u = m + m_floats;
       for (int64_t b = b0; b < b1; ++b) {
         const int64_t t0 = b * tb, t1 = std::min(T, t0 + tb), rows = t1 - t0;
         const int64_t rpanels = (rows + mr - 1) / mr;
         winograd_input_tiles(s, x, t0, t1, t0, v, rpanels, mr, 0, C);
         winograd_gemms(kernel, v, rows, C, O, packed_w, m, 0, o_panels, u);
-        winograd_output_tiles(s, m, t0, t1, rows, y, ep, 0, O);
+        winograd_output_tiles(s, m, t0, t1, wino_m_stride(rows, O), y, ep, 0, O);
       }
     };
     if (pool && threads > 1) pool->parallel_for(blocks, 1, run_blocks); else run_blocks(0, blocks);
@@ -302,8 +450,8 @@ void winograd_run(const Conv2dShape& s, const float* x, const gemm::SgemmKernel&
   // Few tiles: the whole problem at once, each phase spread over the threads (the products by
   // panels of output channels).
   const int64_t rpanels = (T + mr - 1) / mr;
-  Tensor V = Tensor::empty({36 * rpanels * mr * C}, DType::Float32);
-  Tensor Mt = Tensor::empty({36 * T * O}, DType::Float32);
+  Tensor V = Tensor::empty({36 * wino_v_stride(rpanels, C, mr)}, DType::Float32);
+  Tensor Mt = Tensor::empty({36 * wino_m_stride(T, O)}, DType::Float32);
   float* v = V.data<float>();
   float* m = Mt.data<float>();
   const int L = kWinoLanes;
@@ -316,7 +464,7 @@ void winograd_run(const Conv2dShape& s, const float* x, const gemm::SgemmKernel&
   };
   if (pool) pool->parallel_for(o_panels, 1, panels); else panels(0, o_panels);
   auto output_tiles = [&](int64_t o0, int64_t o1) {  // in vectors of channels
-    winograd_output_tiles(s, m, 0, T, T, y, ep, o0 * L, std::min(O, o1 * L));
+    winograd_output_tiles(s, m, 0, T, wino_m_stride(T, O), y, ep, o0 * L, std::min(O, o1 * L));
   };
   if (pool) pool->parallel_for((O + L - 1) / L, 1, output_tiles); else output_tiles(0, (O + L - 1) / L);
 }

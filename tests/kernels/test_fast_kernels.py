@@ -207,6 +207,10 @@ WINOGRAD_CASES = [  # 3x3 stride 1, >= 16 channels: Winograd, eager or with a co
     # channels ending in a partial panel: few tiles (one partial row panel) and many blocks.
     ((1, 70, 13, 13), (40, 70, 3, 3), dict(padding=[1, 1])),
     ((8, 48, 24, 20), (36, 48, 3, 3), dict(padding=[1, 1], activation="relu")),
+    # The input transform reads rows of tiles by whole vectors: 56 x 56 puts one row of 14 tiles
+    # in each 14-row panel (AVX-512), 58 x 62 rows of 15 tiles (the last partial) across panels.
+    ((1, 16, 56, 56), (16, 16, 3, 3), dict(padding=[1, 1], activation="relu")),
+    ((2, 16, 58, 62), (20, 16, 3, 3), dict(padding=[1, 1])),
 ]
 CONV_CASES += WINOGRAD_CASES
 
