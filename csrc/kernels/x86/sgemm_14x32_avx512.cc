@@ -34,6 +34,14 @@ void sgemm_ukernel_avx512(int64_t kc, const float* a, const float* b, int64_t ld
     acc0[i] = _mm512_setzero_ps();
     acc1[i] = _mm512_setzero_ps();
   }
+  // The C tile's lines, requested now so that they have arrived when the k loop ends (the
+  // stores, and the loads of an accumulating call, otherwise wait on them). 1 thread,
+  // alternating processes: 1024 x 1024 x 256 110 -> 122 GFLOP/s, 1024^3 103 -> 110.
+#pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16), _MM_HINT_T0);
+  }
   // One accumulator chain per output in k order for every row count (no split chains for few
   // rows): a row's sum then does not depend on how many rows share its tile, so a batch row gets
   // the same bits alone or in any batch.
