@@ -28,7 +28,7 @@ Tolerances:
   e, up to |x - max| ulps of e: bound 6 + |x - max| ulp;
   log_softmax = (x - max) - log(sum) in double, with sum's relative error a few float ulps:
   |error| <= 2^-21 + 2^-23 |y|;
-- expand, transpose: values are only moved, bit-exact.
+- expand, transpose, split: values are only moved, bit-exact.
 """
 import numpy as np
 import pytest
@@ -43,7 +43,7 @@ ULP_BOUNDS = {"exp": 2, "sigmoid": 4, "tanh": 4, "silu": 6, "hardswish": 2, "har
 REDUCE_OPS = ["sum", "mean", "var"]
 EXTREME_OPS = ["max", "min"]
 ROW_OPS = ["softmax", "log_softmax", "layer_norm", "batch_norm"]
-LAYOUT_OPS = ["expand", "transpose"]
+LAYOUT_OPS = ["expand", "transpose", "split"]
 TESTED_OPS = (set(BINARY_OPS) | set(COMPARE_OPS) | {"where"} | set(EXACT_UNARY) | set(ULP_BOUNDS)
               | set(REDUCE_OPS) | set(EXTREME_OPS) | set(ROW_OPS) | set(LAYOUT_OPS))
 
@@ -381,6 +381,24 @@ def test_transpose_bit_exact(case):
     np.testing.assert_array_equal(ref, np.transpose(x, perm))
     for isa, threads, got in each_fast("transpose", [x], {"perm": perm}):
         np.testing.assert_array_equal(got, ref, err_msg=f"{case} {isa} threads={threads}")
+
+
+@pytest.mark.parametrize("case", [((5, 7), [2, 5], 1), ((128, 768), [256, 256, 256], -1), ((3, 40, 7), [10, 0, 30], 1),
+                                  ((6, 4), [1, 5], 0), ((2, 3, 300), [1, 299], 2), ((4000, 3), [1, 2], 1)], ids=str)
+def test_split_bit_exact(case):
+    shape, sizes, dim = case
+    x = np.random.default_rng(15).standard_normal(shape).astype(np.float32)
+    attrs = {"sizes": sizes, "dim": dim}
+    want = np.split(x, np.cumsum(sizes)[:-1], axis=dim)
+    for isa in FAST_ISAS:
+        for threads in (1, 2):
+            _C.set_max_isa(isa)
+            _C.set_num_threads(threads)
+            assert _C.kernel_name("split", [x], attrs).endswith(isa)
+            got = _C.run_op("split", [x], attrs, num_outputs=len(sizes))
+            assert len(got) == len(sizes)
+            for g, w in zip(got, want):
+                np.testing.assert_array_equal(g, w, err_msg=f"{case} {isa} threads={threads}")
 
 
 def test_transpose_other_permutations_use_reference():

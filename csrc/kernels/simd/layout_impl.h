@@ -7,8 +7,11 @@
 //              tiles of all batches are spread over the thread pool. Permutations that keep
 //              the innermost dims innermost copy whole rows, spread over the pool. Other
 //              permutations get nullptr: the reference's strided copy runs.
+//   split:     each piece's rows (the dims before `dim` index the rows) copied as whole runs,
+//              the rows of all pieces spread over the pool (a transformer's q / k / v split of
+//              [batch x seq, 3 d] ran at 5 GB/s on one thread).
 //
-// Both only move values, so results are bit-identical to the reference.
+// All only move values, so results are bit-identical to the reference.
 #pragma once
 #include <algorithm>
 #include <cstring>
@@ -210,7 +213,36 @@ std::unique_ptr<OpKernel> create_transpose(const KernelInit& init) {
   });
 }
 
+std::unique_ptr<OpKernel> create_split(const KernelInit& init) {
+  if (init.input_type(0).dtype != DType::Float32) return nullptr;
+  const int64_t rank = static_cast<int64_t>(init.input_type(0).shape.size());
+  int64_t axis = init.attr_int("dim");
+  if (axis < 0) axis += rank;
+  if (axis < 0 || axis >= rank) return nullptr;  // the reference reports it
+  return make_kernel(kernel_name("split"), [axis](OpContext& ctx) {
+    const Tensor& x = ctx.input(0);
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < axis; ++d) outer *= x.dim(d);
+    for (int64_t d = axis + 1; d < x.ndim(); ++d) inner *= x.dim(d);
+    const int64_t row = x.dim(axis) * inner, pieces = ctx.num_outputs();
+    std::vector<int64_t> offset(static_cast<size_t>(pieces) + 1, 0);
+    for (int64_t i = 0; i < pieces; ++i) offset[i + 1] = offset[i] + ctx.output(i).dim(axis) * inner;
+    const float* src = x.data<float>();
+    // Work items are (row, piece); at least ~16 KB per grain so small splits stay on one thread.
+    const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, row));
+    ctx.parallel_for(outer * pieces, grain, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t o = t / pieces, i = t % pieces, block = offset[i + 1] - offset[i];
+        if (block > 0)
+          std::memcpy(ctx.output(i).data<float>() + o * block, src + o * row + offset[i],
+                      static_cast<size_t>(block) * 4);
+      }
+    });
+  });
+}
+
 EMBER_VEC_REGISTER(expand, create_expand);
+EMBER_VEC_REGISTER(split, create_split);
 EMBER_VEC_REGISTER(transpose, create_transpose);
 
 }  // namespace
