@@ -577,8 +577,12 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
                 float tile[kMaxMR * kMaxNR];
                 kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel, ldb, tile, nr, nn, p);
                 float* c = C + (n0 + j) * ldc + m0 + i;
-                for (int64_t jj = 0; jj < nn; ++jj)
-                  for (int64_t ii = 0; ii < mm; ++ii) c[jj * ldc + ii] = tile[ii * nr + jj];
+                if (kernel.store_transposed) {
+                  kernel.store_transposed(tile, nr, mm, nn, c, ldc);
+                } else {
+                  for (int64_t jj = 0; jj < nn; ++jj)
+                    for (int64_t ii = 0; ii < mm; ++ii) c[jj * ldc + ii] = tile[ii * nr + jj];
+                }
                 continue;
               }
               kernel.ukernel[mm - 1](kc, a_panels + (i / mr) * a_panel_stride, b_panel, ldb,

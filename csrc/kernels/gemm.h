@@ -74,6 +74,10 @@ struct SgemmKernel {
   UkernelFn ukernel[kMaxMR];     // ukernel[r - 1] computes r rows, r = 1..mr
   GemvFn gemv_rows = nullptr;    // optional M == 1 paths (null: use the microkernels)
   GemvFn gemv_packed = nullptr;
+  // Optional: writes an mm x nn tile (row-major, ld_tile apart) transposed, c[j * ldc + i] =
+  // tile[i * ld_tile + j] (the transposed products' store; null: a scalar loop).
+  void (*store_transposed)(const float* tile, int64_t ld_tile, int64_t mm, int64_t nn, float* c,
+                           int64_t ldc) = nullptr;
 };
 
 // The best kernel enabled at or below `cap` (max_isa() by default).
