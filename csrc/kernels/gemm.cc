@@ -546,6 +546,13 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
                 if (group_rows) {
                   const int64_t first = n0 / nr, slot = (panel - first) % group;
                   const int64_t end = std::min<int64_t>(panel + group, ceil_div(n0 + n, nr));
+                  if (B.row_packer) {  // the group's columns row-major, read in place
+                    if (slot == 0) (*B.row_packer)(k0, kc, panel * nr, end * nr, b_buf, (end - panel) * nr);
+                    const int64_t group_end = std::min<int64_t>(panel - slot + group, ceil_div(n0 + n, nr));
+                    ldb = (group_end - (panel - slot)) * nr;
+                    b_panel = b_buf + slot * nr;
+                    break;
+                  }
                   if (slot == 0 && B.packer)
                     (*B.packer)(k0, kc, panel, end, b_buf);
                   else if (slot == 0)

@@ -163,6 +163,10 @@ CONV_CASES = [
     ((2, 5, 9, 8), (7, 5, 1, 1), {}),                                   # 1x1, odd channels
     ((1, 16, 15, 33), (29, 16, 1, 1), dict(activation="relu")),          # 1x1, > 2 tiles of M
     ((1, 3, 30, 30), (16, 3, 7, 7), dict(stride=[2, 2], padding=[3, 3])),
+    # stride-2 im2col runs of up to 32 pixels (two AVX-512 vectors, the padded edges masked):
+    # 35 and 29 output columns, odd input widths
+    ((1, 3, 70, 69), (8, 3, 7, 7), dict(stride=[2, 2], padding=[3, 3])),
+    ((1, 5, 57, 58), (6, 5, 3, 3), dict(stride=[2, 2], padding=[1, 1], activation="relu")),
     ((1, 4, 12, 12), (6, 2, 3, 3), dict(groups=2, padding=[2, 1], dilation=[2, 1], stride=[2, 3])),
     ((1, 8, 10, 10), (20, 8, 1, 1), dict(stride=[2, 2])),                # strided 1x1
     ((1, 64, 9, 9), (200, 64, 3, 3), dict(padding=[1, 1], activation="relu6")),  # M > one block

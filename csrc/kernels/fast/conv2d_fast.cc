@@ -188,17 +188,16 @@ struct Im2colPacker {
   const float* x;  // the group's first input channel of this image
   int nr;
 
-  void operator()(int64_t k0, int64_t kc, int64_t panel_begin, int64_t panel_end,
-                  float* out) const {
+  // Per depth row k = (c, ky, kx): the input plane, the row offset of tap ky, the column offset
+  // of tap kx and the output columns [lo, hi) whose input column is inside the image.
+  struct Row { const float* plane; int64_t dy, off, lo, hi; };
+
+  // Rows k0 .. k0 + kc - 1 decoded into rows_small, or into `large` when there are more.
+  Row* decode(int64_t k0, int64_t kc, Row* rows_small, std::vector<Row>& large) const {
     const Conv2dShape& c = *s;
-    const int64_t P = c.OH * c.OW, taps = c.kh * c.kw;
-    // Per depth row k = (c, ky, kx), decoded once for all the panels: the input plane, the
-    // row offset of tap ky, the column offset of tap kx and the output columns [lo, hi) whose
-    // input column is inside the image.
-    struct Row { const float* plane; int64_t dy, off, lo, hi; };
-    Row rows_small[256];
-    std::vector<Row> rows_large(kc > 256 ? static_cast<size_t>(kc) : 0);
-    Row* rows = kc > 256 ? rows_large.data() : rows_small;
+    const int64_t taps = c.kh * c.kw;
+    if (kc > 256) large.resize(static_cast<size_t>(kc));
+    Row* rows = kc > 256 ? large.data() : rows_small;
     for (int64_t kk = 0; kk < kc; ++kk) {
       const int64_t k = k0 + kk;
       const int64_t ch = k / taps, r = k % taps, ky = r / c.kw, kx = r % c.kw;
@@ -206,6 +205,62 @@ struct Im2colPacker {
       rows[kk] = {x + ch * c.H * c.W, ky * c.dh - c.ph, off, off >= 0 ? 0 : ceil_div(-off, c.sw),
                   c.W - 1 - off < 0 ? 0 : std::min(c.OW, (c.W - 1 - off) / c.sw + 1)};
     }
+    return rows;
+  }
+
+  // Output pixels ow .. ow + len - 1 of output row oh for depth row `row` into d (zero where
+  // the tap falls outside the image).
+  void run(const Row& row, int64_t oh, int64_t ow, int64_t len, float* d) const {
+    const Conv2dShape& c = *s;
+    const int64_t ih = oh * c.sh + row.dy;
+    // Inline loops, not fill/memcpy calls: runs are at most an output row, where a library call
+    // would cost about as much as the copy.
+    if (ih < 0 || ih >= c.H) {
+      for (int64_t j = 0; j < len; ++j) d[j] = 0.0f;
+      return;
+    }
+    const float* in_row = row.plane + ih * c.W;
+    const int64_t a = std::clamp(row.lo, ow, ow + len);
+    const int64_t b = std::clamp(row.hi, a, ow + len);
+    for (int64_t j = 0; j < a - ow; ++j) d[j] = 0.0f;
+    float* __restrict dm = d - ow;
+    const float* __restrict src = in_row + row.off;
+    if (c.sw == 1) {
+      for (int64_t q = a; q < b; ++q) dm[q] = src[q];
+    } else if (c.sw == 2) {
+      for (int64_t q = a; q < b; ++q) dm[q] = src[2 * q];
+    } else {
+      for (int64_t q = a; q < b; ++q) dm[q] = src[q * c.sw];
+    }
+    for (int64_t j = b - ow; j < len; ++j) d[j] = 0.0f;
+  }
+
+  // BRowPacker: columns (output pixels) [col_begin, col_end) of depth rows [k0, k0 + kc),
+  // row-major with row stride ld. Each depth row is one run per output row the columns span.
+  void rows(int64_t k0, int64_t kc, int64_t col_begin, int64_t col_end, float* out, int64_t ld) const {
+    const Conv2dShape& c = *s;
+    const int64_t last = std::min(col_end, c.OH * c.OW);
+    Row rows_small[256];
+    std::vector<Row> large;
+    const Row* rows = decode(k0, kc, rows_small, large);
+    for (int64_t kk = 0; kk < kc; ++kk) {
+      float* d = out + kk * ld - col_begin;
+      for (int64_t q = std::max(last, col_begin); q < col_end; ++q) d[q] = 0.0f;  // past the image's pixels
+      for (int64_t pix = col_begin; pix < last;) {
+        const int64_t oh = pix / c.OW, ow = pix % c.OW, len = std::min(c.OW - ow, last - pix);
+        run(rows[kk], oh, ow, len, d + pix);
+        pix += len;
+      }
+    }
+  }
+
+  void operator()(int64_t k0, int64_t kc, int64_t panel_begin, int64_t panel_end,
+                  float* out) const {
+    const Conv2dShape& c = *s;
+    const int64_t P = c.OH * c.OW;
+    Row rows_small[256];
+    std::vector<Row> large;
+    const Row* rows = decode(k0, kc, rows_small, large);
     for (int64_t p = panel_begin; p < panel_end; ++p) {
       float* panel = out + (p - panel_begin) * kc * nr;
       const int64_t p0 = p * nr, cols = std::min<int64_t>(nr, P - p0);
@@ -223,31 +278,7 @@ struct Im2colPacker {
         const Row& row_info = rows[kk];
         float* d = panel + kk * nr;
         for (int64_t j = cols; j < nr; ++j) d[j] = 0.0f;  // columns past the image's pixels
-        for (int ri = 0; ri < nruns; ++ri) {
-          const Run& run = runs[ri];
-          float* dr = d + run.j;
-          const int64_t ih = run.oh * c.sh + row_info.dy;
-          // Inline loops, not fill/memcpy calls: runs are at most NR floats, where a library
-          // call would cost more than the copy.
-          if (ih < 0 || ih >= c.H) {
-            for (int64_t j = 0; j < run.len; ++j) dr[j] = 0.0f;
-            continue;
-          }
-          const float* row = row_info.plane + ih * c.W;
-          const int64_t a = std::clamp(row_info.lo, run.ow, run.ow + run.len);
-          const int64_t b = std::clamp(row_info.hi, a, run.ow + run.len);
-          for (int64_t j = 0; j < a - run.ow; ++j) dr[j] = 0.0f;
-          float* __restrict dm = dr - run.ow;
-          const float* __restrict src = row + row_info.off;
-          if (c.sw == 1) {
-            for (int64_t ow = a; ow < b; ++ow) dm[ow] = src[ow];
-          } else if (c.sw == 2) {
-            for (int64_t ow = a; ow < b; ++ow) dm[ow] = src[2 * ow];
-          } else {
-            for (int64_t ow = a; ow < b; ++ow) dm[ow] = src[ow * c.sw];
-          }
-          for (int64_t j = b - run.ow; j < run.len; ++j) dr[j] = 0.0f;
-        }
+        for (int ri = 0; ri < nruns; ++ri) run(row_info, runs[ri].oh, runs[ri].ow, runs[ri].len, d + runs[ri].j);
       }
     }
   }
@@ -386,8 +417,11 @@ class Conv2dFastKernel : public OpKernel {
       if (pointwise_) {
         gemm::sgemm(*gemm_, Og, P, K, a, gemm::Operand::raw(xg, P, 1), yg, P, gep, pool);
       } else {
-        const gemm::BPacker packer = Im2colPacker{&s, xg, gemm_->nr};
-        gemm::sgemm(*gemm_, Og, P, K, a, gemm::Operand::packed_by(packer), yg, P, gep, pool);
+        const Im2colPacker im2col{&s, xg, gemm_->nr};
+        const gemm::BPacker packer = im2col;
+        const gemm::BRowPacker row_packer = [&im2col](int64_t k0, int64_t kc, int64_t c0, int64_t c1, float* out,
+                                                      int64_t ld) { im2col.rows(k0, kc, c0, c1, out, ld); };
+        gemm::sgemm(*gemm_, Og, P, K, a, gemm::Operand::packed_by(packer, &row_packer), yg, P, gep, pool);
       }
     };
     // A batch runs one image's product per thread when that pays (one_product_per_thread):
