@@ -23,6 +23,7 @@
 #include "core/error.h"
 #include "core/scratch.h"
 #include "core/tensor.h"
+#include "kernels/bit_range.h"
 #include "kernels/conv2d_fast.h"
 #include "kernels/gemm.h"
 
@@ -171,11 +172,7 @@ struct WinoColumns {
   uint32_t bits[5] = {};
   WinoColumns() = default;
   WinoColumns(int64_t col0_, int64_t lo_, int64_t hi_) : col0(col0_), lo(lo_), hi(hi_) {
-    for (int q = 0; q < 5; ++q) {
-      const int64_t first = col0 + 16 * q;
-      const int64_t a = std::clamp<int64_t>(lo - first, 0, 16), b = std::clamp<int64_t>(hi - first, 0, 16);
-      bits[q] = b > a ? ((b >= 16 ? 0xFFFFu : (1u << b) - 1) & ~((1u << a) - 1)) : 0u;
-    }
+    for (int q = 0; q < 5; ++q) bits[q] = bit_range(lo - (col0 + 16 * q), hi - (col0 + 16 * q)) & 0xFFFFu;
   }
 };
 
@@ -331,7 +328,6 @@ void winograd_output_tiles(const Conv2dShape& s, const float* m, int64_t t0, int
   const int64_t O = s.O;
   const int64_t tw = (s.OW + 3) / 4, tiles = ((s.OH + 3) / 4) * tw;
   const int L = kWinoLanes;
-  alignas(64) float res[16][kWinoLanes];
   const WinoVec lo = WinoVec{} + ep.lo, hi = WinoVec{} + ep.hi;
   for (int64_t t = t0; t < t1; ++t) {
     const int64_t n = t / tiles, r = t % tiles, ty = r / tw, tx = r % tw;
@@ -366,7 +362,6 @@ void winograd_output_tiles(const Conv2dShape& s, const float* m, int64_t t0, int
       // Each output row of the tile, 4 vectors of 16 channels, transposed in 4 x 4 blocks so
       // that a channel's 4 pixels are one (masked) 16-byte store: 16 stores per row instead of
       // 64 scalar ones through the stack.
-      (void)res;
       const __mmask8 col_mask = static_cast<__mmask8>((1u << cols) - 1);
       const int64_t plane = s.OH * s.OW;
       for (int i = 0; i < rows; ++i) {
@@ -393,11 +388,10 @@ void winograd_output_tiles(const Conv2dShape& s, const float* m, int64_t t0, int
         }
       }
 #else
-      for (int e = 0; e < 16; ++e) __builtin_memcpy(res[e], &out[e], sizeof(WinoVec));
       for (int l = 0; l < lanes; ++l) {
         float* plane = first + l * s.OH * s.OW;
         for (int i = 0; i < rows; ++i)
-          for (int j = 0; j < cols; ++j) plane[i * s.OW + j] = res[i * 4 + j][l];
+          for (int j = 0; j < cols; ++j) plane[i * s.OW + j] = out[i * 4 + j][l];
       }
 #endif
     }

@@ -95,12 +95,12 @@ void pack_a_block(int mr, int64_t m, int64_t kc, const float* A, int64_t rs, int
       // A^T of a row-major matrix (a transposed 1x1 convolution reads its NCHW input so): each
       // depth row of the panel is MR consecutive floats, copied with a fixed-size memcpy
       // (inlined; the loop below went element by element, 19 % of a 576 -> 96 layer at 14 x 14).
-      const float* src = A + p0;
-      if (mr == 14) {
-        for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * 14, src + k * cs, 14 * sizeof(float));
-      } else {
-        for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * 6, src + k * cs, 6 * sizeof(float));
-      }
+      auto depth_rows = [&](auto width) {  // MR as a constant (as pack_b_rows does NR)
+        constexpr int kMR = decltype(width)::value;
+        for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * kMR, A + p0 + k * cs, kMR * sizeof(float));
+      };
+      if (mr == 14) depth_rows(std::integral_constant<int, 14>());
+      else depth_rows(std::integral_constant<int, 6>());
     } else {
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = A + (p0)*rs + k * cs;
@@ -562,9 +562,9 @@ void sgemm(const SgemmKernel& kernel, int64_t M, int64_t N, int64_t K, const Ope
                   const int64_t first = n0 / nr, slot = (panel - first) % group;
                   const int64_t end = std::min<int64_t>(panel + group, ceil_div(n0 + n, nr));
                   if (B.row_packer) {  // the group's columns row-major, read in place
-                    if (slot == 0) (*B.row_packer)(k0, kc, panel * nr, end * nr, b_buf, (end - panel) * nr);
-                    const int64_t group_end = std::min<int64_t>(panel - slot + group, ceil_div(n0 + n, nr));
-                    ldb = (group_end - (panel - slot)) * nr;
+                    const int64_t begin = panel - slot;
+                    ldb = (std::min<int64_t>(begin + group, ceil_div(n0 + n, nr)) - begin) * nr;
+                    if (slot == 0) (*B.row_packer)(k0, kc, panel * nr, end * nr, b_buf, ldb);
                     b_panel = b_buf + slot * nr;
                     break;
                   }

@@ -117,15 +117,15 @@ void pack_b_into(const SgemmKernel& kernel, int64_t K, int64_t N, const float* B
 using BPacker = std::function<void(int64_t k0, int64_t kc, int64_t panel_begin,
                                    int64_t panel_end, float* out)>;
 
-// One GEMM operand: raw strided memory, pre-packed (then `packed` is used), or for B only a
-// packer that produces it block by block.
-// Optionally, a packer that writes B's columns [col_begin, col_end) (whole panels; columns
+// Optionally, beside a BPacker, a packer that writes B's columns [col_begin, col_end) (whole panels; columns
 // past N zero) row-major: B[k0 + kk, col] at out[kk * ld + col - col_begin]. The microkernels
 // read such a block in place (ldb = ld); a depth row's columns are then one run, not one per
 // NR-column panel (implicit im2col: up to a whole output row per copy instead of 32 pixels).
 using BRowPacker = std::function<void(int64_t k0, int64_t kc, int64_t col_begin, int64_t col_end,
                                       float* out, int64_t ld)>;
 
+// One GEMM operand: raw strided memory, pre-packed (then `packed` is used), or for B only a
+// packer that produces it block by block.
 struct Operand {
   const float* data = nullptr;
   int64_t row_stride = 0, col_stride = 0;
@@ -135,7 +135,7 @@ struct Operand {
 
   static Operand raw(const float* p, int64_t rs, int64_t cs) { return {p, rs, cs, nullptr, nullptr, nullptr}; }
   static Operand prepacked(const PackedMatrix& m) { return {nullptr, 0, 0, m.data(), nullptr, nullptr}; }
-  static Operand prepacked(const float* p) { return {nullptr, 0, 0, p, nullptr}; }
+  static Operand prepacked(const float* p) { return {nullptr, 0, 0, p, nullptr, nullptr}; }
   static Operand packed_by(const BPacker& f, const BRowPacker* rows = nullptr) {
     return {nullptr, 0, 0, nullptr, &f, rows};
   }

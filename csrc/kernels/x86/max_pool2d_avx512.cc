@@ -15,6 +15,7 @@
 #include <memory>
 
 #include "core/op_registry.h"
+#include "kernels/bit_range.h"
 #include "kernels/reference/window2d.h"
 
 namespace ember {
@@ -22,15 +23,6 @@ namespace {
 
 using reference::Planes;
 using reference::PoolParams;
-
-// Bits [lo, hi) of a 32-bit mask (empty when hi <= lo).
-inline uint32_t bit_range(int64_t lo, int64_t hi) {
-  lo = std::max<int64_t>(lo, 0);
-  hi = std::min<int64_t>(hi, 32);
-  if (hi <= lo) return 0;
-  const uint32_t below_hi = hi >= 32 ? ~0u : (1u << hi) - 1;
-  return below_hi & ~((1u << lo) - 1);
-}
 
 inline __m512 take(__m512 m, __m512 v) {
   const __m512 larger = _mm512_max_ps(v, m);
